@@ -1,0 +1,14 @@
+//! Tollgate's engine. No Tauri here: the desktop shell and the CLI twin both call
+//! [`console::Console`], which composes the pieces below.
+
+pub mod console;
+pub mod domain;
+pub mod error;
+pub mod paths;
+pub mod secrets;
+pub mod store;
+pub mod stripe;
+
+pub use console::Console;
+pub use domain::environment::Environment;
+pub use error::{ErrorBody, ErrorCode};

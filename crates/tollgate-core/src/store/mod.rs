@@ -1,0 +1,333 @@
+//! The local mirror: SQLite (one file per environment, the default) or Postgres (team mode),
+//! both through sqlx's `Any` driver so each repository is written once. SQL here uses `$n`
+//! placeholders, which both dialects accept; migrations live in `migrations/{sqlite,postgres}/`
+//! with the same numbered sequence.
+
+pub mod audit;
+
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, Executor};
+use ts_rs::TS;
+
+use crate::domain::DatabaseUrl;
+use crate::error::{ErrorBody, ErrorCode};
+
+pub use audit::{AuditEntry, NewAuditEntry};
+
+/// A boxed future that is `Send`. The store's public async methods return this: built where
+/// every lifetime is concrete, it spares callers rustc's "Send is not general enough" on sqlx
+/// futures nested in Tauri commands (rust-lang/rust#102211).
+pub type SendFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/postgres");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn migrator(self) -> &'static Migrator {
+        match self {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        }
+    }
+}
+
+/// Where to open the store.
+#[derive(Debug, Clone)]
+pub enum StoreTarget {
+    SqliteFile(PathBuf),
+    Url(DatabaseUrl),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the database at {location} is damaged or is not a Tollgate database ({detail}); move it aside and Tollgate will start a new one, or restore a backup")]
+    Corrupt { location: String, detail: String },
+    #[error("the database at {location} is read-only ({detail}); Tollgate can show what it holds but cannot record anything until it is writable")]
+    ReadOnly { location: String, detail: String },
+    #[error("the database at {location} cannot be reached ({detail})")]
+    Unavailable { location: String, detail: String },
+    #[error("the database at {location} has migrations this version does not know (applied {applied}, this build knows up to {known}); use a newer Tollgate")]
+    TooNew { location: String, applied: i64, known: i64 },
+    #[error("database error at {location}: {detail}")]
+    Other { location: String, detail: String },
+}
+
+impl From<StoreError> for ErrorBody {
+    fn from(e: StoreError) -> Self {
+        let code = match &e {
+            StoreError::Corrupt { .. } => ErrorCode::DatabaseCorrupt,
+            StoreError::ReadOnly { .. } => ErrorCode::DatabaseReadOnly,
+            StoreError::Unavailable { .. } => ErrorCode::DatabaseUnavailable,
+            StoreError::TooNew { .. } | StoreError::Other { .. } => ErrorCode::Internal,
+        };
+        ErrorBody::new(code, e.to_string())
+    }
+}
+
+/// Sorts a sqlx error into what a user can act on.
+fn classify(backend: Backend, location: &str, e: sqlx::Error) -> StoreError {
+    let location = location.to_owned();
+    let detail = e.to_string();
+    match (&e, backend) {
+        (sqlx::Error::Database(db), Backend::Sqlite) => {
+            let primary = db.code().and_then(|c| c.parse::<i32>().ok()).map(|c| c & 0xff);
+            match primary {
+                Some(11) | Some(26) => StoreError::Corrupt { location, detail }, // CORRUPT, NOTADB
+                Some(8) => StoreError::ReadOnly { location, detail },          // READONLY
+                Some(14) | Some(23) => StoreError::Unavailable { location, detail }, // CANTOPEN, AUTH
+                _ => StoreError::Other { location, detail },
+            }
+        }
+        (sqlx::Error::Database(db), Backend::Postgres) => match db.code().as_deref() {
+            Some("25006") => StoreError::ReadOnly { location, detail }, // read_only_sql_transaction
+            Some(c) if c.starts_with("08") || c.starts_with("28") || c == "3D000" || c == "57P03" => {
+                StoreError::Unavailable { location, detail }
+            }
+            _ => StoreError::Other { location, detail },
+        },
+        (sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed, _) => {
+            StoreError::Unavailable { location, detail }
+        }
+        (sqlx::Error::Configuration(_), _) => StoreError::Unavailable { location, detail },
+        _ => StoreError::Other { location, detail },
+    }
+}
+
+/// What `tollgate db status` and the Settings screen show.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+pub struct DbStatus {
+    pub backend: Backend,
+    /// The file path, or the URL with its password masked.
+    pub location: String,
+    /// The newest migration applied to this database.
+    #[ts(type = "number")]
+    pub schema_version: i64,
+    /// The newest migration this build carries.
+    #[ts(type = "number")]
+    pub latest_version: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+pub struct MigrationReport {
+    pub backend: Backend,
+    pub location: String,
+    /// Versions applied by this run (empty when the schema was already current).
+    #[ts(type = "Array<number>")]
+    pub applied: Vec<i64>,
+    #[ts(type = "number")]
+    pub schema_version: i64,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    location: String,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Store({:?} at {})", self.backend, self.location)
+    }
+}
+
+fn sqlite_url(path: &Path, read_only: bool) -> String {
+    let mut s = String::from("sqlite://");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' => s.push_str("%25"),
+            '?' => s.push_str("%3F"),
+            '#' => s.push_str("%23"),
+            ' ' => s.push_str("%20"),
+            c => s.push(c),
+        }
+    }
+    s.push_str(if read_only { "?mode=ro" } else { "?mode=rwc" });
+    s
+}
+
+impl Store {
+    /// Opens (and for a SQLite file, creates) the store, and checks it can be read. It does not
+    /// migrate: call [`Store::migrate`].
+    pub fn open(target: &StoreTarget) -> SendFuture<'_, Result<Store, StoreError>> {
+        Box::pin(Self::open_inner(target))
+    }
+
+    async fn open_inner(target: &StoreTarget) -> Result<Store, StoreError> {
+        static DRIVERS: Once = Once::new();
+        DRIVERS.call_once(sqlx::any::install_default_drivers);
+
+        let (url, backend, location) = match target {
+            StoreTarget::SqliteFile(path) => {
+                let location = path.display().to_string();
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| StoreError::Unavailable {
+                        location: location.clone(),
+                        detail: format!("cannot create folder {}: {e}", dir.display()),
+                    })?;
+                }
+                (sqlite_url(path, false), Backend::Sqlite, location)
+            }
+            StoreTarget::Url(DatabaseUrl::Sqlite(u)) => {
+                let mut url = u.clone();
+                if !url.contains("mode=") {
+                    url.push_str(if url.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
+                }
+                (url, Backend::Sqlite, u.trim_start_matches("sqlite:").trim_start_matches("//").to_owned())
+            }
+            StoreTarget::Url(u @ DatabaseUrl::Postgres(raw)) => (raw.clone(), Backend::Postgres, u.masked().0),
+        };
+
+        let options: AnyConnectOptions =
+            url.parse().map_err(|e| classify(backend, &location, e))?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
+            .acquire_timeout(Duration::from_secs(5))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if conn.backend_name() == "SQLite" {
+                        conn.execute("PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;").await?;
+                        // Fails harmlessly on a read-only file; the check below reports that.
+                        let _ = conn.execute("PRAGMA journal_mode = WAL;").await;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(|e| classify(backend, &location, e))?;
+
+        let store = Store { pool, backend, location };
+        // A file that is not a database opens fine and fails on first read: read now.
+        let probe = match backend {
+            Backend::Sqlite => "SELECT count(*) FROM sqlite_master",
+            Backend::Postgres => "SELECT count(*) FROM pg_catalog.pg_tables",
+        };
+        sqlx::query_scalar::<_, i64>(probe).fetch_one(&store.pool).await.map_err(|e| store.err(e))?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub(crate) fn err(&self, e: sqlx::Error) -> StoreError {
+        classify(self.backend, &self.location, e)
+    }
+
+    async fn applied_versions(&self) -> Result<Vec<i64>, StoreError> {
+        let exists: i64 = match self.backend {
+            Backend::Sqlite => sqlx::query_scalar(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+            ),
+            Backend::Postgres => sqlx::query_scalar(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = '_sqlx_migrations'",
+            ),
+        }
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        if exists == 0 {
+            return Ok(Vec::new());
+        }
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = $1 ORDER BY version")
+            .bind(true)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn status(&self) -> SendFuture<'_, Result<DbStatus, StoreError>> {
+        Box::pin(self.status_inner())
+    }
+
+    async fn status_inner(&self) -> Result<DbStatus, StoreError> {
+        let applied = self.applied_versions().await?;
+        Ok(DbStatus {
+            backend: self.backend,
+            location: self.location.clone(),
+            schema_version: applied.last().copied().unwrap_or(0),
+            latest_version: latest_version(self.backend),
+        })
+    }
+
+    /// Applies every pending migration, each in its own transaction.
+    pub fn migrate(&self) -> SendFuture<'_, Result<MigrationReport, StoreError>> {
+        Box::pin(self.migrate_inner())
+    }
+
+    async fn migrate_inner(&self) -> Result<MigrationReport, StoreError> {
+        let before = self.applied_versions().await?;
+        let known = latest_version(self.backend);
+        if let Some(&newest) = before.last() {
+            if newest > known {
+                return Err(StoreError::TooNew { location: self.location.clone(), applied: newest, known });
+            }
+        }
+        self.backend.migrator().run(&self.pool).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::Execute(e) => self.err(e),
+            other => StoreError::Other { location: self.location.clone(), detail: other.to_string() },
+        })?;
+        let after = self.applied_versions().await?;
+        Ok(MigrationReport {
+            backend: self.backend,
+            location: self.location.clone(),
+            applied: after.iter().filter(|v| !before.contains(v)).copied().collect(),
+            schema_version: after.last().copied().unwrap_or(0),
+        })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+pub fn latest_version(backend: Backend) -> i64 {
+    backend.migrator().iter().map(|m| m.version).max().unwrap_or(0)
+}
+
+pub(crate) fn now_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_dialects_carry_the_same_migration_sequence() {
+        let names = |b: Backend| {
+            b.migrator().iter().map(|m| (m.version, m.description.to_string())).collect::<Vec<_>>()
+        };
+        assert!(!names(Backend::Sqlite).is_empty());
+        assert_eq!(names(Backend::Sqlite), names(Backend::Postgres));
+    }
+
+    #[test]
+    fn sqlite_urls_escape_awkward_paths() {
+        let u = sqlite_url(Path::new("/tmp/a b/50%?x#y.db"), false);
+        assert_eq!(u, "sqlite:///tmp/a%20b/50%25%3Fx%23y.db?mode=rwc");
+    }
+}

@@ -1,0 +1,202 @@
+//! The one door to Stripe: async-stripe over real HTTP, to api.stripe.com or to any base URL
+//! (the sandbox). Retries with backoff on 409/429/5xx and connection failures, honouring
+//! `Stripe-Should-Retry`; an Idempotency-Key on every POST; errors that keep Stripe's `type`,
+//! `code`, `param` and `message`.
+
+mod error;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use stripe::{Client, ClientBuilder, RequestStrategy};
+use stripe_client_core::StripeRequest;
+use ts_rs::TS;
+
+pub use error::GatewayError;
+
+use crate::domain::StripeSecretKey;
+
+pub const DEFAULT_API_BASE: &str = "https://api.stripe.com";
+
+/// Attempts per request, counting the first.
+const ATTEMPTS: u32 = 3;
+const PER_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The account a key belongs to, as the header and Settings show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct AccountSummary {
+    pub id: String,
+    /// Dashboard display name, else business name, else email, else the id.
+    pub name: String,
+    #[ts(optional)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[ts(optional)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    #[ts(optional)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_currency: Option<String>,
+    pub charges_enabled: bool,
+}
+
+pub struct StripeGateway {
+    client: Client,
+    base: String,
+}
+
+impl StripeGateway {
+    pub fn new(api_base: &str, key: &StripeSecretKey) -> Result<Self, GatewayError> {
+        let base = api_base.trim().trim_end_matches('/').to_owned();
+        if !(base.starts_with("https://") || base.starts_with("http://")) {
+            return Err(GatewayError::Config(format!(
+                "the Stripe API base must be an http(s) URL, got {base:?}"
+            )));
+        }
+        // async-stripe appends `v1/...` directly to the base, so give it a trailing slash.
+        let client = ClientBuilder::new(key.expose())
+            .url(format!("{base}/"))
+            .request_strategy(RequestStrategy::ExponentialBackoff(ATTEMPTS))
+            .timeout(PER_ATTEMPT_TIMEOUT)
+            .build()
+            .map_err(|e| GatewayError::Config(e.to_string()))?;
+        Ok(StripeGateway { client, base })
+    }
+
+    pub fn api_base(&self) -> &str {
+        &self.base
+    }
+
+    pub(crate) fn map_err(&self, e: stripe::StripeError) -> GatewayError {
+        GatewayError::from_stripe(e, &self.base)
+    }
+
+    /// `GET /v1/account`: who this key belongs to. Works with secret and restricted keys
+    /// that may read the account.
+    pub async fn account(&self) -> Result<AccountSummary, GatewayError> {
+        let a = stripe_connect::account::RetrieveForMyAccountAccount::new()
+            .send(&self.client)
+            .await
+            .map_err(|e| self.map_err(e))?;
+        let nonempty = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
+        let name = nonempty(a.settings.as_ref().and_then(|s| s.dashboard.display_name.clone()))
+            .or_else(|| nonempty(a.business_profile.as_ref().and_then(|b| b.name.clone())))
+            .or_else(|| nonempty(a.email.clone()))
+            .unwrap_or_else(|| a.id.to_string());
+        Ok(AccountSummary {
+            id: a.id.to_string(),
+            name,
+            email: a.email.clone(),
+            country: a.country.clone(),
+            default_currency: a.default_currency.map(|c| c.to_string()),
+            charges_enabled: a.charges_enabled.unwrap_or(false),
+        })
+    }
+
+    /// Sends a POST with an Idempotency-Key derived from the intent, so a retried click or a
+    /// re-run command is one write at Stripe, not two. async-stripe makes a single attempt when
+    /// given an explicit key, so the retries (same key each time) are ours.
+    pub async fn post_idempotent<R>(
+        &self,
+        request: R,
+        intent: &IdempotencyIntent,
+    ) -> Result<R::Output, GatewayError>
+    where
+        R: StripeRequest,
+        R::Output: miniserde::Deserialize,
+    {
+        let key = stripe::IdempotencyKey::new(intent.key())
+            .map_err(|e| GatewayError::Config(format!("idempotency key: {e:?}")))?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = request
+                .customize()
+                .request_strategy(RequestStrategy::Idempotent(key.clone()))
+                .send(&self.client)
+                .await;
+            match result {
+                Ok(out) => return Ok(out),
+                Err(e) => {
+                    let err = self.map_err(e);
+                    if attempt >= ATTEMPTS || !err.is_retryable() {
+                        return Err(err);
+                    }
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+            }
+        }
+    }
+}
+
+/// The same schedule as async-stripe's own: 1 s, 2 s, 4 s …
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_secs(2_u64.saturating_pow(attempt.saturating_sub(1)).min(30))
+}
+
+/// What a write means to do, from which its Idempotency-Key is derived: the same intent gives
+/// the same key (a double click, a re-run), a different intent a different key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyIntent {
+    action: &'static str,
+    parts: Vec<String>,
+}
+
+impl IdempotencyIntent {
+    pub fn new(action: &'static str) -> Self {
+        IdempotencyIntent { action, parts: Vec::new() }
+    }
+
+    pub fn with(mut self, part: impl std::fmt::Display) -> Self {
+        self.parts.push(part.to_string());
+        self
+    }
+
+    /// `tollgate-<action>-<32 hex digits of SHA-256 over the parts>`, well under Stripe's 255.
+    pub fn key(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for part in std::iter::once(self.action).chain(self.parts.iter().map(String::as_str)) {
+            // Length-prefixed, so ("ab", "c") and ("a", "bc") differ.
+            h.update((part.len() as u64).to_be_bytes());
+            h.update(part.as_bytes());
+        }
+        let digest = h.finalize();
+        let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+        let action: String = self.action.chars().take(64).collect();
+        format!("tollgate-{action}-{hex}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intents_give_stable_distinct_keys() {
+        let a = IdempotencyIntent::new("price.create").with("prod_1").with(4900).with("eur");
+        let b = IdempotencyIntent::new("price.create").with("prod_1").with(4900).with("eur");
+        let c = IdempotencyIntent::new("price.create").with("prod_1").with(4900).with("usd");
+        // Part boundaries matter: ("ab","c") is not ("a","bc").
+        let d = IdempotencyIntent::new("x").with("ab").with("c");
+        let e = IdempotencyIntent::new("x").with("a").with("bc");
+        assert_eq!(a.key(), b.key());
+        assert_ne!(a.key(), c.key());
+        assert_ne!(d.key(), e.key());
+        assert!(a.key().starts_with("tollgate-price.create-"));
+        assert!(a.key().len() <= 255);
+    }
+
+    #[test]
+    fn backoff_doubles() {
+        assert_eq!(backoff(1), Duration::from_secs(1));
+        assert_eq!(backoff(2), Duration::from_secs(2));
+        assert_eq!(backoff(3), Duration::from_secs(4));
+    }
+
+    #[test]
+    fn bad_base_is_refused() {
+        let key = StripeSecretKey::parse("sk_test_sandbox").unwrap();
+        assert!(matches!(StripeGateway::new("api.stripe.com", &key), Err(GatewayError::Config(_))));
+    }
+}

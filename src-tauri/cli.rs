@@ -1,0 +1,339 @@
+//! The CLI twin: every screen's operations, headless, in the same binary.
+
+use std::io::{IsTerminal, Read, Write};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Serialize;
+use tollgate_core::console::{Overrides, SecretSource, SecretView};
+use tollgate_core::domain::{Environment, SecretKind};
+use tollgate_core::{Console, ErrorBody, ErrorCode};
+
+#[derive(Debug, Parser)]
+#[command(name = "tollgate", version, about = "A desktop console for platforms that bill through Stripe.\n\nWith no subcommand, opens the window.")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Which environment: separate keys and a separate store for each.
+    #[arg(long, global = true, value_enum, default_value_t = EnvArg::Test, env = "TOLLGATE_ENV")]
+    pub env: EnvArg,
+    /// Use this database instead of the default SQLite file (overrides TOLLGATE_DATABASE_URL and the keyring).
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Stripe API base URL, e.g. a sandbox at http://127.0.0.1:12111 (overrides TOLLGATE_STRIPE_API_BASE).
+    #[arg(long, global = true, value_name = "URL")]
+    pub stripe_api_base: Option<String>,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EnvArg {
+    Test,
+    Live,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The local store.
+    #[command(subcommand)]
+    Db(DbCommand),
+    /// Stripe keys, webhook signing secrets and the database URL, in the OS keyring.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+    /// The offline Stripe emulator.
+    #[command(subcommand)]
+    Sandbox(SandboxCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Apply pending migrations.
+    Migrate,
+    /// Print where the store is (file path, or the URL with its password masked).
+    Path,
+    /// Backend, location and schema version.
+    Status,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Store a secret; the value is read from standard input, never from the command line.
+    Set {
+        #[arg(value_enum)]
+        kind: KindArg,
+    },
+    /// Show what is stored, masked.
+    Show,
+    /// Remove a secret.
+    Remove {
+        #[arg(value_enum)]
+        kind: KindArg,
+        /// For webhook secrets: the masked form of the one to remove (as `secrets show` prints it).
+        #[arg(long, value_name = "MASKED")]
+        which: Option<String>,
+    },
+    /// Call Stripe with the key in use and print the account it belongs to.
+    Check,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SandboxCommand {
+    /// Serve the emulator on 127.0.0.1 until interrupted.
+    Serve {
+        #[arg(long, default_value_t = tollgate_sandbox::DEFAULT_PORT)]
+        port: u16,
+        /// The only API key the sandbox accepts.
+        #[arg(long, default_value = tollgate_sandbox::DEFAULT_SECRET_KEY)]
+        secret_key: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KindArg {
+    StripeSecretKey,
+    WebhookSecret,
+    DatabaseUrl,
+}
+
+impl From<KindArg> for SecretKind {
+    fn from(k: KindArg) -> Self {
+        match k {
+            KindArg::StripeSecretKey => SecretKind::StripeSecretKey,
+            KindArg::WebhookSecret => SecretKind::WebhookSecret,
+            KindArg::DatabaseUrl => SecretKind::DatabaseUrl,
+        }
+    }
+}
+
+impl Cli {
+    /// Parses argv; on `--help`/`--version` or a usage error, prints and returns the exit code.
+    pub fn parse_args() -> Result<Cli, i32> {
+        Cli::try_parse().map_err(|e| {
+            let _ = e.print();
+            if e.use_stderr() {
+                2
+            } else {
+                0
+            }
+        })
+    }
+}
+
+impl GlobalArgs {
+    pub fn environment(&self) -> Environment {
+        match self.env {
+            EnvArg::Test => Environment::Test,
+            EnvArg::Live => Environment::Live,
+        }
+    }
+
+    pub fn console(&self, actor: &'static str) -> Console {
+        let mut overrides = Overrides::from_process_env();
+        if let Some(url) = &self.database_url {
+            overrides.database_url = Some((url.clone(), SecretSource::Flag));
+        }
+        if let Some(base) = &self.stripe_api_base {
+            overrides.stripe_api_base = Some(base.clone());
+        }
+        let service = std::env::var("TOLLGATE_KEYRING_SERVICE")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| tollgate_core::secrets::DEFAULT_SERVICE.to_owned());
+        Console::new(self.environment(), actor, &service, overrides)
+    }
+}
+
+/// Prints one result in the chosen format: JSON as is; a table or CSV from rows.
+fn emit<T: Serialize>(format: Format, value: &T, headers: &[&str], rows: Vec<Vec<String>>) -> Result<(), ErrorBody> {
+    let mut out = std::io::stdout().lock();
+    let io = |e: std::io::Error| ErrorBody::new(ErrorCode::Internal, format!("cannot write output: {e}"));
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, value)
+                .map_err(|e| ErrorBody::new(ErrorCode::Internal, e.to_string()))?;
+            writeln!(out).map_err(io)?;
+        }
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(out);
+            let csv_err = |e: csv::Error| ErrorBody::new(ErrorCode::Internal, format!("cannot write CSV: {e}"));
+            w.write_record(headers).map_err(csv_err)?;
+            for row in rows {
+                w.write_record(&row).map_err(csv_err)?;
+            }
+            w.flush().map_err(io)?;
+        }
+        Format::Table => {
+            let widths: Vec<usize> = (0..headers.len())
+                .map(|i| {
+                    rows.iter()
+                        .map(|r| r.get(i).map_or(0, |c| c.chars().count()))
+                        .chain(std::iter::once(headers[i].len()))
+                        .max()
+                        .unwrap_or(0)
+                })
+                .collect();
+            let line = |cells: Vec<String>| {
+                cells
+                    .iter()
+                    .zip(&widths)
+                    .map(|(c, w)| format!("{c:<w$}"))
+                    .collect::<Vec<_>>()
+                    .join("  ")
+                    .trim_end()
+                    .to_owned()
+            };
+            writeln!(out, "{}", line(headers.iter().map(|h| h.to_uppercase()).collect())).map_err(io)?;
+            for row in rows {
+                writeln!(out, "{}", line(row)).map_err(io)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn source_name(s: SecretSource) -> String {
+    match s {
+        SecretSource::Keyring => "keyring",
+        SecretSource::Environment => "environment variable",
+        SecretSource::Flag => "command-line flag",
+    }
+    .to_owned()
+}
+
+fn read_secret_value(kind: SecretKind, env: Environment) -> Result<String, ErrorBody> {
+    let stdin = std::io::stdin();
+    let value = if stdin.is_terminal() {
+        rpassword::prompt_password(format!("{} for the {env} environment (input hidden): ", kind.label()))
+            .map_err(|e| ErrorBody::new(ErrorCode::Internal, format!("cannot read the value: {e}")))?
+    } else {
+        let mut s = String::new();
+        stdin
+            .lock()
+            .read_to_string(&mut s)
+            .map_err(|e| ErrorBody::new(ErrorCode::InvalidInput, format!("cannot read the value from standard input: {e}")))?;
+        s
+    };
+    Ok(value.trim().to_owned())
+}
+
+pub async fn run(global: &GlobalArgs, command: Command) -> i32 {
+    let _span = tracing::info_span!("cli", env = %global.environment()).entered();
+    match execute(global, command).await {
+        Ok(()) => 0,
+        Err(e) => {
+            if global.format == Format::Json {
+                eprintln!("{}", serde_json::to_string(&e).unwrap_or_else(|_| e.message.clone()));
+            } else {
+                eprintln!("error: {}", e.message);
+            }
+            e.exit_code()
+        }
+    }
+}
+
+async fn execute(global: &GlobalArgs, command: Command) -> Result<(), ErrorBody> {
+    let console = global.console("cli");
+    let f = global.format;
+    match command {
+        Command::Db(DbCommand::Path) => {
+            let info = console.app_info();
+            let value = serde_json::json!({ "backend": info.database_backend, "location": info.database_location });
+            if f == Format::Table {
+                println!("{}", info.database_location);
+                Ok(())
+            } else {
+                emit(f, &value, &["backend", "location"], vec![vec![format!("{:?}", info.database_backend).to_lowercase(), info.database_location]])
+            }
+        }
+        Command::Db(DbCommand::Migrate) => {
+            let report = console.db_migrate().await?;
+            let applied = report.applied.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(" ");
+            emit(
+                f,
+                &report,
+                &["location", "applied", "schema_version"],
+                vec![vec![report.location.clone(), if applied.is_empty() { "none (up to date)".into() } else { applied }, report.schema_version.to_string()]],
+            )
+        }
+        Command::Db(DbCommand::Status) => {
+            let s = console.db_status().await?;
+            emit(
+                f,
+                &s,
+                &["backend", "location", "schema_version", "latest_version"],
+                vec![vec![format!("{:?}", s.backend).to_lowercase(), s.location.clone(), s.schema_version.to_string(), s.latest_version.to_string()]],
+            )
+        }
+        Command::Secrets(SecretsCommand::Set { kind }) => {
+            let kind = SecretKind::from(kind);
+            let value = read_secret_value(kind, console.environment())?;
+            let status = console.set_secret(kind, &value).await?;
+            eprintln!("{} stored in the OS keyring for the {} environment.", kind.label(), status.environment);
+            Ok(())
+        }
+        Command::Secrets(SecretsCommand::Remove { kind, which }) => {
+            let kind = SecretKind::from(kind);
+            let status = console.remove_secret(kind, which.as_deref()).await?;
+            eprintln!("{} removed from the OS keyring for the {} environment.", kind.label(), status.environment);
+            Ok(())
+        }
+        Command::Secrets(SecretsCommand::Show) => {
+            let s = console.secrets_status();
+            let mut rows = Vec::new();
+            let mut push = |kind: SecretKind, v: &SecretView| {
+                rows.push(vec![kind.as_str().to_owned(), v.masked.0.clone(), source_name(v.source)]);
+            };
+            if let Some(v) = &s.stripe_secret_key {
+                push(SecretKind::StripeSecretKey, v);
+            }
+            for v in &s.webhook_secrets {
+                push(SecretKind::WebhookSecret, v);
+            }
+            if let Some(v) = &s.database_url {
+                push(SecretKind::DatabaseUrl, v);
+            }
+            if let Some(err) = &s.keyring.error {
+                eprintln!("warning: {}", err.message);
+            }
+            emit(f, &s, &["kind", "value", "source"], rows)
+        }
+        Command::Secrets(SecretsCommand::Check) => {
+            let a = console.check_stripe().await?;
+            emit(
+                f,
+                &a,
+                &["account", "name", "country", "charges_enabled"],
+                vec![vec![a.id.clone(), a.name.clone(), a.country.clone().unwrap_or_default(), a.charges_enabled.to_string()]],
+            )
+        }
+        Command::Sandbox(SandboxCommand::Serve { port, secret_key }) => {
+            let config = tollgate_sandbox::SandboxConfig { port, secret_key, ..Default::default() };
+            let sandbox = tollgate_sandbox::start(config).await.map_err(|e| {
+                ErrorBody::new(ErrorCode::Internal, format!("cannot listen on 127.0.0.1:{port}: {e}"))
+            })?;
+            eprintln!("Stripe sandbox listening on {} — use it with --stripe-api-base {}", sandbox.base_url(), sandbox.base_url());
+            // Printed on stdout alone so scripts can read the address.
+            println!("{}", sandbox.base_url());
+            let _ = std::io::stdout().flush();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = sandbox.wait() => {}
+            }
+            Ok(())
+        }
+    }
+}
