@@ -15,7 +15,7 @@ pub struct AppState {
 
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,tollgate=info,tollgate_core=info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,stripe=error,stripe_shared=error,tollgate=info,tollgate_core=info"));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 

@@ -21,7 +21,8 @@ impl StripeError {
         StripeError {
             status: StatusCode::UNAUTHORIZED,
             kind: "invalid_request_error",
-            code: Some("api_key_invalid"),
+            // Stripe sends no code for an unknown key (only `api_key_expired` for an expired one).
+            code: None,
             param: None,
             message: format!("Invalid API Key provided: {prefix}{}{tail}", "*".repeat(presented.len().saturating_sub(prefix.len() + 4).min(24))),
         }

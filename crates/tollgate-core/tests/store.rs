@@ -1,0 +1,188 @@
+//! The store against both backends: the same tests, SQLite and Postgres.
+
+mod common;
+
+use common::fresh_store;
+use tollgate_core::domain::{DatabaseUrl, Environment};
+use tollgate_core::store::{latest_version, Backend, NewAuditEntry, Store, StoreError, StoreTarget};
+
+const TABLES: &[&str] = &[
+    "organizations",
+    "products",
+    "prices",
+    "entitlement_features",
+    "product_features",
+    "org_subscriptions",
+    "platform_access",
+    "transaction_commissions",
+    "subscription_events",
+    "stripe_events",
+    "sync_cursors",
+    "webhook_deliveries",
+    "audit_log",
+];
+
+async fn exec(store: &Store, sql: &str) -> Result<u64, sqlx::Error> {
+    sqlx::query(sql).execute(store.pool()).await.map(|r| r.rows_affected())
+}
+
+async fn seed_org_and_plan(store: &Store) {
+    exec(store, "INSERT INTO organizations (id, name, stripe_customer_id, created_at, updated_at) VALUES ('org_1', 'Clinic One', 'cus_1', 1, 1)").await.unwrap();
+    exec(store, "INSERT INTO products (stripe_id, name, active, created, updated_at) VALUES ('prod_c', 'Expert Community', 1, 1, 1)").await.unwrap();
+    exec(store, "INSERT INTO prices (stripe_id, product_id, lookup_key, tier, plan_type, billing_interval, interval_count, unit_amount, currency, commission_rate_bps, active, created, updated_at) VALUES ('price_cm', 'prod_c', 'community-expert-monthly', 'community', 'monthly', 'month', 1, 2500, 'eur', 1200, 1, 1, 1)").await.unwrap();
+}
+
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite { $( #[tokio::test] async fn $name() { super::$name(false).await } )* }
+        mod postgres { $( #[tokio::test] async fn $name() { super::$name(true).await } )* }
+    };
+}
+
+both_backends!(
+    migrates_the_whole_schema_once,
+    platform_access_is_unique_per_org_and_plan,
+    statuses_and_rates_are_checked,
+    prices_are_immutable_and_lookup_keys_unique,
+    audit_log_round_trips,
+);
+
+async fn migrates_the_whole_schema_once(pg: bool) {
+    let (store, _guard) = fresh_store(pg).await;
+    let before = store.status().await.unwrap();
+    assert_eq!(before.schema_version, 0);
+    let first = store.migrate().await.unwrap();
+    assert_eq!(first.applied, vec![1]);
+    assert_eq!(first.schema_version, latest_version(store.backend()));
+    let again = store.migrate().await.unwrap();
+    assert!(again.applied.is_empty(), "second migrate applies nothing");
+    for table in TABLES {
+        let n = exec(&store, &format!("SELECT 1 FROM {table} LIMIT 1")).await;
+        assert!(n.is_ok(), "table {table} missing: {n:?}");
+    }
+}
+
+async fn platform_access_is_unique_per_org_and_plan(pg: bool) {
+    let (store, _guard) = fresh_store(pg).await;
+    store.migrate().await.unwrap();
+    seed_org_and_plan(&store).await;
+    exec(&store, "INSERT INTO platform_access (id, org_id, plan_id, status, started_at, ended_at, updated_at) VALUES ('pa1', 'org_1', 'price_cm', 'ACTIVE', 10, NULL, 10)").await.unwrap();
+    let dup = exec(&store, "INSERT INTO platform_access (id, org_id, plan_id, status, started_at, updated_at) VALUES ('pa2', 'org_1', 'price_cm', 'ACTIVE', 11, 11)").await;
+    assert!(dup.is_err(), "(org, plan) must be unique");
+    let orphan = exec(&store, "INSERT INTO platform_access (id, org_id, plan_id, status, started_at, updated_at) VALUES ('pa3', 'org_nope', 'price_cm', 'ACTIVE', 11, 11)").await;
+    assert!(orphan.is_err(), "foreign keys are enforced");
+    let backwards = exec(&store, "UPDATE platform_access SET ended_at = 5 WHERE id = 'pa1'").await;
+    assert!(backwards.is_err(), "ended_at before started_at is refused");
+}
+
+async fn statuses_and_rates_are_checked(pg: bool) {
+    let (store, _guard) = fresh_store(pg).await;
+    store.migrate().await.unwrap();
+    seed_org_and_plan(&store).await;
+    let paused = exec(&store, "INSERT INTO platform_access (id, org_id, plan_id, status, started_at, updated_at) VALUES ('pa1', 'org_1', 'price_cm', 'PAUSED', 1, 1)").await;
+    assert!(paused.is_err(), "only ACTIVE, PAST_DUE, CANCELED");
+    let rate = exec(&store, "INSERT INTO transaction_commissions (id, gross_amount, commission_rate, commission_amount, currency, occurred_at, created_at) VALUES ('tc1', 10000, 10001, 1, 'eur', 1, 1)").await;
+    assert!(rate.is_err(), "a rate above 10000 bps is refused");
+    let ok = exec(&store, "INSERT INTO transaction_commissions (id, gross_amount, commission_rate, commission_amount, currency, occurred_at, created_at) VALUES ('tc2', 10000, 1200, 1200, 'eur', 1, 1)").await;
+    assert!(ok.is_ok(), "{ok:?}");
+}
+
+async fn prices_are_immutable_and_lookup_keys_unique(pg: bool) {
+    let (store, _guard) = fresh_store(pg).await;
+    store.migrate().await.unwrap();
+    seed_org_and_plan(&store).await;
+    let change = exec(&store, "UPDATE prices SET unit_amount = 2900 WHERE stripe_id = 'price_cm'").await;
+    let msg = change.expect_err("amount change must be refused").to_string();
+    assert!(msg.contains("immutable"), "{msg}");
+    // Moving the lookup key or deactivating is allowed: Stripe allows it too.
+    exec(&store, "UPDATE prices SET active = 0, lookup_key = NULL WHERE stripe_id = 'price_cm'").await.unwrap();
+    exec(&store, "INSERT INTO prices (stripe_id, product_id, lookup_key, unit_amount, currency, active, created, updated_at) VALUES ('price_cm2', 'prod_c', 'community-expert-monthly', 2900, 'eur', 1, 2, 2)").await.unwrap();
+    let clash = exec(&store, "INSERT INTO prices (stripe_id, product_id, lookup_key, unit_amount, currency, active, created, updated_at) VALUES ('price_cm3', 'prod_c', 'community-expert-monthly', 3100, 'eur', 1, 3, 3)").await;
+    assert!(clash.is_err(), "a lookup key sits on one price at most");
+}
+
+async fn audit_log_round_trips(pg: bool) {
+    let (store, _guard) = fresh_store(pg).await;
+    store.migrate().await.unwrap();
+    for action in ["secret.set", "secret.remove"] {
+        store
+            .append_audit(&NewAuditEntry {
+                environment: Environment::Live,
+                actor: "cli",
+                action,
+                target: Some("stripe-secret-key".into()),
+                detail: serde_json::json!({ "masked": "sk_live_…4242" }),
+            })
+            .await
+            .unwrap();
+    }
+    let entries = store.recent_audit(10).await.unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0].action, "secret.remove", "newest first");
+    assert_eq!(entries[0].environment, Environment::Live);
+    assert!(entries[0].at > 1_700_000_000);
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_a_database_is_reported_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("test.sqlite3");
+    let junk = b"this is not a sqlite database, it is a grocery list: eggs, milk, ".repeat(200);
+    std::fs::write(&path, &junk).unwrap();
+    let err = Store::open(&StoreTarget::SqliteFile(path.clone())).await.expect_err("junk must not open");
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    assert!(err.to_string().contains("damaged"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), junk, "the file is left as it was");
+}
+
+#[tokio::test]
+async fn a_read_only_database_reads_but_refuses_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ro.sqlite3");
+    let rw = Store::open(&StoreTarget::SqliteFile(path.clone())).await.unwrap();
+    rw.migrate().await.unwrap();
+    rw.close().await;
+    let url = DatabaseUrl::parse(&format!("sqlite://{}?mode=ro", path.display())).unwrap();
+    let ro = Store::open(&StoreTarget::Url(url)).await.expect("a read-only file opens");
+    assert_eq!(ro.status().await.unwrap().schema_version, 1, "and reads");
+    let err = ro
+        .append_audit(&NewAuditEntry {
+            environment: Environment::Test,
+            actor: "cli",
+            action: "secret.set",
+            target: None,
+            detail: serde_json::json!({}),
+        })
+        .await
+        .expect_err("writes are refused");
+    assert!(matches!(err, StoreError::ReadOnly { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_postgres_that_is_down_is_reported_unavailable() {
+    // Port 1 on loopback: nothing listens there.
+    let url = DatabaseUrl::parse("postgres://tollgate:secret-pw@127.0.0.1:1/test").unwrap();
+    let err = Store::open(&StoreTarget::Url(url)).await.expect_err("nothing listens on port 1");
+    assert!(matches!(err, StoreError::Unavailable { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("cannot be reached"), "{text}");
+    assert!(!text.contains("secret-pw"), "the password never appears: {text}");
+}
+
+#[tokio::test]
+async fn both_backends_report_their_kind() {
+    let (s, _g) = fresh_store(false).await;
+    assert_eq!(s.backend(), Backend::Sqlite);
+    let (p, _g2) = fresh_store(true).await;
+    assert_eq!(p.backend(), Backend::Postgres);
+    assert!(!p.location().contains("password"));
+}
+
+#[tokio::test]
+async fn sqlite_runs_in_wal_mode_with_foreign_keys_on() {
+    let (store, _g) = fresh_store(false).await;
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(store.pool()).await.unwrap();
+    assert_eq!(mode.to_lowercase(), "wal");
+    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(store.pool()).await.unwrap();
+    assert_eq!(fk, 1);
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs a command the way the tests need the desktop: a private D-Bus session with its own
+# unlocked gnome-keyring (a real Secret Service), private XDG folders (so nothing touches the
+# user's keyring or app-data folder), and a virtual X display (Xvfb).
+#   tests/support/session.sh CMD [ARGS...]
+set -euo pipefail
+
+if [ -z "${TOLLGATE_SESSION_INNER:-}" ]; then
+  root=$(mktemp -d "${TMPDIR:-/tmp}/tollgate-session.XXXXXX")
+  export TOLLGATE_SESSION_ROOT="$root"
+  export XDG_DATA_HOME="$root/data" XDG_CONFIG_HOME="$root/config" XDG_CACHE_HOME="$root/cache"
+  export XDG_RUNTIME_DIR="$root/run"
+  mkdir -p "$XDG_DATA_HOME" "$XDG_CONFIG_HOME" "$XDG_CACHE_HOME" "$XDG_RUNTIME_DIR"
+  chmod 700 "$XDG_RUNTIME_DIR"
+  export TOLLGATE_SESSION_INNER=1
+  status=0
+  xvfb-run -a -s "-screen 0 1440x900x24" dbus-run-session -- "$0" "$@" || status=$?
+  rm -rf "$root"
+  exit "$status"
+fi
+
+# Inside the private session: a throwaway login keyring, created and unlocked. (gnome-keyring
+# makes no default collection for an empty password, hence a fixed one.)
+printf 'tollgate-test-session' | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1
+gnome-keyring-daemon --start --components=secrets >/dev/null 2>&1
+exec "$@"
