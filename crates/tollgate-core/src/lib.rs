@@ -8,6 +8,8 @@ pub mod paths;
 pub mod secrets;
 pub mod store;
 pub mod stripe;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 pub use console::Console;
 pub use domain::environment::Environment;

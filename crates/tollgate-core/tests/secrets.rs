@@ -2,8 +2,6 @@
 //! gives a private D-Bus session and a throwaway gnome-keyring. Each test uses its own service
 //! name, so tests running in parallel never see each other's entries.
 
-mod common;
-
 use tollgate_core::domain::{DatabaseUrl, Environment, SecretKind, StripeSecretKey, WebhookSecret};
 use tollgate_core::secrets::{SecretStore, SecretsError, MAX_WEBHOOK_SECRETS};
 
@@ -12,7 +10,7 @@ fn store() -> SecretStore {
         std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
         "keyring tests need a Secret Service: run them through tests/support/session.sh (make test does)"
     );
-    SecretStore::new(common::unique("tollgate-test"))
+    SecretStore::new(tollgate_core::testing::unique("tollgate-test"))
 }
 
 #[test]

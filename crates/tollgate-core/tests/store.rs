@@ -1,8 +1,6 @@
 //! The store against both backends: the same tests, SQLite and Postgres.
 
-mod common;
-
-use common::fresh_store;
+use tollgate_core::testing::fresh_store;
 use tollgate_core::domain::{DatabaseUrl, Environment};
 use tollgate_core::store::{latest_version, Backend, NewAuditEntry, Store, StoreError, StoreTarget};
 

@@ -1,11 +1,9 @@
-//! Shared test support: a private Postgres schema per test, temp SQLite files, unique keyring
+//! Test support, behind the `test-support` feature: a private Postgres schema per test, temp SQLite files, unique keyring
 //! service names. Nothing here touches the real app-data folder or the user's keyring.
-#![allow(dead_code)]
-
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use tollgate_core::domain::DatabaseUrl;
-use tollgate_core::store::{Store, StoreTarget};
+use crate::domain::DatabaseUrl;
+use crate::store::{Store, StoreTarget};
 
 pub fn unique(prefix: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
