@@ -330,11 +330,9 @@ impl Console {
         Ok(store)
     }
 
+    /// The store in use, opened and migrated like every other use of it.
     pub async fn db_status(&self) -> Result<DbStatus, ErrorBody> {
-        let store = Store::open(&self.store_target()?).await?;
-        let status = store.status().await;
-        store.close().await;
-        Ok(status?)
+        Ok(self.store().await?.status().await?)
     }
 
     pub async fn db_migrate(&self) -> Result<MigrationReport, ErrorBody> {

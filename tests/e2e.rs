@@ -1,0 +1,163 @@
+//! End-to-end: the built app in a real window (Xvfb), driven through tauri-driver and
+//! WebKitWebDriver, as a user would. Each step saves a screenshot under target/e2e/.
+//! Run inside tests/support/session.sh (make test does).
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct Driver(Child);
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn screenshot_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let dir = target.join("e2e");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn shot(c: &Client, name: &str) {
+    // Let transitions and fonts settle before the picture.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let png = c.screenshot().await.expect("screenshot");
+    std::fs::write(screenshot_dir().join(format!("{name}.png")), png).unwrap();
+}
+
+async fn wait_text(c: &Client, css: &str, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        if let Ok(el) = c.find(Locator::Css(css)).await {
+            if let Ok(t) = el.text().await {
+                if t.contains(needle) {
+                    return t;
+                }
+                last = t;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{css} never showed {needle:?}; last text: {last:?}");
+}
+
+async fn type_into(c: &Client, css: &str, value: &str) {
+    let input = c.find(Locator::Css(css)).await.expect(css);
+    input.clear().await.unwrap();
+    input.send_keys(value).await.unwrap();
+}
+
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css)).await.expect(css).click().await.unwrap();
+}
+
+async fn connect(port: u16, app: &str) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert("browserName".into(), "wry".into());
+    caps.insert("tauri:options".into(), serde_json::json!({ "application": app }));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match ClientBuilder::native().capabilities(caps.clone()).connect(&format!("http://127.0.0.1:{port}")).await {
+            Ok(c) => return c,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(e) => panic!("tauri-driver did not accept a session: {e}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_add_check_refuse_and_switch_environment() {
+    assert!(
+        std::env::var_os("DISPLAY").is_some() && std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
+        "E2E tests need a display and a Secret Service: run them through tests/support/session.sh (make test does)"
+    );
+    let sandbox = tollgate_sandbox::start(Default::default()).await.unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let (port, native_port) = (free_port(), free_port());
+    let driver_bin = std::env::var("TAURI_DRIVER").unwrap_or_else(|_| "tauri-driver".to_owned());
+    let mut cmd = Command::new(&driver_bin);
+    cmd.args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
+        .env("TOLLGATE_DATA_DIR", data.path())
+        .env("TOLLGATE_KEYRING_SERVICE", tollgate_core::testing::unique("tollgate-e2e"))
+        .env("TOLLGATE_STRIPE_API_BASE", sandbox.base_url())
+        .env_remove("TOLLGATE_STRIPE_SECRET_KEY")
+        .env_remove("TOLLGATE_DATABASE_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    let _driver = Driver(cmd.spawn().unwrap_or_else(|e| panic!("cannot start {driver_bin} (make test installs it): {e}")));
+
+    let c = connect(port, env!("CARGO_BIN_EXE_tollgate")).await;
+    c.set_window_size(1280, 800).await.ok();
+
+    // First screen: Settings, test environment, sandbox label, no key yet.
+    wait_text(&c, "[data-testid=env-badge]", "TEST").await;
+    wait_text(&c, "[data-testid=sandbox-badge]", "Sandbox").await;
+    wait_text(&c, "[data-testid=no-stripe-key]", "No key for the test environment").await;
+    wait_text(&c, "[data-testid=db-backend]", "SQLite").await;
+    shot(&c, "01-settings-empty").await;
+
+    // A publishable key is refused with the field and the rule; the typed value stays.
+    type_into(&c, "[data-testid=input-stripe-secret-key]", "pk_test_51Habcdefgh").await;
+    click(&c, "[data-testid=save-stripe-secret-key]").await;
+    wait_text(&c, "[data-testid=error-stripe-secret-key]", "publishable").await;
+    let kept = c.find(Locator::Css("[data-testid=input-stripe-secret-key]")).await.unwrap().prop("value").await.unwrap();
+    assert_eq!(kept.as_deref(), Some("pk_test_51Habcdefgh"), "bad input loses nothing");
+    shot(&c, "02-settings-bad-key").await;
+
+    // A live key in the test environment is refused.
+    type_into(&c, "[data-testid=input-stripe-secret-key]", "sk_live_4eC39HqLyjWDarjtT1zdp7dc").await;
+    click(&c, "[data-testid=save-stripe-secret-key]").await;
+    wait_text(&c, "[data-testid=error-stripe-secret-key]", "live key").await;
+    shot(&c, "03-settings-live-key-refused").await;
+
+    // The sandbox key: stored, shown masked, checked against Stripe (the sandbox).
+    type_into(&c, "[data-testid=input-stripe-secret-key]", "sk_test_sandbox").await;
+    click(&c, "[data-testid=save-stripe-secret-key]").await;
+    wait_text(&c, "[data-testid=masked-stripe-secret-key]", "sk_test_…").await;
+    wait_text(&c, "[data-testid=check-ok]", "Tollgate Sandbox").await;
+    wait_text(&c, "[data-testid=account-name]", "Tollgate Sandbox").await;
+    shot(&c, "04-settings-key-checked").await;
+
+    // A well-formed key that Stripe refuses: Stripe's own message.
+    type_into(&c, "[data-testid=input-stripe-secret-key]", "sk_test_4eC39HqLyjWDarjtT1zdp7dc9999").await;
+    click(&c, "[data-testid=save-stripe-secret-key]").await;
+    wait_text(&c, "[data-testid=masked-stripe-secret-key]", "sk_test_…9999").await;
+    wait_text(&c, "[data-testid=check-error]", "Invalid API Key provided").await;
+    shot(&c, "05-settings-key-rejected-by-stripe").await;
+
+    // A webhook signing secret, masked.
+    type_into(&c, "[data-testid=input-webhook-secret]", "whsec_e2eSigningSecret00001234").await;
+    click(&c, "[data-testid=save-webhook-secret]").await;
+    wait_text(&c, "[data-testid=section-webhook-secrets]", "whsec_…1234").await;
+
+    // The raw secrets never reach the webview.
+    let html = c.source().await.unwrap();
+    assert!(!html.contains("4eC39HqLyjWDarjtT1zdp7dc9999"), "raw key in the DOM");
+    assert!(!html.contains("e2eSigningSecret"), "raw webhook secret in the DOM");
+    shot(&c, "06-settings-webhook-secret").await;
+
+    // Live: marked in red, its own (empty) keys.
+    click(&c, "[data-testid=env-live]").await;
+    wait_text(&c, "[data-testid=env-badge]", "LIVE").await;
+    wait_text(&c, "[data-testid=no-stripe-key]", "No key for the live environment").await;
+    shot(&c, "07-settings-live").await;
+
+    c.close().await.ok();
+    sandbox.stop().await;
+}
