@@ -45,11 +45,10 @@ test: deps-test ui ui-check
 bindings:
 	TOLLGATE_WRITE_BINDINGS=1 $(CARGO) test --test bindings
 
-## Figures: start-up, idle memory, .deb size (release build).
-bench: deps-test ui
-	$(CARGO) build --release
+## Figures: start-up, idle memory, .deb size (release build, packaged).
+bench: deps-test package
 	tests/support/session.sh tests/support/bench.sh
 
 ## A .deb under target/release/bundle/deb/.
 package: deps-run
-	cd ui && npx tauri build --bundles deb --config ../tauri.conf.json
+	npx --yes @tauri-apps/cli@2.12.5 build --bundles deb

@@ -4,6 +4,7 @@
 
 use std::net::TcpListener;
 use std::path::PathBuf;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -13,10 +14,15 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// tauri-driver in a process group of its own, so that it, WebKitWebDriver and the app all
+/// go when the test ends, passed or failed.
 struct Driver(Child);
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        let group = format!("-{}", self.0.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
         let _ = self.0.wait();
     }
 }
@@ -99,7 +105,8 @@ async fn settings_add_check_refuse_and_switch_environment() {
         .env_remove("TOLLGATE_STRIPE_SECRET_KEY")
         .env_remove("TOLLGATE_DATABASE_URL")
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
+        .stderr(Stdio::inherit())
+        .process_group(0);
     let _driver = Driver(cmd.spawn().unwrap_or_else(|e| panic!("cannot start {driver_bin} (make test installs it): {e}")));
 
     let c = connect(port, env!("CARGO_BIN_EXE_tollgate")).await;

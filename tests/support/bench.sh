@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# make bench: figures, printed, never asserted. Run inside tests/support/session.sh (Xvfb, D-Bus).
+#   start-up:  process start -> first screen painted (the UI calls ui_ready), release build
+#   memory:    resident memory of the idle app, all its processes (WebKit runs several)
+#   package:   size of the .deb
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+app=target/release/tollgate
+runs=${BENCH_RUNS:-7}
+data=$(mktemp -d)
+trap 'rm -rf "$data"' EXIT
+export TOLLGATE_DATA_DIR="$data" TOLLGATE_KEYRING_SERVICE="tollgate-bench-$$" TOLLGATE_LOG=off
+
+printf '%-44s %12s %12s %8s\n' "figure" "measured" "target" "ratio"
+row() { printf '%-44s %12s %12s %8s\n' "$1" "$2" "$3" "$4"; }
+
+# Warm-up run (page cache), then timed runs.
+TOLLGATE_STARTUP_PROBE=1 timeout 60 "$app" >/dev/null 2>&1 || true
+times=()
+for _ in $(seq 1 "$runs"); do
+  ms=$(TOLLGATE_STARTUP_PROBE=1 timeout 60 "$app" 2>/dev/null | awk '/^first-screen-ms/ {print $2}')
+  [ -n "$ms" ] || { echo "bench: the app did not report its first screen" >&2; exit 1; }
+  times+=("$ms")
+done
+sorted=$(printf '%s\n' "${times[@]}" | sort -n)
+median=$(echo "$sorted" | awk -v n="$runs" 'NR==int((n+1)/2)')
+worst=$(echo "$sorted" | tail -1)
+row "start to first screen, median of $runs (ms)" "$median" "1500" "$(awk -v a="$median" 'BEGIN{printf "%.2f", a/1500}')"
+row "start to first screen, worst (ms)" "$worst" "1500" "$(awk -v a="$worst" 'BEGIN{printf "%.2f", a/1500}')"
+
+# Idle memory: start, let it settle, sum RSS over the app and its WebKit children.
+TOLLGATE_STARTUP_PROBE=1 TOLLGATE_STARTUP_PROBE_STAY=1 "$app" >/dev/null 2>&1 &
+pid=$!
+sleep 8
+tree() { echo "$1"; for c in $(pgrep -P "$1" || true); do tree "$c"; done; }
+pids=$(tree "$pid" | tr '\n' ',' | sed 's/,$//')
+rss_kb=$(ps -o rss= -p "$pids" | awk '{s+=$1} END {print s}')
+procs=$(echo "$pids" | tr ',' '\n' | wc -l)
+kill "$pid" 2>/dev/null || true
+wait "$pid" 2>/dev/null || true
+rss_mb=$(( rss_kb / 1024 ))
+row "idle resident memory, $procs processes (MB)" "$rss_mb" "200" "$(awk -v a="$rss_mb" 'BEGIN{printf "%.2f", a/200}')"
+
+deb=$(ls -t target/release/bundle/deb/*.deb 2>/dev/null | head -1 || true)
+if [ -n "$deb" ]; then
+  size_mb=$(awk -v b="$(stat -c %s "$deb")" 'BEGIN{printf "%.1f", b/1048576}')
+  row ".deb size (MB)" "$size_mb" "20" "$(awk -v a="$size_mb" 'BEGIN{printf "%.2f", a/20}')"
+fi
+bin_mb=$(awk -v b="$(stat -c %s "$app")" 'BEGIN{printf "%.1f", b/1048576}')
+row "release binary (MB)" "$bin_mb" "-" "-"
