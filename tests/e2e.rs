@@ -87,30 +87,41 @@ async fn connect(port: u16, app: &str) -> Client {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn settings_add_check_refuse_and_switch_environment() {
+/// Starts tauri-driver (which starts WebKitWebDriver, which starts the app) with the given
+/// environment for the app, and opens a WebDriver session on it.
+async fn launch(app_env: &[(&str, String)]) -> (Driver, Client) {
     assert!(
         std::env::var_os("DISPLAY").is_some() && std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
         "E2E tests need a display and a Secret Service: run them through tests/support/session.sh (make test does)"
     );
-    let sandbox = tollgate_sandbox::start(Default::default()).await.unwrap();
-    let data = tempfile::tempdir().unwrap();
     let (port, native_port) = (free_port(), free_port());
     let driver_bin = std::env::var("TAURI_DRIVER").unwrap_or_else(|_| "tauri-driver".to_owned());
     let mut cmd = Command::new(&driver_bin);
     cmd.args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
-        .env("TOLLGATE_DATA_DIR", data.path())
         .env("TOLLGATE_KEYRING_SERVICE", tollgate_core::testing::unique("tollgate-e2e"))
-        .env("TOLLGATE_STRIPE_API_BASE", sandbox.base_url())
         .env_remove("TOLLGATE_STRIPE_SECRET_KEY")
         .env_remove("TOLLGATE_DATABASE_URL")
+        .env_remove("TOLLGATE_WEBHOOK_SECRET")
+        .envs(app_env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .process_group(0);
-    let _driver = Driver(cmd.spawn().unwrap_or_else(|e| panic!("cannot start {driver_bin} (make test installs it): {e}")));
-
+    let driver = Driver(cmd.spawn().unwrap_or_else(|e| panic!("cannot start {driver_bin} (make test installs it): {e}")));
     let c = connect(port, env!("CARGO_BIN_EXE_tollgate")).await;
     c.set_window_size(1280, 800).await.ok();
+    (driver, c)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_add_check_refuse_and_switch_environment() {
+    let sandbox = tollgate_sandbox::start(Default::default()).await.unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let (_driver, c) = launch(&[
+        ("TOLLGATE_DATA_DIR", data.path().display().to_string()),
+        ("TOLLGATE_STRIPE_API_BASE", sandbox.base_url()),
+    ])
+    .await;
+
 
     // First screen: Settings, test environment, sandbox label, no key yet.
     wait_text(&c, "[data-testid=env-badge]", "TEST").await;
@@ -159,6 +170,18 @@ async fn settings_add_check_refuse_and_switch_environment() {
     assert!(!html.contains("e2eSigningSecret"), "raw webhook secret in the DOM");
     shot(&c, "06-settings-webhook-secret").await;
 
+    // The window may call Tollgate's own commands and nothing else: core plugins are denied.
+    let denied = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];\
+             window.__TAURI_INTERNALS__.invoke('plugin:app|version', {}).then(() => done('allowed'), (e) => done(String(e)));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let denied = denied.as_str().unwrap_or_default().to_owned();
+    assert!(denied.contains("not allowed"), "core command should be denied, got {denied:?}");
+
     // Live: marked in red, its own (empty) keys.
     click(&c, "[data-testid=env-live]").await;
     wait_text(&c, "[data-testid=env-badge]", "LIVE").await;
@@ -167,4 +190,41 @@ async fn settings_add_check_refuse_and_switch_environment() {
 
     c.close().await.ok();
     sandbox.stop().await;
+}
+
+/// What a user sees when things are broken: a damaged database file, a Stripe that cannot be
+/// reached, and no keyring at all. Each is named, with what to do; the screen stays usable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_database_unreachable_stripe_and_missing_keyring_are_explained() {
+    let data = tempfile::tempdir().unwrap();
+    let junk = b"definitely not sqlite ".repeat(300);
+    std::fs::write(data.path().join("test.sqlite3"), &junk).unwrap();
+    let (_driver, c) = launch(&[
+        ("TOLLGATE_DATA_DIR", data.path().display().to_string()),
+        // Port 1 on loopback: nothing listens there.
+        ("TOLLGATE_STRIPE_API_BASE", "http://127.0.0.1:1".to_owned()),
+        ("TOLLGATE_STRIPE_SECRET_KEY", "sk_test_4eC39HqLyjWDarjtT1zdp7dc4242".to_owned()),
+        // No Secret Service: the app (started by the driver) inherits a bus address that leads nowhere.
+        ("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/tollgate-bus".to_owned()),
+    ])
+    .await;
+
+    wait_text(&c, "[data-testid=db-error]", "damaged").await;
+    wait_text(&c, "[data-testid=masked-stripe-secret-key]", "sk_test_…4242").await;
+    wait_text(&c, "[data-testid=section-stripe-key]", "environment variable").await;
+    wait_text(&c, "[data-testid=key-from-env]", "overrides the keyring").await;
+    wait_text(&c, "[data-testid=check-error]", "could not reach Stripe").await;
+    shot(&c, "08-settings-broken-database-unreachable-stripe").await;
+
+    // Saving to a keyring that is not there fails clearly and keeps the typed value.
+    type_into(&c, "[data-testid=input-webhook-secret]", "whsec_keptAfterFailure0001").await;
+    click(&c, "[data-testid=save-webhook-secret]").await;
+    let err = wait_text(&c, "[data-testid=error-webhook-secret]", "keyring").await;
+    assert!(err.contains("not available") || err.contains("locked"), "{err}");
+    let kept = c.find(Locator::Css("[data-testid=input-webhook-secret]")).await.unwrap().prop("value").await.unwrap();
+    assert_eq!(kept.as_deref(), Some("whsec_keptAfterFailure0001"));
+    wait_text(&c, "[data-testid=keyring-error]", "keyring").await;
+    shot(&c, "09-settings-no-keyring").await;
+    assert_eq!(std::fs::read(data.path().join("test.sqlite3")).unwrap(), junk, "the damaged file is left alone");
+    c.close().await.ok();
 }

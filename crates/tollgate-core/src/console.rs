@@ -10,7 +10,7 @@ use ts_rs::TS;
 use crate::domain::{DatabaseUrl, Environment, InputError, MaskedSecret, SecretKind, StripeSecretKey, WebhookSecret};
 use crate::error::{ErrorBody, ErrorCode};
 use crate::paths;
-use crate::secrets::SecretStore;
+use crate::secrets::{SecretStore, SecretsError};
 use crate::store::{Backend, DbStatus, MigrationReport, NewAuditEntry, Store, StoreTarget};
 use crate::stripe::{AccountSummary, StripeGateway, DEFAULT_API_BASE};
 
@@ -185,7 +185,16 @@ impl Console {
             let url = DatabaseUrl::parse(raw).map_err(|e| env_var_error(var, e))?;
             return Ok(Some((url, *source)));
         }
-        Ok(self.secrets.database_url(self.environment())?.map(|u| (u, SecretSource::Keyring)))
+        match self.secrets.database_url(self.environment()) {
+            Ok(url) => Ok(url.map(|u| (u, SecretSource::Keyring))),
+            // No keyring: use the local file. The mirror is rebuilt from Stripe, so nothing is
+            // lost, and the Settings banner says why the team database is not in use.
+            Err(e @ (SecretsError::Unavailable(_) | SecretsError::Locked(_))) => {
+                tracing::warn!(error = %e, "keyring unreadable: using the local database file");
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     pub fn secrets_status(&self) -> SecretsStatus {
