@@ -19,7 +19,7 @@ ui:
 ## Opens the app on the embedded default: SQLite plus the sandbox emulator (labelled "Sandbox").
 run: deps-run ui
 	$(CARGO) build
-	@data="$${XDG_DATA_HOME:-$$HOME/.local/share}/dev.tollgate.app/sandbox"; mkdir -p "$$data"; \
+	@data="$${XDG_DATA_HOME:-$$HOME/.local/share}/dev.tollgate.desktop/sandbox"; mkdir -p "$$data"; \
 	./target/debug/tollgate sandbox serve --port $(SANDBOX_PORT) > "$$data/sandbox.url" & sb=$$!; \
 	trap 'kill $$sb 2>/dev/null' EXIT; \
 	for i in $$(seq 1 50); do [ -s "$$data/sandbox.url" ] && break; sleep 0.1; done; \
@@ -34,7 +34,7 @@ ui-check:
 ## Every test: UI type-check and unit tests, then Rust unit, store (SQLite + Postgres), keyring,
 ## CLI and end-to-end tests inside a private D-Bus session, keyring and X display.
 test: deps-test ui ui-check
-	@real="$${XDG_DATA_HOME:-$$HOME/.local/share}/dev.tollgate.app"; before=$$(ls -la --time-style=full-iso "$$real" 2>/dev/null | md5sum); \
+	@real="$${XDG_DATA_HOME:-$$HOME/.local/share}/dev.tollgate.desktop"; before=$$(ls -la --time-style=full-iso "$$real" 2>/dev/null | md5sum); \
 	$(CARGO) build --workspace --all-targets && \
 	tests/support/session.sh $(CARGO) nextest run --workspace --all-targets --no-tests=fail; status=$$?; \
 	after=$$(ls -la --time-style=full-iso "$$real" 2>/dev/null | md5sum); \

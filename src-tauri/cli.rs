@@ -9,7 +9,11 @@ use tollgate_core::domain::{Environment, SecretKind};
 use tollgate_core::{Console, ErrorBody, ErrorCode};
 
 #[derive(Debug, Parser)]
-#[command(name = "tollgate", version, about = "A desktop console for platforms that bill through Stripe.\n\nWith no subcommand, opens the window.")]
+#[command(
+    name = "tollgate",
+    version,
+    about = "A desktop console for platforms that bill through Stripe.\n\nWith no subcommand, opens the window."
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -99,7 +103,22 @@ pub enum SandboxCommand {
         /// The only API key the sandbox accepts.
         #[arg(long, default_value = tollgate_sandbox::DEFAULT_SECRET_KEY)]
         secret_key: String,
+        /// What a new sandbox starts with: a believable platform, or nothing.
+        #[arg(long, value_enum, default_value_t = SeedArg::Demo)]
+        seed: SeedArg,
+        /// Keep state here between runs (default: in memory only).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<std::path::PathBuf>,
+        /// Start from the seed even if the data dir holds state.
+        #[arg(long)]
+        fresh: bool,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SeedArg {
+    Demo,
+    Empty,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -158,9 +177,16 @@ impl GlobalArgs {
 }
 
 /// Prints one result in the chosen format: JSON as is; a table or CSV from rows.
-fn emit<T: Serialize>(format: Format, value: &T, headers: &[&str], rows: Vec<Vec<String>>) -> Result<(), ErrorBody> {
+fn emit<T: Serialize>(
+    format: Format,
+    value: &T,
+    headers: &[&str],
+    rows: Vec<Vec<String>>,
+) -> Result<(), ErrorBody> {
     let mut out = std::io::stdout().lock();
-    let io = |e: std::io::Error| ErrorBody::new(ErrorCode::Internal, format!("cannot write output: {e}"));
+    let io = |e: std::io::Error| {
+        ErrorBody::new(ErrorCode::Internal, format!("cannot write output: {e}"))
+    };
     match format {
         Format::Json => {
             serde_json::to_writer_pretty(&mut out, value)
@@ -169,7 +195,9 @@ fn emit<T: Serialize>(format: Format, value: &T, headers: &[&str], rows: Vec<Vec
         }
         Format::Csv => {
             let mut w = csv::Writer::from_writer(out);
-            let csv_err = |e: csv::Error| ErrorBody::new(ErrorCode::Internal, format!("cannot write CSV: {e}"));
+            let csv_err = |e: csv::Error| {
+                ErrorBody::new(ErrorCode::Internal, format!("cannot write CSV: {e}"))
+            };
             w.write_record(headers).map_err(csv_err)?;
             for row in rows {
                 w.write_record(&row).map_err(csv_err)?;
@@ -196,7 +224,12 @@ fn emit<T: Serialize>(format: Format, value: &T, headers: &[&str], rows: Vec<Vec
                     .trim_end()
                     .to_owned()
             };
-            writeln!(out, "{}", line(headers.iter().map(|h| h.to_uppercase()).collect())).map_err(io)?;
+            writeln!(
+                out,
+                "{}",
+                line(headers.iter().map(|h| h.to_uppercase()).collect())
+            )
+            .map_err(io)?;
             for row in rows {
                 writeln!(out, "{}", line(row)).map_err(io)?;
             }
@@ -217,14 +250,19 @@ fn source_name(s: SecretSource) -> String {
 fn read_secret_value(kind: SecretKind, env: Environment) -> Result<String, ErrorBody> {
     let stdin = std::io::stdin();
     let value = if stdin.is_terminal() {
-        rpassword::prompt_password(format!("{} for the {env} environment (input hidden): ", kind.label()))
-            .map_err(|e| ErrorBody::new(ErrorCode::Internal, format!("cannot read the value: {e}")))?
+        rpassword::prompt_password(format!(
+            "{} for the {env} environment (input hidden): ",
+            kind.label()
+        ))
+        .map_err(|e| ErrorBody::new(ErrorCode::Internal, format!("cannot read the value: {e}")))?
     } else {
         let mut s = String::new();
-        stdin
-            .lock()
-            .read_to_string(&mut s)
-            .map_err(|e| ErrorBody::new(ErrorCode::InvalidInput, format!("cannot read the value from standard input: {e}")))?;
+        stdin.lock().read_to_string(&mut s).map_err(|e| {
+            ErrorBody::new(
+                ErrorCode::InvalidInput,
+                format!("cannot read the value from standard input: {e}"),
+            )
+        })?;
         s
     };
     Ok(value.trim().to_owned())
@@ -236,7 +274,10 @@ pub async fn run(global: &GlobalArgs, command: Command) -> i32 {
         Ok(()) => 0,
         Err(e) => {
             if global.format == Format::Json {
-                eprintln!("{}", serde_json::to_string(&e).unwrap_or_else(|_| e.message.clone()));
+                eprintln!(
+                    "{}",
+                    serde_json::to_string(&e).unwrap_or_else(|_| e.message.clone())
+                );
             } else {
                 eprintln!("error: {}", e.message);
             }
@@ -256,17 +297,38 @@ async fn execute(global: &GlobalArgs, command: Command) -> Result<(), ErrorBody>
                 println!("{}", info.database_location);
                 Ok(())
             } else {
-                emit(f, &value, &["backend", "location"], vec![vec![format!("{:?}", info.database_backend).to_lowercase(), info.database_location]])
+                emit(
+                    f,
+                    &value,
+                    &["backend", "location"],
+                    vec![vec![
+                        format!("{:?}", info.database_backend).to_lowercase(),
+                        info.database_location,
+                    ]],
+                )
             }
         }
         Command::Db(DbCommand::Migrate) => {
             let report = console.db_migrate().await?;
-            let applied = report.applied.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(" ");
+            let applied = report
+                .applied
+                .iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join(" ");
             emit(
                 f,
                 &report,
                 &["location", "applied", "schema_version"],
-                vec![vec![report.location.clone(), if applied.is_empty() { "none (up to date)".into() } else { applied }, report.schema_version.to_string()]],
+                vec![vec![
+                    report.location.clone(),
+                    if applied.is_empty() {
+                        "none (up to date)".into()
+                    } else {
+                        applied
+                    },
+                    report.schema_version.to_string(),
+                ]],
             )
         }
         Command::Db(DbCommand::Status) => {
@@ -275,27 +337,44 @@ async fn execute(global: &GlobalArgs, command: Command) -> Result<(), ErrorBody>
                 f,
                 &s,
                 &["backend", "location", "schema_version", "latest_version"],
-                vec![vec![format!("{:?}", s.backend).to_lowercase(), s.location.clone(), s.schema_version.to_string(), s.latest_version.to_string()]],
+                vec![vec![
+                    format!("{:?}", s.backend).to_lowercase(),
+                    s.location.clone(),
+                    s.schema_version.to_string(),
+                    s.latest_version.to_string(),
+                ]],
             )
         }
         Command::Secrets(SecretsCommand::Set { kind }) => {
             let kind = SecretKind::from(kind);
             let value = read_secret_value(kind, console.environment())?;
             let status = console.set_secret(kind, &value).await?;
-            eprintln!("{} stored in the OS keyring for the {} environment.", kind.label(), status.environment);
+            eprintln!(
+                "{} stored in the OS keyring for the {} environment.",
+                kind.label(),
+                status.environment
+            );
             Ok(())
         }
         Command::Secrets(SecretsCommand::Remove { kind, which }) => {
             let kind = SecretKind::from(kind);
             let status = console.remove_secret(kind, which.as_deref()).await?;
-            eprintln!("{} removed from the OS keyring for the {} environment.", kind.label(), status.environment);
+            eprintln!(
+                "{} removed from the OS keyring for the {} environment.",
+                kind.label(),
+                status.environment
+            );
             Ok(())
         }
         Command::Secrets(SecretsCommand::Show) => {
             let s = console.secrets_status();
             let mut rows = Vec::new();
             let mut push = |kind: SecretKind, v: &SecretView| {
-                rows.push(vec![kind.as_str().to_owned(), v.masked.0.clone(), source_name(v.source)]);
+                rows.push(vec![
+                    kind.as_str().to_owned(),
+                    v.masked.0.clone(),
+                    source_name(v.source),
+                ]);
             };
             if let Some(v) = &s.stripe_secret_key {
                 push(SecretKind::StripeSecretKey, v);
@@ -317,22 +396,71 @@ async fn execute(global: &GlobalArgs, command: Command) -> Result<(), ErrorBody>
                 f,
                 &a,
                 &["account", "name", "country", "charges_enabled"],
-                vec![vec![a.id.clone(), a.name.clone(), a.country.clone().unwrap_or_default(), a.charges_enabled.to_string()]],
+                vec![vec![
+                    a.id.clone(),
+                    a.name.clone(),
+                    a.country.clone().unwrap_or_default(),
+                    a.charges_enabled.to_string(),
+                ]],
             )
         }
-        Command::Sandbox(SandboxCommand::Serve { port, secret_key }) => {
-            let config = tollgate_sandbox::SandboxConfig { port, secret_key, ..Default::default() };
+        Command::Sandbox(SandboxCommand::Serve {
+            port,
+            secret_key,
+            seed,
+            data_dir,
+            fresh,
+        }) => {
+            let seed = match seed {
+                SeedArg::Demo => tollgate_sandbox::Seed::Demo,
+                SeedArg::Empty => tollgate_sandbox::Seed::Empty,
+            };
+            let started = std::time::Instant::now();
+            let config = tollgate_sandbox::SandboxConfig {
+                port,
+                secret_key,
+                seed,
+                data_dir,
+                fresh,
+                ..Default::default()
+            };
             let sandbox = tollgate_sandbox::start(config).await.map_err(|e| {
-                ErrorBody::new(ErrorCode::Internal, format!("cannot listen on 127.0.0.1:{port}: {e}"))
+                ErrorBody::new(
+                    ErrorCode::Internal,
+                    format!("cannot start the sandbox on 127.0.0.1:{port}: {e}"),
+                )
             })?;
-            eprintln!("Stripe sandbox listening on {} — use it with --stripe-api-base {}", sandbox.base_url(), sandbox.base_url());
+            let counts = sandbox.counts().await;
+            let summary: Vec<String> = counts
+                .iter()
+                .filter(|(k, _)| {
+                    [
+                        "customer",
+                        "subscription",
+                        "price",
+                        "payment_intent",
+                        "event",
+                    ]
+                    .contains(&k.as_str())
+                })
+                .map(|(k, n)| format!("{n} {k}s"))
+                .collect();
+            eprintln!(
+                "Stripe sandbox listening on {} ({} ms; {}) — use it with --stripe-api-base {}",
+                sandbox.base_url(),
+                started.elapsed().as_millis(),
+                if summary.is_empty() {
+                    "empty".to_owned()
+                } else {
+                    summary.join(", ")
+                },
+                sandbox.base_url()
+            );
             // Printed on stdout alone so scripts can read the address.
             println!("{}", sandbox.base_url());
             let _ = std::io::stdout().flush();
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = sandbox.wait() => {}
-            }
+            let _ = tokio::signal::ctrl_c().await;
+            sandbox.stop().await;
             Ok(())
         }
     }

@@ -19,8 +19,16 @@ pub fn ui_ready() {
         println!("first-screen-ms {}", elapsed.as_millis());
         let rss_kb = std::fs::read_to_string("/proc/self/status")
             .ok()
-            .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(|l| l.to_owned()))
-            .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()));
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .map(|l| l.to_owned())
+            })
+            .and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<u64>().ok())
+            });
         if let Some(kb) = rss_kb {
             println!("main-process-rss-kb {kb}");
         }

@@ -20,6 +20,9 @@ fn typescript_bindings_are_fresh() {
 fn every_command_is_in_the_bindings() {
     let ts = tollgate_app::typescript_bindings();
     for name in tollgate_app::commands::NAMES {
-        assert!(ts.contains(&format!("  {name}: (")), "{name} missing from bindings");
+        assert!(
+            ts.contains(&format!("  {name}: (")),
+            "{name} missing from bindings"
+        );
     }
 }

@@ -18,7 +18,11 @@ impl Cli {
             std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
             "CLI tests need a Secret Service: run them through tests/support/session.sh (make test does)"
         );
-        Cli { data: tempfile::tempdir().unwrap(), service: unique("tollgate-cli"), env: Vec::new() }
+        Cli {
+            data: tempfile::tempdir().unwrap(),
+            service: unique("tollgate-cli"),
+            env: Vec::new(),
+        }
     }
 
     fn with_env(mut self, k: &str, v: &str) -> Cli {
@@ -69,7 +73,10 @@ fn version_and_usage_errors() {
     let cli = Cli::new();
     let v = cli.run(&["--version"], None);
     assert_eq!(code(&v), 0);
-    assert_eq!(stdout(&v).trim(), format!("tollgate {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        stdout(&v).trim(),
+        format!("tollgate {}", env!("CARGO_PKG_VERSION"))
+    );
     let bad = cli.run(&["secrets", "frobnicate"], None);
     assert_eq!(code(&bad), 2, "usage errors exit 2");
     assert!(stderr(&bad).contains("Usage"), "{}", stderr(&bad));
@@ -80,7 +87,10 @@ fn version_and_usage_errors() {
 #[test]
 fn a_key_set_from_stdin_is_only_ever_shown_masked() {
     let cli = Cli::new();
-    let set = cli.run(&["secrets", "set", "stripe-secret-key"], Some(&format!("{KEY}\n")));
+    let set = cli.run(
+        &["secrets", "set", "stripe-secret-key"],
+        Some(&format!("{KEY}\n")),
+    );
     assert_eq!(code(&set), 0, "{}", stderr(&set));
     for format in ["table", "json", "csv"] {
         let show = cli.run(&["--format", format, "secrets", "show"], None);
@@ -89,21 +99,38 @@ fn a_key_set_from_stdin_is_only_ever_shown_masked() {
         assert!(out.contains("sk_test_…4242"), "{format}: {out}");
         assert!(!out.contains("4eC39"), "{format} leaks the key: {out}");
     }
-    let json: serde_json::Value = serde_json::from_slice(&cli.run(&["--format", "json", "secrets", "show"], None).stdout).unwrap();
+    let json: serde_json::Value = serde_json::from_slice(
+        &cli.run(&["--format", "json", "secrets", "show"], None)
+            .stdout,
+    )
+    .unwrap();
     assert_eq!(json["stripe_secret_key"]["source"], "keyring");
 }
 
 #[test]
 fn a_live_key_in_the_test_environment_is_refused_and_nothing_is_written() {
     let cli = Cli::new();
-    let set = cli.run(&["secrets", "set", "stripe-secret-key"], Some("sk_live_4eC39HqLyjWDarjtT1zdp7dc4242"));
+    let set = cli.run(
+        &["secrets", "set", "stripe-secret-key"],
+        Some("sk_live_4eC39HqLyjWDarjtT1zdp7dc4242"),
+    );
     assert_eq!(code(&set), 2);
     let err = stderr(&set);
-    assert!(err.contains("stripe_secret_key") && err.contains("live key"), "{err}");
+    assert!(
+        err.contains("stripe_secret_key") && err.contains("live key"),
+        "{err}"
+    );
     let show = cli.run(&["--format", "json", "secrets", "show"], None);
-    assert!(!stdout(&show).contains("stripe_secret_key\""), "{}", stdout(&show));
+    assert!(
+        !stdout(&show).contains("stripe_secret_key\""),
+        "{}",
+        stdout(&show)
+    );
     // …and it is welcome in the live environment.
-    let live = cli.run(&["--env", "live", "secrets", "set", "stripe-secret-key"], Some("sk_live_4eC39HqLyjWDarjtT1zdp7dc4242"));
+    let live = cli.run(
+        &["--env", "live", "secrets", "set", "stripe-secret-key"],
+        Some("sk_live_4eC39HqLyjWDarjtT1zdp7dc4242"),
+    );
     assert_eq!(code(&live), 0, "{}", stderr(&live));
 }
 
@@ -114,12 +141,17 @@ fn malformed_values_name_the_field_and_the_rule() {
         ("stripe-secret-key", "pk_test_abcdefgh", "publishable"),
         ("stripe-secret-key", "", "is empty"),
         ("webhook-secret", "secret_123", "must start with whsec_"),
-        ("database-url", "mysql://db/x", "must start with postgres://"),
+        (
+            "database-url",
+            "mysql://db/x",
+            "must start with postgres://",
+        ),
     ];
     for (kind, value, rule) in cases {
         let out = cli.run(&["--format", "json", "secrets", "set", kind], Some(value));
         assert_eq!(code(&out), 2, "{kind}={value:?}");
-        let body: serde_json::Value = serde_json::from_str(stderr(&out).trim()).expect("JSON error on stderr");
+        let body: serde_json::Value =
+            serde_json::from_str(stderr(&out).trim()).expect("JSON error on stderr");
         assert_eq!(body["code"], "invalid_input");
         assert!(body["field"].is_string());
         assert!(body["message"].as_str().unwrap().contains(rule), "{body}");
@@ -129,15 +161,34 @@ fn malformed_values_name_the_field_and_the_rule() {
 #[test]
 fn check_calls_stripe_and_reports_the_account_or_the_exact_error() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let sandbox = rt.block_on(tollgate_sandbox::start(Default::default())).unwrap();
+    let sandbox = rt
+        .block_on(tollgate_sandbox::start(Default::default()))
+        .unwrap();
     let base = sandbox.base_url();
     let cli = Cli::new();
     let missing = cli.run(&["--stripe-api-base", &base, "secrets", "check"], None);
     assert_eq!(code(&missing), 1);
-    assert!(stderr(&missing).contains("no Stripe secret key is set"), "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains("no Stripe secret key is set"),
+        "{}",
+        stderr(&missing)
+    );
 
-    cli.run(&["secrets", "set", "stripe-secret-key"], Some("sk_test_sandbox"));
-    let ok = cli.run(&["--stripe-api-base", &base, "--format", "json", "secrets", "check"], None);
+    cli.run(
+        &["secrets", "set", "stripe-secret-key"],
+        Some("sk_test_sandbox"),
+    );
+    let ok = cli.run(
+        &[
+            "--stripe-api-base",
+            &base,
+            "--format",
+            "json",
+            "secrets",
+            "check",
+        ],
+        None,
+    );
     assert_eq!(code(&ok), 0, "{}", stderr(&ok));
     let account: serde_json::Value = serde_json::from_slice(&ok.stdout).unwrap();
     assert_eq!(account["name"], "Tollgate Sandbox");
@@ -145,10 +196,27 @@ fn check_calls_stripe_and_reports_the_account_or_the_exact_error() {
     cli.run(&["secrets", "set", "stripe-secret-key"], Some(KEY));
     let bad = cli.run(&["--stripe-api-base", &base, "secrets", "check"], None);
     assert_eq!(code(&bad), 1);
-    assert!(stderr(&bad).contains("Invalid API Key provided: sk_test_"), "{}", stderr(&bad));
-    assert!(!stderr(&bad).contains("4eC39"), "the key never shows in errors");
+    assert!(
+        stderr(&bad).contains("Invalid API Key provided: sk_test_"),
+        "{}",
+        stderr(&bad)
+    );
+    assert!(
+        !stderr(&bad).contains("4eC39"),
+        "the key never shows in errors"
+    );
 
-    let down = cli.run(&["--stripe-api-base", "http://127.0.0.1:1", "--format", "json", "secrets", "check"], None);
+    let down = cli.run(
+        &[
+            "--stripe-api-base",
+            "http://127.0.0.1:1",
+            "--format",
+            "json",
+            "secrets",
+            "check",
+        ],
+        None,
+    );
     assert_eq!(code(&down), 1);
     let body: serde_json::Value = serde_json::from_str(stderr(&down).trim()).unwrap();
     assert_eq!(body["code"], "stripe_unreachable");
@@ -157,22 +225,50 @@ fn check_calls_stripe_and_reports_the_account_or_the_exact_error() {
 
 #[test]
 fn environment_variables_override_the_keyring() {
-    let cli = Cli::new().with_env("TOLLGATE_STRIPE_SECRET_KEY", "rk_test_fromtheenvironment7777");
+    let cli = Cli::new().with_env(
+        "TOLLGATE_STRIPE_SECRET_KEY",
+        "rk_test_fromtheenvironment7777",
+    );
     let show = cli.run(&["secrets", "show"], None);
     let out = stdout(&show);
-    assert!(out.contains("rk_test_…7777") && out.contains("environment variable"), "{out}");
-    let wrong_mode = Cli::new().with_env("TOLLGATE_STRIPE_SECRET_KEY", "sk_live_fromtheenvironment7777");
-    let check = wrong_mode.run(&["--stripe-api-base", "http://127.0.0.1:1", "secrets", "check"], None);
+    assert!(
+        out.contains("rk_test_…7777") && out.contains("environment variable"),
+        "{out}"
+    );
+    let wrong_mode = Cli::new().with_env(
+        "TOLLGATE_STRIPE_SECRET_KEY",
+        "sk_live_fromtheenvironment7777",
+    );
+    let check = wrong_mode.run(
+        &[
+            "--stripe-api-base",
+            "http://127.0.0.1:1",
+            "secrets",
+            "check",
+        ],
+        None,
+    );
     assert_eq!(code(&check), 2);
-    assert!(stderr(&check).contains("TOLLGATE_STRIPE_SECRET_KEY"), "{}", stderr(&check));
+    assert!(
+        stderr(&check).contains("TOLLGATE_STRIPE_SECRET_KEY"),
+        "{}",
+        stderr(&check)
+    );
 }
 
 #[test]
 fn a_missing_keyring_is_a_clear_error_and_env_vars_still_work() {
-    let cli = Cli::new().with_env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/tollgate-bus");
+    let cli = Cli::new().with_env(
+        "DBUS_SESSION_BUS_ADDRESS",
+        "unix:path=/nonexistent/tollgate-bus",
+    );
     let set = cli.run(&["secrets", "set", "stripe-secret-key"], Some(KEY));
     assert_eq!(code(&set), 1);
-    assert!(stderr(&set).contains("keyring is not available"), "{}", stderr(&set));
+    assert!(
+        stderr(&set).contains("keyring is not available"),
+        "{}",
+        stderr(&set)
+    );
     let cli = cli.with_env("TOLLGATE_STRIPE_SECRET_KEY", KEY);
     let show = cli.run(&["secrets", "show"], None);
     assert_eq!(code(&show), 0);
@@ -187,12 +283,17 @@ fn the_default_store_is_a_sqlite_file_in_the_data_folder() {
     let expected = cli.data.path().join("test.sqlite3");
     assert_eq!(stdout(&path).trim(), expected.display().to_string());
     let live = cli.run(&["--env", "live", "db", "path"], None);
-    assert!(stdout(&live).trim().ends_with("live.sqlite3"), "one file per environment");
+    assert!(
+        stdout(&live).trim().ends_with("live.sqlite3"),
+        "one file per environment"
+    );
     let migrate = cli.run(&["db", "migrate"], None);
     assert_eq!(code(&migrate), 0, "{}", stderr(&migrate));
     assert!(stdout(&migrate).contains(" 1"), "{}", stdout(&migrate));
     assert!(expected.exists());
-    let status: serde_json::Value = serde_json::from_slice(&cli.run(&["--format", "json", "db", "status"], None).stdout).unwrap();
+    let status: serde_json::Value =
+        serde_json::from_slice(&cli.run(&["--format", "json", "db", "status"], None).stdout)
+            .unwrap();
     assert_eq!(status["backend"], "sqlite");
     assert_eq!(status["schema_version"], status["latest_version"]);
 }
@@ -206,9 +307,18 @@ fn a_corrupt_database_is_reported_and_left_alone_and_the_rest_still_works() {
     let migrate = cli.run(&["db", "migrate"], None);
     assert_eq!(code(&migrate), 1);
     assert!(stderr(&migrate).contains("damaged"), "{}", stderr(&migrate));
-    assert_eq!(std::fs::read(&file).unwrap(), junk, "the damaged file is not touched");
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        junk,
+        "the damaged file is not touched"
+    );
     let set = cli.run(&["secrets", "set", "stripe-secret-key"], Some(KEY));
-    assert_eq!(code(&set), 0, "secrets still work without a store: {}", stderr(&set));
+    assert_eq!(
+        code(&set),
+        0,
+        "secrets still work without a store: {}",
+        stderr(&set)
+    );
 }
 
 #[test]
@@ -218,14 +328,38 @@ fn team_mode_on_postgres_and_a_postgres_that_is_down() {
     let cli = Cli::new();
     let migrate = cli.run(&["--database-url", &schema.url, "db", "migrate"], None);
     assert_eq!(code(&migrate), 0, "{}", stderr(&migrate));
-    let status: serde_json::Value =
-        serde_json::from_slice(&cli.run(&["--database-url", &schema.url, "--format", "json", "db", "status"], None).stdout).unwrap();
+    let status: serde_json::Value = serde_json::from_slice(
+        &cli.run(
+            &[
+                "--database-url",
+                &schema.url,
+                "--format",
+                "json",
+                "db",
+                "status",
+            ],
+            None,
+        )
+        .stdout,
+    )
+    .unwrap();
     assert_eq!(status["backend"], "postgres");
     assert_eq!(status["schema_version"], 1);
 
-    let down = cli.run(&["--database-url", "postgres://ops:hunter2@127.0.0.1:1/test", "db", "status"], None);
+    let down = cli.run(
+        &[
+            "--database-url",
+            "postgres://ops:hunter2@127.0.0.1:1/test",
+            "db",
+            "status",
+        ],
+        None,
+    );
     assert_eq!(code(&down), 1);
     let err = stderr(&down);
-    assert!(err.contains("cannot be reached") && !err.contains("hunter2"), "{err}");
+    assert!(
+        err.contains("cannot be reached") && !err.contains("hunter2"),
+        "{err}"
+    );
     drop(schema);
 }

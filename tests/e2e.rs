@@ -3,15 +3,19 @@
 //! Run inside tests/support/session.sh (make test does).
 
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// tauri-driver in a process group of its own, so that it, WebKitWebDriver and the app all
@@ -22,7 +26,10 @@ impl Drop for Driver {
         let group = format!("-{}", self.0.id());
         let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
         std::thread::sleep(Duration::from_millis(300));
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.0.wait();
     }
 }
@@ -67,16 +74,28 @@ async fn type_into(c: &Client, css: &str, value: &str) {
 }
 
 async fn click(c: &Client, css: &str) {
-    c.find(Locator::Css(css)).await.expect(css).click().await.unwrap();
+    c.find(Locator::Css(css))
+        .await
+        .expect(css)
+        .click()
+        .await
+        .unwrap();
 }
 
 async fn connect(port: u16, app: &str) -> Client {
     let mut caps = serde_json::Map::new();
     caps.insert("browserName".into(), "wry".into());
-    caps.insert("tauri:options".into(), serde_json::json!({ "application": app }));
+    caps.insert(
+        "tauri:options".into(),
+        serde_json::json!({ "application": app }),
+    );
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        match ClientBuilder::native().capabilities(caps.clone()).connect(&format!("http://127.0.0.1:{port}")).await {
+        match ClientBuilder::native()
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+        {
             Ok(c) => return c,
             Err(e) if Instant::now() < deadline => {
                 let _ = e;
@@ -97,16 +116,27 @@ async fn launch(app_env: &[(&str, String)]) -> (Driver, Client) {
     let (port, native_port) = (free_port(), free_port());
     let driver_bin = std::env::var("TAURI_DRIVER").unwrap_or_else(|_| "tauri-driver".to_owned());
     let mut cmd = Command::new(&driver_bin);
-    cmd.args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
-        .env("TOLLGATE_KEYRING_SERVICE", tollgate_core::testing::unique("tollgate-e2e"))
-        .env_remove("TOLLGATE_STRIPE_SECRET_KEY")
-        .env_remove("TOLLGATE_DATABASE_URL")
-        .env_remove("TOLLGATE_WEBHOOK_SECRET")
-        .envs(app_env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .process_group(0);
-    let driver = Driver(cmd.spawn().unwrap_or_else(|e| panic!("cannot start {driver_bin} (make test installs it): {e}")));
+    cmd.args([
+        "--port",
+        &port.to_string(),
+        "--native-port",
+        &native_port.to_string(),
+    ])
+    .env(
+        "TOLLGATE_KEYRING_SERVICE",
+        tollgate_core::testing::unique("tollgate-e2e"),
+    )
+    .env_remove("TOLLGATE_STRIPE_SECRET_KEY")
+    .env_remove("TOLLGATE_DATABASE_URL")
+    .env_remove("TOLLGATE_WEBHOOK_SECRET")
+    .envs(app_env.iter().map(|(k, v)| (*k, v.as_str())))
+    .stdout(Stdio::null())
+    .stderr(Stdio::inherit())
+    .process_group(0);
+    let driver = Driver(
+        cmd.spawn()
+            .unwrap_or_else(|e| panic!("cannot start {driver_bin} (make test installs it): {e}")),
+    );
     let c = connect(port, env!("CARGO_BIN_EXE_tollgate")).await;
     c.set_window_size(1280, 800).await.ok();
     (driver, c)
@@ -122,30 +152,59 @@ async fn settings_add_check_refuse_and_switch_environment() {
     ])
     .await;
 
-
     // First screen: Settings, test environment, sandbox label, no key yet.
     wait_text(&c, "[data-testid=env-badge]", "TEST").await;
     wait_text(&c, "[data-testid=sandbox-badge]", "Sandbox").await;
-    wait_text(&c, "[data-testid=no-stripe-key]", "No key for the test environment").await;
+    wait_text(
+        &c,
+        "[data-testid=no-stripe-key]",
+        "No key for the test environment",
+    )
+    .await;
     wait_text(&c, "[data-testid=db-backend]", "SQLite").await;
     shot(&c, "01-settings-empty").await;
 
     // A publishable key is refused with the field and the rule; the typed value stays.
-    type_into(&c, "[data-testid=input-stripe-secret-key]", "pk_test_51Habcdefgh").await;
+    type_into(
+        &c,
+        "[data-testid=input-stripe-secret-key]",
+        "pk_test_51Habcdefgh",
+    )
+    .await;
     click(&c, "[data-testid=save-stripe-secret-key]").await;
     wait_text(&c, "[data-testid=error-stripe-secret-key]", "publishable").await;
-    let kept = c.find(Locator::Css("[data-testid=input-stripe-secret-key]")).await.unwrap().prop("value").await.unwrap();
-    assert_eq!(kept.as_deref(), Some("pk_test_51Habcdefgh"), "bad input loses nothing");
+    let kept = c
+        .find(Locator::Css("[data-testid=input-stripe-secret-key]"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(
+        kept.as_deref(),
+        Some("pk_test_51Habcdefgh"),
+        "bad input loses nothing"
+    );
     shot(&c, "02-settings-bad-key").await;
 
     // A live key in the test environment is refused.
-    type_into(&c, "[data-testid=input-stripe-secret-key]", "sk_live_4eC39HqLyjWDarjtT1zdp7dc").await;
+    type_into(
+        &c,
+        "[data-testid=input-stripe-secret-key]",
+        "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+    )
+    .await;
     click(&c, "[data-testid=save-stripe-secret-key]").await;
     wait_text(&c, "[data-testid=error-stripe-secret-key]", "live key").await;
     shot(&c, "03-settings-live-key-refused").await;
 
     // The sandbox key: stored, shown masked, checked against Stripe (the sandbox).
-    type_into(&c, "[data-testid=input-stripe-secret-key]", "sk_test_sandbox").await;
+    type_into(
+        &c,
+        "[data-testid=input-stripe-secret-key]",
+        "sk_test_sandbox",
+    )
+    .await;
     click(&c, "[data-testid=save-stripe-secret-key]").await;
     wait_text(&c, "[data-testid=masked-stripe-secret-key]", "sk_test_…").await;
     wait_text(&c, "[data-testid=check-ok]", "Tollgate Sandbox").await;
@@ -153,21 +212,42 @@ async fn settings_add_check_refuse_and_switch_environment() {
     shot(&c, "04-settings-key-checked").await;
 
     // A well-formed key that Stripe refuses: Stripe's own message.
-    type_into(&c, "[data-testid=input-stripe-secret-key]", "sk_test_4eC39HqLyjWDarjtT1zdp7dc9999").await;
+    type_into(
+        &c,
+        "[data-testid=input-stripe-secret-key]",
+        "sk_test_4eC39HqLyjWDarjtT1zdp7dc9999",
+    )
+    .await;
     click(&c, "[data-testid=save-stripe-secret-key]").await;
-    wait_text(&c, "[data-testid=masked-stripe-secret-key]", "sk_test_…9999").await;
+    wait_text(
+        &c,
+        "[data-testid=masked-stripe-secret-key]",
+        "sk_test_…9999",
+    )
+    .await;
     wait_text(&c, "[data-testid=check-error]", "Invalid API Key provided").await;
     shot(&c, "05-settings-key-rejected-by-stripe").await;
 
     // A webhook signing secret, masked.
-    type_into(&c, "[data-testid=input-webhook-secret]", "whsec_e2eSigningSecret00001234").await;
+    type_into(
+        &c,
+        "[data-testid=input-webhook-secret]",
+        "whsec_e2eSigningSecret00001234",
+    )
+    .await;
     click(&c, "[data-testid=save-webhook-secret]").await;
     wait_text(&c, "[data-testid=section-webhook-secrets]", "whsec_…1234").await;
 
     // The raw secrets never reach the webview.
     let html = c.source().await.unwrap();
-    assert!(!html.contains("4eC39HqLyjWDarjtT1zdp7dc9999"), "raw key in the DOM");
-    assert!(!html.contains("e2eSigningSecret"), "raw webhook secret in the DOM");
+    assert!(
+        !html.contains("4eC39HqLyjWDarjtT1zdp7dc9999"),
+        "raw key in the DOM"
+    );
+    assert!(
+        !html.contains("e2eSigningSecret"),
+        "raw webhook secret in the DOM"
+    );
     shot(&c, "06-settings-webhook-secret").await;
 
     // The window may call Tollgate's own commands and nothing else: core plugins are denied.
@@ -180,12 +260,20 @@ async fn settings_add_check_refuse_and_switch_environment() {
         .await
         .unwrap();
     let denied = denied.as_str().unwrap_or_default().to_owned();
-    assert!(denied.contains("not allowed"), "core command should be denied, got {denied:?}");
+    assert!(
+        denied.contains("not allowed"),
+        "core command should be denied, got {denied:?}"
+    );
 
     // Live: marked in red, its own (empty) keys.
     click(&c, "[data-testid=env-live]").await;
     wait_text(&c, "[data-testid=env-badge]", "LIVE").await;
-    wait_text(&c, "[data-testid=no-stripe-key]", "No key for the live environment").await;
+    wait_text(
+        &c,
+        "[data-testid=no-stripe-key]",
+        "No key for the live environment",
+    )
+    .await;
     shot(&c, "07-settings-live").await;
 
     c.close().await.ok();
@@ -203,28 +291,62 @@ async fn broken_database_unreachable_stripe_and_missing_keyring_are_explained() 
         ("TOLLGATE_DATA_DIR", data.path().display().to_string()),
         // Port 1 on loopback: nothing listens there.
         ("TOLLGATE_STRIPE_API_BASE", "http://127.0.0.1:1".to_owned()),
-        ("TOLLGATE_STRIPE_SECRET_KEY", "sk_test_4eC39HqLyjWDarjtT1zdp7dc4242".to_owned()),
+        (
+            "TOLLGATE_STRIPE_SECRET_KEY",
+            "sk_test_4eC39HqLyjWDarjtT1zdp7dc4242".to_owned(),
+        ),
         // No Secret Service: the app (started by the driver) inherits a bus address that leads nowhere.
-        ("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/tollgate-bus".to_owned()),
+        (
+            "DBUS_SESSION_BUS_ADDRESS",
+            "unix:path=/nonexistent/tollgate-bus".to_owned(),
+        ),
     ])
     .await;
 
     wait_text(&c, "[data-testid=db-error]", "damaged").await;
-    wait_text(&c, "[data-testid=masked-stripe-secret-key]", "sk_test_…4242").await;
-    wait_text(&c, "[data-testid=section-stripe-key]", "environment variable").await;
+    wait_text(
+        &c,
+        "[data-testid=masked-stripe-secret-key]",
+        "sk_test_…4242",
+    )
+    .await;
+    wait_text(
+        &c,
+        "[data-testid=section-stripe-key]",
+        "environment variable",
+    )
+    .await;
     wait_text(&c, "[data-testid=key-from-env]", "overrides the keyring").await;
     wait_text(&c, "[data-testid=check-error]", "could not reach Stripe").await;
     shot(&c, "08-settings-broken-database-unreachable-stripe").await;
 
     // Saving to a keyring that is not there fails clearly and keeps the typed value.
-    type_into(&c, "[data-testid=input-webhook-secret]", "whsec_keptAfterFailure0001").await;
+    type_into(
+        &c,
+        "[data-testid=input-webhook-secret]",
+        "whsec_keptAfterFailure0001",
+    )
+    .await;
     click(&c, "[data-testid=save-webhook-secret]").await;
     let err = wait_text(&c, "[data-testid=error-webhook-secret]", "keyring").await;
-    assert!(err.contains("not available") || err.contains("locked"), "{err}");
-    let kept = c.find(Locator::Css("[data-testid=input-webhook-secret]")).await.unwrap().prop("value").await.unwrap();
+    assert!(
+        err.contains("not available") || err.contains("locked"),
+        "{err}"
+    );
+    let kept = c
+        .find(Locator::Css("[data-testid=input-webhook-secret]"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
     assert_eq!(kept.as_deref(), Some("whsec_keptAfterFailure0001"));
     wait_text(&c, "[data-testid=keyring-error]", "keyring").await;
     shot(&c, "09-settings-no-keyring").await;
-    assert_eq!(std::fs::read(data.path().join("test.sqlite3")).unwrap(), junk, "the damaged file is left alone");
+    assert_eq!(
+        std::fs::read(data.path().join("test.sqlite3")).unwrap(),
+        junk,
+        "the damaged file is left alone"
+    );
     c.close().await.ok();
 }

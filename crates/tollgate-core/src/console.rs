@@ -7,7 +7,9 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use crate::domain::{DatabaseUrl, Environment, InputError, MaskedSecret, SecretKind, StripeSecretKey, WebhookSecret};
+use crate::domain::{
+    DatabaseUrl, Environment, InputError, MaskedSecret, SecretKind, StripeSecretKey, WebhookSecret,
+};
 use crate::error::{ErrorBody, ErrorCode};
 use crate::paths;
 use crate::secrets::{SecretStore, SecretsError};
@@ -112,7 +114,12 @@ fn env_var_error(var: &'static str, e: InputError) -> ErrorBody {
 }
 
 impl Console {
-    pub fn new(env: Environment, actor: &'static str, keyring_service: &str, overrides: Overrides) -> Self {
+    pub fn new(
+        env: Environment,
+        actor: &'static str,
+        keyring_service: &str,
+        overrides: Overrides,
+    ) -> Self {
         Console {
             env: Mutex::new(env),
             actor,
@@ -132,12 +139,17 @@ impl Console {
     }
 
     pub fn stripe_api_base(&self) -> String {
-        self.overrides.stripe_api_base.clone().unwrap_or_else(|| DEFAULT_API_BASE.to_owned())
+        self.overrides
+            .stripe_api_base
+            .clone()
+            .unwrap_or_else(|| DEFAULT_API_BASE.to_owned())
     }
 
     pub fn is_sandbox(&self) -> bool {
         let base = self.stripe_api_base();
-        ["http://127.0.0.1", "http://localhost", "http://[::1]"].iter().any(|p| base.starts_with(p))
+        ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+            .iter()
+            .any(|p| base.starts_with(p))
     }
 
     // ---- secrets -------------------------------------------------------------------------
@@ -181,7 +193,11 @@ impl Console {
 
     fn database_url(&self) -> Result<Option<(DatabaseUrl, SecretSource)>, ErrorBody> {
         if let Some((raw, source)) = &self.overrides.database_url {
-            let var = if *source == SecretSource::Flag { "--database-url" } else { "TOLLGATE_DATABASE_URL" };
+            let var = if *source == SecretSource::Flag {
+                "--database-url"
+            } else {
+                "TOLLGATE_DATABASE_URL"
+            };
             let url = DatabaseUrl::parse(raw).map_err(|e| env_var_error(var, e))?;
             return Ok(Some((url, *source)));
         }
@@ -200,8 +216,14 @@ impl Console {
     pub fn secrets_status(&self) -> SecretsStatus {
         let environment = self.environment();
         let keyring = match self.secrets.probe() {
-            Ok(()) => KeyringState { available: true, error: None },
-            Err(e) => KeyringState { available: false, error: Some(e.into()) },
+            Ok(()) => KeyringState {
+                available: true,
+                error: None,
+            },
+            Err(e) => KeyringState {
+                available: false,
+                error: Some(e.into()),
+            },
         };
         let view = |masked: MaskedSecret, source| SecretView { masked, source };
         // With the keyring down, overrides still show; keyring-held values cannot.
@@ -213,14 +235,21 @@ impl Console {
             keyring,
             restricted_key: key.as_ref().is_some_and(|(k, _)| k.is_restricted()),
             stripe_secret_key: key.map(|(k, s)| view(k.masked(), s)),
-            webhook_secrets: webhook_secrets.into_iter().map(|(w, s)| view(w.masked(), s)).collect(),
+            webhook_secrets: webhook_secrets
+                .into_iter()
+                .map(|(w, s)| view(w.masked(), s))
+                .collect(),
             database_url: database_url.map(|(u, s)| view(u.masked(), s)),
         }
     }
 
     /// Validates and stores a secret in the keyring. The value is parsed first, so a bad value
     /// changes nothing; a Stripe key of the other mode is refused.
-    pub async fn set_secret(&self, kind: SecretKind, value: &str) -> Result<SecretsStatus, ErrorBody> {
+    pub async fn set_secret(
+        &self,
+        kind: SecretKind,
+        value: &str,
+    ) -> Result<SecretsStatus, ErrorBody> {
         let env = self.environment();
         let masked = match kind {
             SecretKind::StripeSecretKey => {
@@ -241,21 +270,35 @@ impl Console {
                 url.masked()
             }
         };
-        self.audit("secret.set", kind, serde_json::json!({ "masked": masked.0 })).await;
+        self.audit(
+            "secret.set",
+            kind,
+            serde_json::json!({ "masked": masked.0 }),
+        )
+        .await;
         Ok(self.secrets_status())
     }
 
     /// Removes a secret from the keyring. For webhook secrets, `which` is the masked form of
     /// the one to remove; `None` removes all of that kind.
-    pub async fn remove_secret(&self, kind: SecretKind, which: Option<&str>) -> Result<SecretsStatus, ErrorBody> {
+    pub async fn remove_secret(
+        &self,
+        kind: SecretKind,
+        which: Option<&str>,
+    ) -> Result<SecretsStatus, ErrorBody> {
         let env = self.environment();
         match (kind, which) {
-            (SecretKind::WebhookSecret, Some(masked)) => self.secrets.remove_webhook_secret(env, masked)?,
+            (SecretKind::WebhookSecret, Some(masked)) => {
+                self.secrets.remove_webhook_secret(env, masked)?
+            }
             _ => {
                 if !self.secrets.remove(env, kind)? {
                     return Err(ErrorBody::new(
                         ErrorCode::NotFound,
-                        format!("no {} is stored in the keyring for the {env} environment", kind.label()),
+                        format!(
+                            "no {} is stored in the keyring for the {env} environment",
+                            kind.label()
+                        ),
                     ));
                 }
             }
@@ -269,7 +312,8 @@ impl Console {
             }
             SecretKind::WebhookSecret => {}
         }
-        self.audit("secret.remove", kind, serde_json::json!({ "which": which })).await;
+        self.audit("secret.remove", kind, serde_json::json!({ "which": which }))
+            .await;
         Ok(self.secrets_status())
     }
 
@@ -312,7 +356,12 @@ impl Console {
             sandbox: self.is_sandbox(),
             database_backend,
             database_location,
-            account: self.accounts.lock().expect("accounts lock").get(&environment).cloned(),
+            account: self
+                .accounts
+                .lock()
+                .expect("accounts lock")
+                .get(&environment)
+                .cloned(),
         }
     }
 
@@ -372,9 +421,10 @@ impl Console {
                         tracing::warn!(error = %e, action, "audit entry not recorded");
                     }
                 }
-                Err(e) => tracing::warn!(error = %e.message, action, "audit entry not recorded: store unavailable"),
+                Err(e) => {
+                    tracing::warn!(error = %e.message, action, "audit entry not recorded: store unavailable")
+                }
             }
         })
     }
-
 }

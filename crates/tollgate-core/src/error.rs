@@ -56,7 +56,11 @@ pub struct ErrorBody {
 
 impl ErrorBody {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ErrorBody { code, message: message.into(), field: None }
+        ErrorBody {
+            code,
+            message: message.into(),
+            field: None,
+        }
     }
 
     /// The CLI's exit code: 2 for usage and bad input, 1 for every other failure.
@@ -75,6 +79,10 @@ impl From<InputError> for ErrorBody {
         } else {
             ErrorCode::InvalidInput
         };
-        ErrorBody { code, message: e.to_string(), field: Some(e.field.to_owned()) }
+        ErrorBody {
+            code,
+            message: e.to_string(),
+            field: Some(e.field.to_owned()),
+        }
     }
 }

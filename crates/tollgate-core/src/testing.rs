@@ -7,12 +7,21 @@ use crate::store::{Store, StoreTarget};
 
 pub fn unique(prefix: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    format!("{prefix}_{}_{}_{}", std::process::id(), nanos, N.fetch_add(1, Ordering::Relaxed))
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}_{}_{}_{}",
+        std::process::id(),
+        nanos,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 pub fn postgres_base_url() -> String {
-    std::env::var("TOLLGATE_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+    std::env::var("TOLLGATE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
 
 /// A fresh schema in the test database, dropped when the guard goes.
@@ -25,10 +34,13 @@ impl PgSchema {
     pub async fn new() -> PgSchema {
         let base = postgres_base_url();
         let name = unique("t");
-        let pool = sqlx::PgPool::connect(&base)
+        let pool = sqlx::PgPool::connect(&base).await.unwrap_or_else(|e| {
+            panic!("Postgres at {base} is required for the store tests (make test starts it): {e}")
+        });
+        sqlx::query(&format!("CREATE SCHEMA {name}"))
+            .execute(&pool)
             .await
-            .unwrap_or_else(|e| panic!("Postgres at {base} is required for the store tests (make test starts it): {e}"));
-        sqlx::query(&format!("CREATE SCHEMA {name}")).execute(&pool).await.expect("create schema");
+            .expect("create schema");
         pool.close().await;
         let sep = if base.contains('?') { '&' } else { '?' };
         let url = format!("{base}{sep}options=-c%20search_path%3D{name}");
@@ -42,10 +54,15 @@ impl Drop for PgSchema {
         let name = self.name.clone();
         // Best effort, on a thread of its own: the test's runtime may be shutting down.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async {
                 if let Ok(pool) = sqlx::PgPool::connect(&base).await {
-                    let _ = sqlx::query(&format!("DROP SCHEMA {name} CASCADE")).execute(&pool).await;
+                    let _ = sqlx::query(&format!("DROP SCHEMA {name} CASCADE"))
+                        .execute(&pool)
+                        .await;
                     pool.close().await;
                 }
             });
@@ -63,11 +80,15 @@ pub enum Backing {
 pub async fn fresh_store(postgres: bool) -> (Store, Backing) {
     if postgres {
         let schema = PgSchema::new().await;
-        let store = Store::open(&StoreTarget::Url(DatabaseUrl::parse(&schema.url).unwrap())).await.expect("open postgres");
+        let store = Store::open(&StoreTarget::Url(DatabaseUrl::parse(&schema.url).unwrap()))
+            .await
+            .expect("open postgres");
         (store, Backing::Postgres(schema))
     } else {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&StoreTarget::SqliteFile(dir.path().join("test.sqlite3"))).await.expect("open sqlite");
+        let store = Store::open(&StoreTarget::SqliteFile(dir.path().join("test.sqlite3")))
+            .await
+            .expect("open sqlite");
         (store, Backing::Sqlite(dir))
     }
 }

@@ -2,8 +2,8 @@
 
 use tollgate_core::domain::StripeSecretKey;
 use tollgate_core::stripe::{GatewayError, StripeGateway};
-use tollgate_core::ErrorCode;
 use tollgate_core::ErrorBody;
+use tollgate_core::ErrorCode;
 
 #[tokio::test]
 async fn account_check_returns_the_account_name() {
@@ -20,13 +20,28 @@ async fn account_check_returns_the_account_name() {
 async fn a_wrong_key_gets_stripes_401_with_its_message() {
     let sandbox = tollgate_sandbox::start(Default::default()).await.unwrap();
     let key = StripeSecretKey::parse("sk_test_revokedrevokedrevoked9999").unwrap();
-    let err = StripeGateway::new(&sandbox.base_url(), &key).unwrap().account().await.unwrap_err();
+    let err = StripeGateway::new(&sandbox.base_url(), &key)
+        .unwrap()
+        .account()
+        .await
+        .unwrap_err();
     match &err {
-        GatewayError::Api { status, kind, message, .. } => {
+        GatewayError::Api {
+            status,
+            kind,
+            message,
+            ..
+        } => {
             assert_eq!(*status, 401);
             assert_eq!(kind, "invalid_request_error");
-            assert!(message.starts_with("Invalid API Key provided: sk_test_"), "{message}");
-            assert!(message.ends_with("9999") && !message.contains("revoked"), "Stripe masks the key: {message}");
+            assert!(
+                message.starts_with("Invalid API Key provided: sk_test_"),
+                "{message}"
+            );
+            assert!(
+                message.ends_with("9999") && !message.contains("revoked"),
+                "Stripe masks the key: {message}"
+            );
         }
         other => panic!("unexpected {other:?}"),
     }
@@ -37,7 +52,11 @@ async fn a_wrong_key_gets_stripes_401_with_its_message() {
 async fn an_unreachable_stripe_is_reported_as_such() {
     let key = StripeSecretKey::parse("sk_test_sandbox").unwrap();
     // Port 1 on loopback: nothing listens there.
-    let err = StripeGateway::new("http://127.0.0.1:1", &key).unwrap().account().await.unwrap_err();
+    let err = StripeGateway::new("http://127.0.0.1:1", &key)
+        .unwrap()
+        .account()
+        .await
+        .unwrap_err();
     assert!(matches!(err, GatewayError::Unreachable { .. }), "{err:?}");
     let body = ErrorBody::from(err);
     assert_eq!(body.code, ErrorCode::StripeUnreachable);
@@ -50,6 +69,12 @@ async fn unknown_routes_get_stripes_404_shape() {
     let key = StripeSecretKey::parse(tollgate_sandbox::DEFAULT_SECRET_KEY).unwrap();
     let gw = StripeGateway::new(&format!("{}/nope", sandbox.base_url()), &key).unwrap();
     let err = gw.account().await.unwrap_err();
-    assert!(matches!(err, GatewayError::Api { status: 404, .. }), "{err:?}");
-    assert!(err.to_string().contains("Unrecognized request URL"), "{err}");
+    assert!(
+        matches!(err, GatewayError::Api { status: 404, .. }),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("Unrecognized request URL"),
+        "{err}"
+    );
 }

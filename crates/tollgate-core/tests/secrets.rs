@@ -22,11 +22,29 @@ fn stripe_key_set_replace_remove_per_environment() {
     s.set_stripe_key(Environment::Test, &k1).unwrap();
     assert_eq!(s.stripe_key(Environment::Test).unwrap(), Some(k1));
     s.set_stripe_key(Environment::Test, &k2).unwrap();
-    assert_eq!(s.stripe_key(Environment::Test).unwrap(), Some(k2.clone()), "replaced");
-    assert!(s.stripe_key(Environment::Live).unwrap().is_none(), "live is separate");
-    assert_eq!(s.masked(Environment::Test, SecretKind::StripeSecretKey).unwrap()[0].0, "rk_test_…2222");
-    assert!(s.remove(Environment::Test, SecretKind::StripeSecretKey).unwrap());
-    assert!(!s.remove(Environment::Test, SecretKind::StripeSecretKey).unwrap(), "second remove finds nothing");
+    assert_eq!(
+        s.stripe_key(Environment::Test).unwrap(),
+        Some(k2.clone()),
+        "replaced"
+    );
+    assert!(
+        s.stripe_key(Environment::Live).unwrap().is_none(),
+        "live is separate"
+    );
+    assert_eq!(
+        s.masked(Environment::Test, SecretKind::StripeSecretKey)
+            .unwrap()[0]
+            .0,
+        "rk_test_…2222"
+    );
+    assert!(s
+        .remove(Environment::Test, SecretKind::StripeSecretKey)
+        .unwrap());
+    assert!(
+        !s.remove(Environment::Test, SecretKind::StripeSecretKey)
+            .unwrap(),
+        "second remove finds nothing"
+    );
     assert!(s.stripe_key(Environment::Test).unwrap().is_none());
 }
 
@@ -50,19 +68,34 @@ fn webhook_secrets_rotate() {
     s.add_webhook_secret(Environment::Test, &old).unwrap();
     s.add_webhook_secret(Environment::Test, &new).unwrap();
     s.add_webhook_secret(Environment::Test, &new).unwrap(); // no duplicate
-    assert_eq!(s.webhook_secrets(Environment::Test).unwrap(), vec![old.clone(), new.clone()]);
-    s.remove_webhook_secret(Environment::Test, "whsec_…0001").unwrap();
+    assert_eq!(
+        s.webhook_secrets(Environment::Test).unwrap(),
+        vec![old.clone(), new.clone()]
+    );
+    s.remove_webhook_secret(Environment::Test, "whsec_…0001")
+        .unwrap();
     assert_eq!(s.webhook_secrets(Environment::Test).unwrap(), vec![new]);
     assert!(matches!(
         s.remove_webhook_secret(Environment::Test, "whsec_…9999"),
         Err(SecretsError::NotFound(..))
     ));
     for i in 0..MAX_WEBHOOK_SECRETS - 1 {
-        s.add_webhook_secret(Environment::Test, &WebhookSecret::parse(&format!("whsec_fillfillfill{i:04}")).unwrap()).unwrap();
+        s.add_webhook_secret(
+            Environment::Test,
+            &WebhookSecret::parse(&format!("whsec_fillfillfill{i:04}")).unwrap(),
+        )
+        .unwrap();
     }
-    let over = s.add_webhook_secret(Environment::Test, &WebhookSecret::parse("whsec_toomanytoomany").unwrap());
+    let over = s.add_webhook_secret(
+        Environment::Test,
+        &WebhookSecret::parse("whsec_toomanytoomany").unwrap(),
+    );
     assert!(matches!(over, Err(SecretsError::Input(_))), "{over:?}");
-    assert_eq!(s.webhook_secrets(Environment::Test).unwrap().len(), MAX_WEBHOOK_SECRETS, "nothing lost");
+    assert_eq!(
+        s.webhook_secrets(Environment::Test).unwrap().len(),
+        MAX_WEBHOOK_SECRETS,
+        "nothing lost"
+    );
 }
 
 #[test]
@@ -72,5 +105,10 @@ fn database_url_is_kept_per_environment() {
     s.set_database_url(Environment::Live, &url).unwrap();
     assert_eq!(s.database_url(Environment::Live).unwrap(), Some(url));
     assert!(s.database_url(Environment::Test).unwrap().is_none());
-    assert_eq!(s.masked(Environment::Live, SecretKind::DatabaseUrl).unwrap()[0].0, "postgres://ops:…@db.internal:5432/billing");
+    assert_eq!(
+        s.masked(Environment::Live, SecretKind::DatabaseUrl)
+            .unwrap()[0]
+            .0,
+        "postgres://ops:…@db.internal:5432/billing"
+    );
 }

@@ -1,8 +1,10 @@
 //! The store against both backends: the same tests, SQLite and Postgres.
 
-use tollgate_core::testing::fresh_store;
 use tollgate_core::domain::{DatabaseUrl, Environment};
-use tollgate_core::store::{latest_version, Backend, NewAuditEntry, Store, StoreError, StoreTarget};
+use tollgate_core::store::{
+    latest_version, Backend, NewAuditEntry, Store, StoreError, StoreTarget,
+};
+use tollgate_core::testing::fresh_store;
 
 const TABLES: &[&str] = &[
     "organizations",
@@ -21,7 +23,10 @@ const TABLES: &[&str] = &[
 ];
 
 async fn exec(store: &Store, sql: &str) -> Result<u64, sqlx::Error> {
-    sqlx::query(sql).execute(store.pool()).await.map(|r| r.rows_affected())
+    sqlx::query(sql)
+        .execute(store.pool())
+        .await
+        .map(|r| r.rows_affected())
 }
 
 async fn seed_org_and_plan(store: &Store) {
@@ -69,7 +74,11 @@ async fn platform_access_is_unique_per_org_and_plan(pg: bool) {
     assert!(dup.is_err(), "(org, plan) must be unique");
     let orphan = exec(&store, "INSERT INTO platform_access (id, org_id, plan_id, status, started_at, updated_at) VALUES ('pa3', 'org_nope', 'price_cm', 'ACTIVE', 11, 11)").await;
     assert!(orphan.is_err(), "foreign keys are enforced");
-    let backwards = exec(&store, "UPDATE platform_access SET ended_at = 5 WHERE id = 'pa1'").await;
+    let backwards = exec(
+        &store,
+        "UPDATE platform_access SET ended_at = 5 WHERE id = 'pa1'",
+    )
+    .await;
     assert!(backwards.is_err(), "ended_at before started_at is refused");
 }
 
@@ -89,11 +98,22 @@ async fn prices_are_immutable_and_lookup_keys_unique(pg: bool) {
     let (store, _guard) = fresh_store(pg).await;
     store.migrate().await.unwrap();
     seed_org_and_plan(&store).await;
-    let change = exec(&store, "UPDATE prices SET unit_amount = 2900 WHERE stripe_id = 'price_cm'").await;
-    let msg = change.expect_err("amount change must be refused").to_string();
+    let change = exec(
+        &store,
+        "UPDATE prices SET unit_amount = 2900 WHERE stripe_id = 'price_cm'",
+    )
+    .await;
+    let msg = change
+        .expect_err("amount change must be refused")
+        .to_string();
     assert!(msg.contains("immutable"), "{msg}");
     // Moving the lookup key or deactivating is allowed: Stripe allows it too.
-    exec(&store, "UPDATE prices SET active = 0, lookup_key = NULL WHERE stripe_id = 'price_cm'").await.unwrap();
+    exec(
+        &store,
+        "UPDATE prices SET active = 0, lookup_key = NULL WHERE stripe_id = 'price_cm'",
+    )
+    .await
+    .unwrap();
     exec(&store, "INSERT INTO prices (stripe_id, product_id, lookup_key, unit_amount, currency, active, created, updated_at) VALUES ('price_cm2', 'prod_c', 'community-expert-monthly', 2900, 'eur', 1, 2, 2)").await.unwrap();
     let clash = exec(&store, "INSERT INTO prices (stripe_id, product_id, lookup_key, unit_amount, currency, active, created, updated_at) VALUES ('price_cm3', 'prod_c', 'community-expert-monthly', 3100, 'eur', 1, 3, 3)").await;
     assert!(clash.is_err(), "a lookup key sits on one price at most");
@@ -127,21 +147,31 @@ async fn a_file_that_is_not_a_database_is_reported_corrupt() {
     let path = dir.path().join("test.sqlite3");
     let junk = b"this is not a sqlite database, it is a grocery list: eggs, milk, ".repeat(200);
     std::fs::write(&path, &junk).unwrap();
-    let err = Store::open(&StoreTarget::SqliteFile(path.clone())).await.expect_err("junk must not open");
+    let err = Store::open(&StoreTarget::SqliteFile(path.clone()))
+        .await
+        .expect_err("junk must not open");
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
     assert!(err.to_string().contains("damaged"), "{err}");
-    assert_eq!(std::fs::read(&path).unwrap(), junk, "the file is left as it was");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        junk,
+        "the file is left as it was"
+    );
 }
 
 #[tokio::test]
 async fn a_read_only_database_reads_but_refuses_writes() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ro.sqlite3");
-    let rw = Store::open(&StoreTarget::SqliteFile(path.clone())).await.unwrap();
+    let rw = Store::open(&StoreTarget::SqliteFile(path.clone()))
+        .await
+        .unwrap();
     rw.migrate().await.unwrap();
     rw.close().await;
     let url = DatabaseUrl::parse(&format!("sqlite://{}?mode=ro", path.display())).unwrap();
-    let ro = Store::open(&StoreTarget::Url(url)).await.expect("a read-only file opens");
+    let ro = Store::open(&StoreTarget::Url(url))
+        .await
+        .expect("a read-only file opens");
     assert_eq!(ro.status().await.unwrap().schema_version, 1, "and reads");
     let err = ro
         .append_audit(&NewAuditEntry {
@@ -160,11 +190,16 @@ async fn a_read_only_database_reads_but_refuses_writes() {
 async fn a_postgres_that_is_down_is_reported_unavailable() {
     // Port 1 on loopback: nothing listens there.
     let url = DatabaseUrl::parse("postgres://tollgate:secret-pw@127.0.0.1:1/test").unwrap();
-    let err = Store::open(&StoreTarget::Url(url)).await.expect_err("nothing listens on port 1");
+    let err = Store::open(&StoreTarget::Url(url))
+        .await
+        .expect_err("nothing listens on port 1");
     assert!(matches!(err, StoreError::Unavailable { .. }), "{err:?}");
     let text = err.to_string();
     assert!(text.contains("cannot be reached"), "{text}");
-    assert!(!text.contains("secret-pw"), "the password never appears: {text}");
+    assert!(
+        !text.contains("secret-pw"),
+        "the password never appears: {text}"
+    );
 }
 
 #[tokio::test]
@@ -179,8 +214,14 @@ async fn both_backends_report_their_kind() {
 #[tokio::test]
 async fn sqlite_runs_in_wal_mode_with_foreign_keys_on() {
     let (store, _g) = fresh_store(false).await;
-    let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(store.pool()).await.unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
     assert_eq!(mode.to_lowercase(), "wal");
-    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(store.pool()).await.unwrap();
+    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
     assert_eq!(fk, 1);
 }

@@ -1,22 +1,27 @@
-//! Routes, and the authentication every `/v1` route shares.
+//! The HTTP surface: authentication, Stripe's paths dispatched to the resource handlers,
+//! Idempotency-Key replay, `expand[]`, request ids, event delivery, and the control routes.
 
 use std::sync::Arc;
 
+use axum::body::{to_bytes, Body, Bytes};
 use axum::extract::{Request, State as AxState};
-use axum::http::{header, Method, Uri};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::Value;
+use axum::routing::any;
+use axum::Router;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 
-use crate::{State, StripeError};
-
-static ACCOUNT_FIXTURE: &str = include_str!("../fixtures/account.json");
+use crate::resources::{billing, catalog, customers, events, payments, Call};
+use crate::webhooks::Delivery;
+use crate::world::{IdempotentResponse, World};
+use crate::{control, form, listing, State, StripeError};
 
 pub(crate) fn router(state: Arc<State>) -> Router {
     Router::new()
-        .route("/v1/account", get(account))
+        .route("/v1/{*rest}", any(v1))
+        .route("/_sandbox/{*rest}", any(control::handle))
         .fallback(unrecognized)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .with_state(state)
@@ -37,34 +42,307 @@ async fn authenticate(AxState(state): AxState<Arc<State>>, req: Request, next: N
         });
     match presented {
         None => StripeError::missing_api_key().into_response(),
-        Some(key) if key != state.config.secret_key => StripeError::invalid_api_key(&key).into_response(),
+        Some(key) if key != state.config.secret_key => {
+            StripeError::invalid_api_key(&key).into_response()
+        }
         Some(_) => next.run(req).await,
     }
 }
 
 fn decode_basic_user(b64: &str) -> Option<String> {
     use base64::Engine as _;
-    let raw = base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok()?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
     let s = String::from_utf8(raw).ok()?;
     Some(s.split(':').next().unwrap_or_default().to_owned())
 }
 
-async fn account(AxState(state): AxState<Arc<State>>) -> Json<Value> {
-    let mut account: Value = serde_json::from_str(ACCOUNT_FIXTURE).expect("account fixture is JSON");
-    account["id"] = state.account_id.clone().into();
-    account["business_profile"]["name"] = state.config.account_name.clone().into();
-    account["settings"]["dashboard"]["display_name"] = state.config.account_name.clone().into();
-    account["email"] = "billing@sandbox.tollgate.invalid".into();
-    account["charges_enabled"] = true.into();
-    account["payouts_enabled"] = true.into();
-    account["details_submitted"] = true.into();
-    account["default_currency"] = "eur".into();
-    account["country"] = "DE".into();
-    let url = format!("/v1/accounts/{}/external_accounts", state.account_id);
-    account["external_accounts"]["url"] = url.into();
-    Json(account)
-}
-
 async fn unrecognized(method: Method, uri: Uri) -> StripeError {
     StripeError::unrecognized_url(method.as_str(), uri.path())
+}
+
+/// Query string and form body, merged (Stripe reads both).
+pub(crate) fn request_params(uri: &Uri, body: &[u8]) -> Result<Map<String, Value>, StripeError> {
+    let mut params = form::decode(uri.query().unwrap_or_default())?;
+    if !body.is_empty() {
+        let text = std::str::from_utf8(body).map_err(|_| {
+            StripeError::invalid_param("body", "Invalid request body: not UTF-8".into())
+        })?;
+        if text.trim_start().starts_with('{') {
+            return Err(StripeError::invalid_state(None, "Invalid request: Stripe's API takes form-encoded bodies (application/x-www-form-urlencoded), not JSON.".into()));
+        }
+        params.extend(form::decode(text)?);
+    }
+    Ok(params)
+}
+
+fn with_headers(mut res: Response, request_id: &str, replayed: bool) -> Response {
+    let h = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("request-id", v);
+    }
+    h.insert(
+        "stripe-version",
+        HeaderValue::from_static(crate::world::API_VERSION),
+    );
+    if replayed {
+        h.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    res
+}
+
+fn json_response(status: StatusCode, body: String) -> Response {
+    let mut res = (status, body).into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    res
+}
+
+async fn v1(
+    AxState(state): AxState<Arc<State>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let body: Bytes = match to_bytes(body, 8 * 1024 * 1024).await {
+        Ok(b) => b,
+        Err(_) => {
+            return StripeError::invalid_state(None, "Request body too large.".into())
+                .into_response()
+        }
+    };
+    let idem_key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let mut w = state.world.lock().await;
+    let request_id = w.next_request_id();
+
+    // Idempotency: the same key with the same request replays the first answer.
+    let fingerprint = format!(
+        "{:x}",
+        Sha256::new()
+            .chain_update(method.as_str())
+            .chain_update(uri.path())
+            .chain_update(&body)
+            .finalize()
+    );
+    if let (Some(key), true) = (&idem_key, method == Method::POST) {
+        if key.len() > 255 {
+            return with_headers(
+                StripeError::invalid_param(
+                    "Idempotency-Key",
+                    "Idempotency-Key must be at most 255 characters".into(),
+                )
+                .into_response(),
+                &request_id,
+                false,
+            );
+        }
+        if let Some(prev) = w.idempotency.get(key) {
+            if prev.fingerprint != fingerprint {
+                return with_headers(
+                    StripeError::idempotency_mismatch(key).into_response(),
+                    &request_id,
+                    false,
+                );
+            }
+            let status = StatusCode::from_u16(prev.status).unwrap_or(StatusCode::OK);
+            return with_headers(json_response(status, prev.body.clone()), &request_id, true);
+        }
+    }
+
+    let events_before = w.ids("event").len();
+    let result = params_and_dispatch(
+        &mut w,
+        &method,
+        &uri,
+        &body,
+        idem_key.clone(),
+        request_id.clone(),
+    );
+    let (status, body_text) = match result {
+        Ok(v) => (StatusCode::OK, v.to_string()),
+        Err(e) => {
+            let status = e.status;
+            let res = e.into_response();
+            let bytes = to_bytes(res.into_body(), usize::MAX)
+                .await
+                .unwrap_or_default();
+            (status, String::from_utf8_lossy(&bytes).into_owned())
+        }
+    };
+    if let (Some(key), true) = (&idem_key, method == Method::POST) {
+        w.idempotency.insert(
+            key.clone(),
+            IdempotentResponse {
+                fingerprint,
+                status: status.as_u16(),
+                body: body_text.clone(),
+            },
+        );
+    }
+    if method != Method::GET {
+        queue_deliveries(&state, &w, events_before);
+        state.mark_dirty();
+    }
+    drop(w);
+    with_headers(json_response(status, body_text), &request_id, false)
+}
+
+/// Hands the events created since `from` to the deliverer.
+pub(crate) fn queue_deliveries(state: &State, w: &World, from: usize) {
+    for id in &w.ids("event")[from..] {
+        let Some(ev) = w.objects.get(id) else {
+            continue;
+        };
+        let t = ev["type"].as_str().unwrap_or_default();
+        let endpoints = w.endpoints_for(t);
+        if endpoints.is_empty() {
+            continue;
+        }
+        let payload = serde_json::to_string_pretty(ev).unwrap_or_default();
+        for (url, secret) in endpoints {
+            let _ = state.deliver.send(Delivery {
+                url,
+                secret,
+                event_id: id.clone(),
+                payload: payload.clone(),
+                timestamp: w.now(),
+            });
+        }
+    }
+}
+
+fn params_and_dispatch(
+    w: &mut World,
+    method: &Method,
+    uri: &Uri,
+    body: &[u8],
+    idem: Option<String>,
+    request_id: String,
+) -> Result<Value, StripeError> {
+    let mut params = request_params(uri, body)?;
+    let expand: Vec<String> = match params.remove("expand") {
+        None => Vec::new(),
+        Some(Value::Array(a)) => a
+            .into_iter()
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| StripeError::invalid_param("expand", "Invalid array".into()))
+            })
+            .collect::<Result<_, _>>()?,
+        Some(Value::String(s)) => vec![s],
+        Some(_) => return Err(StripeError::invalid_param("expand", "Invalid array".into())),
+    };
+    let path = uri.path().to_owned();
+    let call = Call {
+        params,
+        request_id,
+        idempotency_key: idem,
+        path: path.clone(),
+    };
+    let segs: Vec<&str> = path
+        .trim_start_matches("/v1/")
+        .trim_end_matches('/')
+        .split('/')
+        .collect();
+    let out = dispatch(w, method, &segs, &call)?;
+    listing::expand(w, out, &expand)
+}
+
+fn retrieve(w: &World, id: &str, object: &str, noun: &str, c: &Call) -> Result<Value, StripeError> {
+    crate::params::check(&[], c.params.clone(), "")?;
+    catalog::retrieve(w, id, object, noun)
+}
+
+fn dispatch(w: &mut World, m: &Method, segs: &[&str], c: &Call) -> Result<Value, StripeError> {
+    let (get, post, delete) = (m == Method::GET, m == Method::POST, m == Method::DELETE);
+    match segs {
+        ["account"] if get => Ok(crate::account_object(w)),
+        ["accounts"] if get => payments::list_accounts(w, c),
+        ["accounts"] if post => payments::create_account(w, c),
+        ["accounts", id] if get => retrieve(w, id, "account", "account", c),
+
+        ["products"] if get => catalog::list_products(w, c),
+        ["products"] if post => catalog::create_product(w, c),
+        ["products", id] if get => retrieve(w, id, "product", "product", c),
+        ["products", id] if post => catalog::update_product(w, c, id),
+        ["products", id] if delete => catalog::delete_product(w, c, id),
+        ["products", id, "features"] if get => catalog::list_product_features(w, c, id),
+        ["products", id, "features"] if post => catalog::attach_feature(w, c, id),
+        ["products", _, "features", fid] if get => {
+            retrieve(w, fid, "product_feature", "product feature", c)
+        }
+        ["products", id, "features", fid] if delete => catalog::detach_feature(w, c, id, fid),
+
+        ["prices"] if get => catalog::list_prices(w, c),
+        ["prices"] if post => catalog::create_price(w, c),
+        ["prices", id] if get => retrieve(w, id, "price", "price", c),
+        ["prices", id] if post => catalog::update_price(w, c, id),
+
+        ["entitlements", "features"] if get => catalog::list_features(w, c),
+        ["entitlements", "features"] if post => catalog::create_feature(w, c),
+        ["entitlements", "features", id] if get => {
+            retrieve(w, id, "entitlements.feature", "feature", c)
+        }
+        ["entitlements", "features", id] if post => catalog::update_feature(w, c, id),
+        ["entitlements", "active_entitlements"] if get => catalog::list_active_entitlements(w, c),
+
+        ["customers"] if get => customers::list(w, c),
+        ["customers"] if post => customers::create(w, c),
+        ["customers", id] if get => retrieve(w, id, "customer", "customer", c),
+        ["customers", id] if post => customers::update(w, c, id),
+        ["customers", id] if delete => customers::delete(w, c, id),
+
+        ["subscriptions"] if get => billing::list(w, c),
+        ["subscriptions"] if post => billing::create(w, c),
+        ["subscriptions", id] if get => retrieve(w, id, "subscription", "subscription", c),
+        ["subscriptions", id] if post => billing::update(w, c, id),
+        ["subscriptions", id] if delete => billing::cancel(w, c, id),
+        ["subscriptions", id, "resume"] if post => billing::resume(w, c, id),
+
+        ["invoices"] if get => billing::list_invoices(w, c),
+        ["invoices", id] if get => retrieve(w, id, "invoice", "invoice", c),
+
+        ["checkout", "sessions"] if get => billing::list_sessions(w, c),
+        ["checkout", "sessions"] if post => billing::create_session(w, c),
+        ["checkout", "sessions", id] if get => {
+            retrieve(w, id, "checkout.session", "checkout.session", c)
+                .map(|v| billing::public_session(&v))
+        }
+        ["checkout", "sessions", id, "expire"] if post => billing::expire_session(w, c, id),
+
+        ["payment_intents"] if get => payments::list_intents(w, c),
+        ["payment_intents"] if post => payments::create_intent(w, c),
+        ["payment_intents", id] if get => retrieve(w, id, "payment_intent", "payment_intent", c),
+        ["payment_intents", id, "confirm"] if post => payments::confirm_intent(w, c, id),
+        ["payment_intents", id, "cancel"] if post => payments::cancel_intent(w, c, id),
+        ["charges"] if get => payments::list_charges(w, c),
+        ["charges", id] if get => retrieve(w, id, "charge", "charge", c),
+        ["refunds"] if get => payments::list_refunds(w, c),
+        ["refunds"] if post => payments::create_refund(w, c),
+        ["refunds", id] if get => retrieve(w, id, "refund", "refund", c),
+        ["application_fees"] if get => payments::list_fees(w, c),
+        ["application_fees", id] if get => retrieve(w, id, "application_fee", "application fee", c),
+        ["transfers"] if get => payments::list_transfers(w, c),
+        ["transfers", id] if get => retrieve(w, id, "transfer", "transfer", c),
+
+        ["events"] if get => events::list_events(w, c),
+        ["events", id] if get => retrieve(w, id, "event", "event", c),
+        ["webhook_endpoints"] if get => events::list_endpoints(w, c),
+        ["webhook_endpoints"] if post => events::create_endpoint(w, c),
+        ["webhook_endpoints", id] if get => {
+            retrieve(w, id, "webhook_endpoint", "webhook endpoint", c)
+        }
+        ["webhook_endpoints", id] if post => events::update_endpoint(w, c, id),
+        ["webhook_endpoints", id] if delete => events::delete_endpoint(w, c, id),
+
+        _ => Err(StripeError::unrecognized_url(m.as_str(), &c.path)),
+    }
 }

@@ -11,20 +11,36 @@ pub struct StripeError {
     pub code: Option<&'static str>,
     pub param: Option<String>,
     pub message: String,
+    /// The payment intent a card error belongs to, as Stripe attaches it.
+    pub payment_intent: Option<serde_json::Value>,
 }
 
 impl StripeError {
     pub fn invalid_api_key(presented: &str) -> Self {
         // Stripe shows the key with all but its last four characters starred.
-        let tail: String = presented.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
-        let prefix = presented.get(..8).filter(|_| presented.len() > 12).unwrap_or("");
+        let tail: String = presented
+            .chars()
+            .rev()
+            .take(4)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        let prefix = presented
+            .get(..8)
+            .filter(|_| presented.len() > 12)
+            .unwrap_or("");
         StripeError {
             status: StatusCode::UNAUTHORIZED,
             kind: "invalid_request_error",
             // Stripe sends no code for an unknown key (only `api_key_expired` for an expired one).
             code: None,
             param: None,
-            message: format!("Invalid API Key provided: {prefix}{}{tail}", "*".repeat(presented.len().saturating_sub(prefix.len() + 4).min(24))),
+            message: format!(
+                "Invalid API Key provided: {prefix}{}{tail}",
+                "*".repeat(presented.len().saturating_sub(prefix.len() + 4).min(24))
+            ),
+            payment_intent: None,
         }
     }
 
@@ -34,8 +50,142 @@ impl StripeError {
             kind: "invalid_request_error",
             code: None,
             param: None,
-            message: "You did not provide an API key. You need to provide your API key in the Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').".to_owned(),
+            message: "You did not provide an API key. You need to provide your API key in the Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').".to_owned(), payment_intent: None
         }
+    }
+
+    fn invalid_request(code: Option<&'static str>, param: Option<String>, message: String) -> Self {
+        StripeError {
+            status: StatusCode::BAD_REQUEST,
+            kind: "invalid_request_error",
+            code,
+            param,
+            message,
+            payment_intent: None,
+        }
+    }
+
+    pub fn invalid_param(param: &str, message: String) -> Self {
+        Self::invalid_request(
+            Some("parameter_invalid_string"),
+            Some(param.to_owned()),
+            message,
+        )
+    }
+
+    pub fn unknown_param(param: &str) -> Self {
+        Self::invalid_request(
+            Some("parameter_unknown"),
+            Some(param.to_owned()),
+            format!("Received unknown parameter: {param}"),
+        )
+    }
+
+    pub fn missing_param(param: &str) -> Self {
+        Self::invalid_request(
+            Some("parameter_missing"),
+            Some(param.to_owned()),
+            format!("Missing required param: {param}."),
+        )
+    }
+
+    pub fn invalid_integer(param: &str, value: &str) -> Self {
+        Self::invalid_request(
+            Some("parameter_invalid_integer"),
+            Some(param.to_owned()),
+            format!("Invalid integer: {value}"),
+        )
+    }
+
+    pub fn invalid_boolean(param: &str, value: &str) -> Self {
+        Self::invalid_request(
+            Some("parameter_invalid_string"),
+            Some(param.to_owned()),
+            format!("Invalid boolean: {value}"),
+        )
+    }
+
+    pub fn invalid_enum(param: &str, value: &str, allowed: &[&str]) -> Self {
+        let list = match allowed {
+            [] => String::new(),
+            [one] => one.to_string(),
+            [init @ .., last] => format!("{}, or {last}", init.join(", ")),
+        };
+        Self::invalid_request(
+            Some("parameter_invalid_string"),
+            Some(param.to_owned()),
+            format!("Invalid {param}: must be one of {list} (got {value:?})"),
+        )
+    }
+
+    /// `No such price: 'price_x'`, 404, as Stripe says it.
+    pub fn resource_missing(noun: &str, id: &str, param: Option<&str>) -> Self {
+        StripeError {
+            status: StatusCode::NOT_FOUND,
+            kind: "invalid_request_error",
+            code: Some("resource_missing"),
+            param: param.map(str::to_owned),
+            message: format!("No such {noun}: '{id}'"),
+            payment_intent: None,
+        }
+    }
+
+    /// A request that is well-formed but not allowed in the object's state.
+    pub fn invalid_state(param: Option<&str>, message: String) -> Self {
+        Self::invalid_request(None, param.map(str::to_owned), message)
+    }
+
+    pub fn idempotency_mismatch(key: &str) -> Self {
+        StripeError {
+            status: StatusCode::BAD_REQUEST,
+            kind: "idempotency_error",
+            code: None,
+            param: None,
+            message: format!("Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '{key}' if you meant to execute a different request."),
+            payment_intent: None,
+        }
+    }
+
+    pub fn card_declined(message: &str) -> Self {
+        StripeError {
+            status: StatusCode::PAYMENT_REQUIRED,
+            kind: "card_error",
+            code: Some("card_declined"),
+            param: None,
+            message: message.to_owned(),
+            payment_intent: None,
+        }
+    }
+
+    pub fn conflict(message: String) -> Self {
+        StripeError {
+            status: StatusCode::CONFLICT,
+            kind: "invalid_request_error",
+            code: Some("lock_timeout"),
+            param: None,
+            message,
+            payment_intent: None,
+        }
+    }
+
+    pub fn rate_limited() -> Self {
+        StripeError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            kind: "invalid_request_error",
+            code: Some("rate_limit"),
+            param: None,
+            message: "Too many requests hit the API too quickly. We recommend an exponential backoff of your requests.".to_owned(), payment_intent: None
+        }
+    }
+
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
+        self
+    }
+
+    pub fn with_payment_intent(mut self, pi: serde_json::Value) -> Self {
+        self.payment_intent = Some(pi);
+        self
     }
 
     pub fn unrecognized_url(method: &str, path: &str) -> Self {
@@ -45,6 +195,7 @@ impl StripeError {
             code: None,
             param: None,
             message: format!("Unrecognized request URL ({method}: {path}). Please see https://stripe.com/docs or we can help at https://support.stripe.com/."),
+            payment_intent: None,
         }
     }
 }
@@ -58,8 +209,15 @@ impl IntoResponse for StripeError {
         if let Some(param) = &self.param {
             error["param"] = json!(param);
         }
+        if let Some(pi) = self.payment_intent {
+            error["payment_intent"] = pi;
+            error["decline_code"] = json!("generic_decline");
+        }
         let mut res = (self.status, axum::Json(json!({ "error": error }))).into_response();
-        res.headers_mut().insert("request-id", axum::http::HeaderValue::from_static("req_sandbox"));
+        res.headers_mut().insert(
+            "request-id",
+            axum::http::HeaderValue::from_static("req_sandbox"),
+        );
         res
     }
 }

@@ -1,18 +1,50 @@
 //! An offline, stateful Stripe emulator that speaks Stripe's REST dialect for what Tollgate
-//! uses. Objects carry at least the keys of Stripe's own examples (fixtures/, from
-//! stripe/openapi's fixtures3.json, MIT). `tollgate sandbox serve` runs it; tests start it on
-//! port 0.
+//! uses: form-encoded bodies with bracket notation, Bearer auth, Stripe's error object and
+//! status codes, cursor pagination, `expand[]`, Idempotency-Key replay, and the events every
+//! change emits, listed by `GET /v1/events` and delivered signed to webhook endpoints.
+//! Objects carry at least the keys of Stripe's own examples (fixtures/, from stripe/openapi's
+//! fixtures3.json, MIT). `tollgate sandbox serve` runs it; tests start it on port 0.
 
 mod api;
+mod control;
 mod error;
+mod form;
+mod listing;
+mod params;
+mod resources;
+pub mod seed;
+mod webhooks;
+mod world;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use error::StripeError;
+pub use webhooks::signature_header;
+pub use world::API_VERSION;
 
 pub const DEFAULT_SECRET_KEY: &str = "sk_test_sandbox";
 pub const DEFAULT_PORT: u16 = 12111;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seed {
+    /// Nothing but the platform account.
+    Empty,
+    /// A believable platform: catalog, ~300 organizations, a year of appointments.
+    Demo,
+}
+
+impl Seed {
+    pub fn name(self) -> &'static str {
+        match self {
+            Seed::Empty => "empty",
+            Seed::Demo => "demo",
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
@@ -22,6 +54,11 @@ pub struct SandboxConfig {
     pub secret_key: String,
     /// The account name `GET /v1/account` reports.
     pub account_name: String,
+    pub seed: Seed,
+    /// Where state persists between runs; `None` keeps it in memory only.
+    pub data_dir: Option<PathBuf>,
+    /// Start from the seed even if the data dir holds state.
+    pub fresh: bool,
 }
 
 impl Default for SandboxConfig {
@@ -30,18 +67,64 @@ impl Default for SandboxConfig {
             port: 0,
             secret_key: DEFAULT_SECRET_KEY.to_owned(),
             account_name: "Tollgate Sandbox".to_owned(),
+            seed: Seed::Empty,
+            data_dir: None,
+            fresh: false,
         }
     }
 }
 
 pub(crate) struct State {
     pub config: SandboxConfig,
-    pub account_id: String,
+    pub world: tokio::sync::Mutex<world::World>,
+    pub deliver: tokio::sync::mpsc::UnboundedSender<webhooks::Delivery>,
+    dirty: AtomicBool,
+    stopped: AtomicBool,
 }
 
-/// A sandbox listening on 127.0.0.1; it stops when dropped or on [`RunningSandbox::stop`].
+impl State {
+    pub fn mark_dirty(&self) {
+        self.dirty.store(true, Ordering::Release);
+    }
+
+    async fn save_if_dirty(&self) {
+        let Some(dir) = &self.config.data_dir else {
+            return;
+        };
+        if self.dirty.swap(false, Ordering::AcqRel) {
+            let w = self.world.lock().await;
+            if let Err(e) = w.save(dir) {
+                tracing::error!(error = %e, dir = %dir.display(), "sandbox state not saved");
+                self.dirty.store(true, Ordering::Release);
+            }
+        }
+    }
+}
+
+pub(crate) const PLATFORM_ACCOUNT: &str = "acct_1TollgateSandbox0";
+
+/// The platform's own account (`GET /v1/account`).
+pub(crate) fn account_object(w: &world::World) -> serde_json::Value {
+    let mut a = world::template("account");
+    a["business_profile"]["name"] = w.account_name.clone().into();
+    a["settings"]["dashboard"]["display_name"] = w.account_name.clone().into();
+    a["id"] = PLATFORM_ACCOUNT.into();
+    a["email"] = "billing@sandbox.tollgate.invalid".into();
+    a["charges_enabled"] = true.into();
+    a["payouts_enabled"] = true.into();
+    a["details_submitted"] = true.into();
+    a["default_currency"] = "eur".into();
+    a["country"] = "DE".into();
+    a["external_accounts"]["url"] =
+        format!("/v1/accounts/{PLATFORM_ACCOUNT}/external_accounts").into();
+    a
+}
+
+/// A sandbox listening on 127.0.0.1; it stops (and saves) on [`RunningSandbox::stop`], or
+/// stops when dropped.
 pub struct RunningSandbox {
     addr: SocketAddr,
+    state: Arc<State>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -54,24 +137,43 @@ impl RunningSandbox {
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
     }
+    /// Objects of each type, for start-up messages and tests.
+    pub async fn counts(&self) -> Vec<(String, usize)> {
+        let w = self.state.world.lock().await;
+        let mut v: Vec<(String, usize)> = w
+            .order
+            .iter()
+            .map(|(k, ids)| (k.clone(), ids.len()))
+            .collect();
+        v.sort();
+        v
+    }
     pub async fn stop(mut self) {
+        self.state.stopped.store(true, Ordering::Release);
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
+        self.state.save_if_dirty().await;
     }
-    /// Serves until the process is interrupted.
+    /// Serves until the server ends (it does not by itself); for `tollgate sandbox serve`.
     pub async fn wait(mut self) {
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
     }
+    /// Saves now (the sandbox also saves every half second after a change).
+    pub async fn save(&self) {
+        self.state.mark_dirty();
+        self.state.save_if_dirty().await;
+    }
 }
 
 impl Drop for RunningSandbox {
     fn drop(&mut self) {
+        self.state.stopped.store(true, Ordering::Release);
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -81,15 +183,48 @@ impl Drop for RunningSandbox {
 pub async fn start(config: SandboxConfig) -> std::io::Result<RunningSandbox> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port)).await?;
     let addr = listener.local_addr()?;
-    let state = Arc::new(State { account_id: "acct_1TollgateSandbox0".to_owned(), config });
-    let app = api::router(state);
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let loaded = match (&config.data_dir, config.fresh) {
+        (Some(dir), false) => world::World::load(dir)?,
+        _ => None,
+    };
+    let mut world = match loaded {
+        Some(w) => w,
+        None => seed::build(config.seed),
+    };
+    world.account_name = config.account_name.clone();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let fresh_state = config.data_dir.is_some();
+    let state = Arc::new(State {
+        config,
+        world: tokio::sync::Mutex::new(world),
+        deliver: tx,
+        dirty: AtomicBool::new(fresh_state),
+        stopped: AtomicBool::new(false),
+    });
+    tokio::spawn(webhooks::run(state.clone(), rx));
+    let saver = state.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            saver.save_if_dirty().await;
+            if saver.stopped.load(Ordering::Acquire) {
+                break;
+            }
+        }
+    });
+    let app = api::router(state.clone());
+    let (stx, srx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, app)
             .with_graceful_shutdown(async {
-                let _ = rx.await;
+                let _ = srx.await;
             })
             .await;
     });
-    Ok(RunningSandbox { addr, shutdown: Some(tx), task: Some(task) })
+    Ok(RunningSandbox {
+        addr,
+        state,
+        shutdown: Some(stx),
+        task: Some(task),
+    })
 }

@@ -10,10 +10,18 @@ pub struct InputError {
 
 impl InputError {
     pub fn new(field: &'static str, rule: impl Into<String>) -> Self {
-        InputError { field, rule: rule.into(), environment_mismatch: false }
+        InputError {
+            field,
+            rule: rule.into(),
+            environment_mismatch: false,
+        }
     }
 
     pub fn environment_mismatch(field: &'static str, rule: impl Into<String>) -> Self {
-        InputError { field, rule: rule.into(), environment_mismatch: true }
+        InputError {
+            field,
+            rule: rule.into(),
+            environment_mismatch: true,
+        }
     }
 }

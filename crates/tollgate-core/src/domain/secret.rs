@@ -16,8 +16,11 @@ pub enum SecretKind {
 }
 
 impl SecretKind {
-    pub const ALL: [SecretKind; 3] =
-        [SecretKind::StripeSecretKey, SecretKind::WebhookSecret, SecretKind::DatabaseUrl];
+    pub const ALL: [SecretKind; 3] = [
+        SecretKind::StripeSecretKey,
+        SecretKind::WebhookSecret,
+        SecretKind::DatabaseUrl,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -40,7 +43,10 @@ impl SecretKind {
             .into_iter()
             .find(|k| k.as_str() == s.trim())
             .ok_or_else(|| {
-                InputError::new("kind", "must be stripe-secret-key, webhook-secret or database-url")
+                InputError::new(
+                    "kind",
+                    "must be stripe-secret-key, webhook-secret or database-url",
+                )
             })
     }
 }
@@ -51,7 +57,13 @@ pub struct MaskedSecret(pub String);
 
 fn mask_tail(prefix: &str, rest: &str) -> MaskedSecret {
     let tail: String = if rest.chars().count() > 8 {
-        rest.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect()
+        rest.chars()
+            .rev()
+            .take(4)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect()
     } else {
         // Too short to show any of it without showing most of it.
         String::new()
@@ -61,7 +73,10 @@ fn mask_tail(prefix: &str, rest: &str) -> MaskedSecret {
 
 fn body_chars_ok(field: &'static str, body: &str, min: usize) -> Result<(), InputError> {
     if body.len() < min {
-        return Err(InputError::new(field, format!("is too short: expected at least {min} characters after the prefix")));
+        return Err(InputError::new(
+            field,
+            format!("is too short: expected at least {min} characters after the prefix"),
+        ));
     }
     if let Some(c) = body.chars().find(|c| !c.is_ascii_alphanumeric()) {
         return Err(InputError::new(
@@ -110,10 +125,18 @@ impl StripeSecretKey {
         .into_iter()
         .find(|(p, _, _)| value.starts_with(p))
         .ok_or_else(|| {
-            InputError::new(Self::FIELD, "must start with sk_test_, sk_live_, rk_test_ or rk_live_")
+            InputError::new(
+                Self::FIELD,
+                "must start with sk_test_, sk_live_, rk_test_ or rk_live_",
+            )
         })?;
         body_chars_ok(Self::FIELD, &value[prefix.len()..], 4)?;
-        Ok(StripeSecretKey { value: value.to_owned(), prefix_len: prefix.len(), mode, restricted })
+        Ok(StripeSecretKey {
+            value: value.to_owned(),
+            prefix_len: prefix.len(),
+            mode,
+            restricted,
+        })
     }
 
     /// Parses and also refuses a key of the other mode for this environment.
@@ -149,7 +172,10 @@ impl StripeSecretKey {
         &self.value
     }
     pub fn masked(&self) -> MaskedSecret {
-        mask_tail(&self.value[..self.prefix_len], &self.value[self.prefix_len..])
+        mask_tail(
+            &self.value[..self.prefix_len],
+            &self.value[self.prefix_len..],
+        )
     }
 }
 
@@ -204,7 +230,10 @@ impl DatabaseUrl {
             let rest = value.split_once("://").map(|x| x.1).unwrap_or_default();
             let host = rest.rsplit('@').next().unwrap_or_default();
             if host.is_empty() || host.starts_with('/') {
-                return Err(InputError::new(Self::FIELD, "needs a host, as in postgres://user@host:5432/db"));
+                return Err(InputError::new(
+                    Self::FIELD,
+                    "needs a host, as in postgres://user@host:5432/db",
+                ));
             }
             if value.chars().any(char::is_whitespace) {
                 return Err(InputError::new(Self::FIELD, "may not contain spaces"));
@@ -212,11 +241,17 @@ impl DatabaseUrl {
             Ok(DatabaseUrl::Postgres(value.to_owned()))
         } else if let Some(path) = value.strip_prefix("sqlite:") {
             if path.trim_start_matches("//").is_empty() {
-                return Err(InputError::new(Self::FIELD, "needs a file path, as in sqlite:///home/me/tollgate.db"));
+                return Err(InputError::new(
+                    Self::FIELD,
+                    "needs a file path, as in sqlite:///home/me/tollgate.db",
+                ));
             }
             Ok(DatabaseUrl::Sqlite(value.to_owned()))
         } else {
-            Err(InputError::new(Self::FIELD, "must start with postgres://, postgresql:// or sqlite:"))
+            Err(InputError::new(
+                Self::FIELD,
+                "must start with postgres://, postgresql:// or sqlite:",
+            ))
         }
     }
 
@@ -268,7 +303,13 @@ mod tests {
         assert!(r.is_restricted());
         assert_eq!(r.masked().0, "rk_live_…9876");
         // Short keys (the sandbox's) show no tail at all.
-        assert_eq!(StripeSecretKey::parse("sk_test_sandbox").unwrap().masked().0, "sk_test_…");
+        assert_eq!(
+            StripeSecretKey::parse("sk_test_sandbox")
+                .unwrap()
+                .masked()
+                .0,
+            "sk_test_…"
+        );
     }
 
     #[test]
@@ -280,14 +321,19 @@ mod tests {
         assert!(e.rule.contains("must start with"));
         let e = StripeSecretKey::parse("sk_test_abc def").unwrap_err();
         assert!(e.rule.contains("letters and digits"), "{e}");
-        assert!(StripeSecretKey::parse("").unwrap_err().rule.contains("empty"));
+        assert!(StripeSecretKey::parse("")
+            .unwrap_err()
+            .rule
+            .contains("empty"));
     }
 
     #[test]
     fn live_key_refused_in_test_and_reverse() {
-        let e = StripeSecretKey::parse_for("sk_live_abcdefghij1234", Environment::Test).unwrap_err();
+        let e =
+            StripeSecretKey::parse_for("sk_live_abcdefghij1234", Environment::Test).unwrap_err();
         assert!(e.rule.contains("live key"), "{e}");
-        let e = StripeSecretKey::parse_for("rk_test_abcdefghij1234", Environment::Live).unwrap_err();
+        let e =
+            StripeSecretKey::parse_for("rk_test_abcdefghij1234", Environment::Live).unwrap_err();
         assert!(e.rule.contains("test key"), "{e}");
     }
 
@@ -295,7 +341,10 @@ mod tests {
     fn webhook_secrets() {
         let w = WebhookSecret::parse("whsec_0123456789abcdefXYZ9").unwrap();
         assert_eq!(w.masked().0, "whsec_…XYZ9");
-        assert_eq!(WebhookSecret::parse("sec_123").unwrap_err().field, "webhook_secret");
+        assert_eq!(
+            WebhookSecret::parse("sec_123").unwrap_err().field,
+            "webhook_secret"
+        );
     }
 
     #[test]
@@ -304,7 +353,13 @@ mod tests {
         assert_eq!(d.masked().0, "postgres://ops:…@db.internal:5432/billing");
         let d = DatabaseUrl::parse("postgresql://ops@127.0.0.1/test?password=x").unwrap();
         assert_eq!(d.masked().0, "postgresql://ops@127.0.0.1/test?…");
-        assert!(matches!(DatabaseUrl::parse("sqlite:///tmp/a.db").unwrap(), DatabaseUrl::Sqlite(_)));
-        assert_eq!(DatabaseUrl::parse("mysql://x").unwrap_err().field, "database_url");
+        assert!(matches!(
+            DatabaseUrl::parse("sqlite:///tmp/a.db").unwrap(),
+            DatabaseUrl::Sqlite(_)
+        ));
+        assert_eq!(
+            DatabaseUrl::parse("mysql://x").unwrap_err().field,
+            "database_url"
+        );
     }
 }

@@ -8,7 +8,7 @@ use crate::domain::{
 use crate::error::{ErrorBody, ErrorCode};
 
 /// The keyring service name the app uses. Tests pass their own.
-pub const DEFAULT_SERVICE: &str = "dev.tollgate.app";
+pub const DEFAULT_SERVICE: &str = "dev.tollgate.desktop";
 
 /// How many webhook signing secrets one environment keeps (old + new during a rotation, with room).
 pub const MAX_WEBHOOK_SECRETS: usize = 5;
@@ -64,7 +64,9 @@ pub struct SecretStore {
 
 impl SecretStore {
     pub fn new(service: impl Into<String>) -> Self {
-        SecretStore { service: service.into() }
+        SecretStore {
+            service: service.into(),
+        }
     }
 
     fn account(env: Environment, kind: SecretKind) -> String {
@@ -84,7 +86,9 @@ impl SecretStore {
     }
 
     fn write(&self, env: Environment, kind: SecretKind, value: &str) -> Result<(), SecretsError> {
-        self.entry(env, kind)?.set_password(value).map_err(map_keyring)
+        self.entry(env, kind)?
+            .set_password(value)
+            .map_err(map_keyring)
     }
 
     /// Removes the entry; `Ok(false)` when there was none.
@@ -97,7 +101,10 @@ impl SecretStore {
     }
 
     fn unreadable(env: Environment, kind: SecretKind, e: InputError) -> SecretsError {
-        SecretsError::Unreadable { entry: Self::account(env, kind), reason: e.to_string() }
+        SecretsError::Unreadable {
+            entry: Self::account(env, kind),
+            reason: e.to_string(),
+        }
     }
 
     /// Probes the keyring without touching any entry of ours.
@@ -118,7 +125,11 @@ impl SecretStore {
             .transpose()
     }
 
-    pub fn set_stripe_key(&self, env: Environment, key: &StripeSecretKey) -> Result<(), SecretsError> {
+    pub fn set_stripe_key(
+        &self,
+        env: Environment,
+        key: &StripeSecretKey,
+    ) -> Result<(), SecretsError> {
         key.check_environment(env)?;
         self.write(env, SecretKind::StripeSecretKey, key.expose())
     }
@@ -130,7 +141,11 @@ impl SecretStore {
             .transpose()
     }
 
-    pub fn set_database_url(&self, env: Environment, url: &DatabaseUrl) -> Result<(), SecretsError> {
+    pub fn set_database_url(
+        &self,
+        env: Environment,
+        url: &DatabaseUrl,
+    ) -> Result<(), SecretsError> {
         self.write(env, SecretKind::DatabaseUrl, url.expose())
     }
 
@@ -138,17 +153,24 @@ impl SecretStore {
     /// endpoint's secret can be rolled without dropping events signed with the old one.
     pub fn webhook_secrets(&self, env: Environment) -> Result<Vec<WebhookSecret>, SecretsError> {
         let kind = SecretKind::WebhookSecret;
-        let Some(raw) = self.read(env, kind)? else { return Ok(Vec::new()) };
-        let list: Vec<String> = serde_json::from_str(&raw).map_err(|e| SecretsError::Unreadable {
-            entry: Self::account(env, kind),
-            reason: e.to_string(),
-        })?;
+        let Some(raw) = self.read(env, kind)? else {
+            return Ok(Vec::new());
+        };
+        let list: Vec<String> =
+            serde_json::from_str(&raw).map_err(|e| SecretsError::Unreadable {
+                entry: Self::account(env, kind),
+                reason: e.to_string(),
+            })?;
         list.iter()
             .map(|v| WebhookSecret::parse(v).map_err(|e| Self::unreadable(env, kind, e)))
             .collect()
     }
 
-    fn write_webhook_secrets(&self, env: Environment, list: &[WebhookSecret]) -> Result<(), SecretsError> {
+    fn write_webhook_secrets(
+        &self,
+        env: Environment,
+        list: &[WebhookSecret],
+    ) -> Result<(), SecretsError> {
         if list.is_empty() {
             self.delete(env, SecretKind::WebhookSecret).map(|_| ())
         } else {
@@ -159,7 +181,11 @@ impl SecretStore {
     }
 
     /// Adds a signing secret; adding one that is already there changes nothing.
-    pub fn add_webhook_secret(&self, env: Environment, secret: &WebhookSecret) -> Result<(), SecretsError> {
+    pub fn add_webhook_secret(
+        &self,
+        env: Environment,
+        secret: &WebhookSecret,
+    ) -> Result<(), SecretsError> {
         let mut list = self.webhook_secrets(env)?;
         if list.contains(secret) {
             return Ok(());
@@ -176,17 +202,32 @@ impl SecretStore {
     }
 
     /// Removes the signing secret whose masked form is `masked` (what the UI and CLI show).
-    pub fn remove_webhook_secret(&self, env: Environment, masked: &str) -> Result<(), SecretsError> {
+    pub fn remove_webhook_secret(
+        &self,
+        env: Environment,
+        masked: &str,
+    ) -> Result<(), SecretsError> {
         let mut list = self.webhook_secrets(env)?;
-        let matching: Vec<usize> =
-            list.iter().enumerate().filter(|(_, w)| w.masked().0 == masked).map(|(i, _)| i).collect();
+        let matching: Vec<usize> = list
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| w.masked().0 == masked)
+            .map(|(i, _)| i)
+            .collect();
         match matching.as_slice() {
             [i] => {
                 list.remove(*i);
                 self.write_webhook_secrets(env, &list)
             }
-            [] => Err(SecretsError::NotFound("webhook signing secret", masked.to_owned())),
-            _ => Err(InputError::new("webhook_secret", "matches more than one secret; remove all with --all").into()),
+            [] => Err(SecretsError::NotFound(
+                "webhook signing secret",
+                masked.to_owned(),
+            )),
+            _ => Err(InputError::new(
+                "webhook_secret",
+                "matches more than one secret; remove all with --all",
+            )
+            .into()),
         }
     }
 
@@ -196,11 +237,27 @@ impl SecretStore {
     }
 
     /// The masked view of what the keyring holds for the environment.
-    pub fn masked(&self, env: Environment, kind: SecretKind) -> Result<Vec<MaskedSecret>, SecretsError> {
+    pub fn masked(
+        &self,
+        env: Environment,
+        kind: SecretKind,
+    ) -> Result<Vec<MaskedSecret>, SecretsError> {
         Ok(match kind {
-            SecretKind::StripeSecretKey => self.stripe_key(env)?.map(|k| k.masked()).into_iter().collect(),
-            SecretKind::WebhookSecret => self.webhook_secrets(env)?.iter().map(|w| w.masked()).collect(),
-            SecretKind::DatabaseUrl => self.database_url(env)?.map(|d| d.masked()).into_iter().collect(),
+            SecretKind::StripeSecretKey => self
+                .stripe_key(env)?
+                .map(|k| k.masked())
+                .into_iter()
+                .collect(),
+            SecretKind::WebhookSecret => self
+                .webhook_secrets(env)?
+                .iter()
+                .map(|w| w.masked())
+                .collect(),
+            SecretKind::DatabaseUrl => self
+                .database_url(env)?
+                .map(|d| d.masked())
+                .into_iter()
+                .collect(),
         })
     }
 }

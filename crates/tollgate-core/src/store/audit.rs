@@ -31,7 +31,10 @@ pub struct AuditEntry {
 }
 
 impl Store {
-    pub fn append_audit<'a>(&'a self, entry: &'a NewAuditEntry) -> SendFuture<'a, Result<(), StoreError>> {
+    pub fn append_audit<'a>(
+        &'a self,
+        entry: &'a NewAuditEntry,
+    ) -> SendFuture<'a, Result<(), StoreError>> {
         Box::pin(self.append_audit_inner(entry))
     }
 
@@ -62,11 +65,20 @@ impl Store {
         .map_err(|e| self.err(e))?;
         rows.into_iter()
             .map(|(id, at, env, actor, action, target, detail)| {
-                let environment = Environment::parse("environment", &env).map_err(|e| StoreError::Other {
-                    location: self.location().to_owned(),
-                    detail: format!("audit_log row {id}: {e}"),
-                })?;
-                Ok(AuditEntry { id, at, environment, actor, action, target, detail })
+                let environment =
+                    Environment::parse("environment", &env).map_err(|e| StoreError::Other {
+                        location: self.location().to_owned(),
+                        detail: format!("audit_log row {id}: {e}"),
+                    })?;
+                Ok(AuditEntry {
+                    id,
+                    at,
+                    environment,
+                    actor,
+                    action,
+                    target,
+                    detail,
+                })
             })
             .collect()
     }

@@ -60,7 +60,11 @@ pub enum StoreError {
     #[error("the database at {location} cannot be reached ({detail})")]
     Unavailable { location: String, detail: String },
     #[error("the database at {location} has migrations this version does not know (applied {applied}, this build knows up to {known}); use a newer Tollgate")]
-    TooNew { location: String, applied: i64, known: i64 },
+    TooNew {
+        location: String,
+        applied: i64,
+        known: i64,
+    },
     #[error("database error at {location}: {detail}")]
     Other { location: String, detail: String },
 }
@@ -83,24 +87,33 @@ fn classify(backend: Backend, location: &str, e: sqlx::Error) -> StoreError {
     let detail = e.to_string();
     match (&e, backend) {
         (sqlx::Error::Database(db), Backend::Sqlite) => {
-            let primary = db.code().and_then(|c| c.parse::<i32>().ok()).map(|c| c & 0xff);
+            let primary = db
+                .code()
+                .and_then(|c| c.parse::<i32>().ok())
+                .map(|c| c & 0xff);
             match primary {
                 Some(11) | Some(26) => StoreError::Corrupt { location, detail }, // CORRUPT, NOTADB
-                Some(8) => StoreError::ReadOnly { location, detail },          // READONLY
+                Some(8) => StoreError::ReadOnly { location, detail },            // READONLY
                 Some(14) | Some(23) => StoreError::Unavailable { location, detail }, // CANTOPEN, AUTH
                 _ => StoreError::Other { location, detail },
             }
         }
         (sqlx::Error::Database(db), Backend::Postgres) => match db.code().as_deref() {
             Some("25006") => StoreError::ReadOnly { location, detail }, // read_only_sql_transaction
-            Some(c) if c.starts_with("08") || c.starts_with("28") || c == "3D000" || c == "57P03" => {
+            Some(c)
+                if c.starts_with("08") || c.starts_with("28") || c == "3D000" || c == "57P03" =>
+            {
                 StoreError::Unavailable { location, detail }
             }
             _ => StoreError::Other { location, detail },
         },
-        (sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed, _) => {
-            StoreError::Unavailable { location, detail }
-        }
+        (
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed,
+            _,
+        ) => StoreError::Unavailable { location, detail },
         (sqlx::Error::Configuration(_), _) => StoreError::Unavailable { location, detail },
         _ => StoreError::Other { location, detail },
     }
@@ -184,11 +197,23 @@ impl Store {
             StoreTarget::Url(DatabaseUrl::Sqlite(u)) => {
                 let mut url = u.clone();
                 if !url.contains("mode=") {
-                    url.push_str(if url.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
+                    url.push_str(if url.contains('?') {
+                        "&mode=rwc"
+                    } else {
+                        "?mode=rwc"
+                    });
                 }
-                (url, Backend::Sqlite, u.trim_start_matches("sqlite:").trim_start_matches("//").to_owned())
+                (
+                    url,
+                    Backend::Sqlite,
+                    u.trim_start_matches("sqlite:")
+                        .trim_start_matches("//")
+                        .to_owned(),
+                )
             }
-            StoreTarget::Url(u @ DatabaseUrl::Postgres(raw)) => (raw.clone(), Backend::Postgres, u.masked().0),
+            StoreTarget::Url(u @ DatabaseUrl::Postgres(raw)) => {
+                (raw.clone(), Backend::Postgres, u.masked().0)
+            }
         };
 
         let options: AnyConnectOptions =
@@ -199,7 +224,8 @@ impl Store {
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if conn.backend_name() == "SQLite" {
-                        conn.execute("PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;").await?;
+                        conn.execute("PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;")
+                            .await?;
                         // Fails harmlessly on a read-only file; the check below reports that.
                         let _ = conn.execute("PRAGMA journal_mode = WAL;").await;
                     }
@@ -210,13 +236,20 @@ impl Store {
             .await
             .map_err(|e| classify(backend, &location, e))?;
 
-        let store = Store { pool, backend, location };
+        let store = Store {
+            pool,
+            backend,
+            location,
+        };
         // A file that is not a database opens fine and fails on first read: read now.
         let probe = match backend {
             Backend::Sqlite => "SELECT count(*) FROM sqlite_master",
             Backend::Postgres => "SELECT count(*) FROM pg_catalog.pg_tables",
         };
-        sqlx::query_scalar::<_, i64>(probe).fetch_one(&store.pool).await.map_err(|e| store.err(e))?;
+        sqlx::query_scalar::<_, i64>(probe)
+            .fetch_one(&store.pool)
+            .await
+            .map_err(|e| store.err(e))?;
         Ok(store)
     }
 
@@ -249,11 +282,13 @@ impl Store {
         if exists == 0 {
             return Ok(Vec::new());
         }
-        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = $1 ORDER BY version")
-            .bind(true)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.err(e))
+        sqlx::query_scalar(
+            "SELECT version FROM _sqlx_migrations WHERE success = $1 ORDER BY version",
+        )
+        .bind(true)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))
     }
 
     pub fn status(&self) -> SendFuture<'_, Result<DbStatus, StoreError>> {
@@ -280,18 +315,33 @@ impl Store {
         let known = latest_version(self.backend);
         if let Some(&newest) = before.last() {
             if newest > known {
-                return Err(StoreError::TooNew { location: self.location.clone(), applied: newest, known });
+                return Err(StoreError::TooNew {
+                    location: self.location.clone(),
+                    applied: newest,
+                    known,
+                });
             }
         }
-        self.backend.migrator().run(&self.pool).await.map_err(|e| match e {
-            sqlx::migrate::MigrateError::Execute(e) => self.err(e),
-            other => StoreError::Other { location: self.location.clone(), detail: other.to_string() },
-        })?;
+        self.backend
+            .migrator()
+            .run(&self.pool)
+            .await
+            .map_err(|e| match e {
+                sqlx::migrate::MigrateError::Execute(e) => self.err(e),
+                other => StoreError::Other {
+                    location: self.location.clone(),
+                    detail: other.to_string(),
+                },
+            })?;
         let after = self.applied_versions().await?;
         Ok(MigrationReport {
             backend: self.backend,
             location: self.location.clone(),
-            applied: after.iter().filter(|v| !before.contains(v)).copied().collect(),
+            applied: after
+                .iter()
+                .filter(|v| !before.contains(v))
+                .copied()
+                .collect(),
             schema_version: after.last().copied().unwrap_or(0),
         })
     }
@@ -302,7 +352,12 @@ impl Store {
 }
 
 pub fn latest_version(backend: Backend) -> i64 {
-    backend.migrator().iter().map(|m| m.version).max().unwrap_or(0)
+    backend
+        .migrator()
+        .iter()
+        .map(|m| m.version)
+        .max()
+        .unwrap_or(0)
 }
 
 pub(crate) fn now_seconds() -> i64 {
@@ -319,7 +374,10 @@ mod tests {
     #[test]
     fn both_dialects_carry_the_same_migration_sequence() {
         let names = |b: Backend| {
-            b.migrator().iter().map(|m| (m.version, m.description.to_string())).collect::<Vec<_>>()
+            b.migrator()
+                .iter()
+                .map(|m| (m.version, m.description.to_string()))
+                .collect::<Vec<_>>()
         };
         assert!(!names(Backend::Sqlite).is_empty());
         assert_eq!(names(Backend::Sqlite), names(Backend::Postgres));

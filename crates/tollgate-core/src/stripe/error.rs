@@ -32,7 +32,10 @@ impl GatewayError {
                 kind: api.type_.as_str().to_owned(),
                 code: api.code.as_ref().map(|c| c.as_str().to_owned()),
                 param: api.param.clone(),
-                message: api.message.clone().unwrap_or_else(|| "no message".to_owned()),
+                message: api
+                    .message
+                    .clone()
+                    .unwrap_or_else(|| "no message".to_owned()),
             },
             stripe::StripeError::ClientError(detail) => GatewayError::Unreachable { base, detail },
             stripe::StripeError::Timeout => GatewayError::Timeout { base },
@@ -61,9 +64,17 @@ impl From<GatewayError> for ErrorBody {
                 (ErrorCode::StripeInvalidRequest, param.clone())
             }
             GatewayError::Api { .. } | GatewayError::Decode { .. } => (ErrorCode::StripeApi, None),
-            GatewayError::Unreachable { .. } | GatewayError::Timeout { .. } => (ErrorCode::StripeUnreachable, None),
-            GatewayError::Config(_) => (ErrorCode::InvalidInput, Some("stripe_api_base".to_owned())),
+            GatewayError::Unreachable { .. } | GatewayError::Timeout { .. } => {
+                (ErrorCode::StripeUnreachable, None)
+            }
+            GatewayError::Config(_) => {
+                (ErrorCode::InvalidInput, Some("stripe_api_base".to_owned()))
+            }
         };
-        ErrorBody { code, message: e.to_string(), field }
+        ErrorBody {
+            code,
+            message: e.to_string(),
+            field,
+        }
     }
 }

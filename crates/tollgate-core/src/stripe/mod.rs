@@ -79,10 +79,14 @@ impl StripeGateway {
             .await
             .map_err(|e| self.map_err(e))?;
         let nonempty = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
-        let name = nonempty(a.settings.as_ref().and_then(|s| s.dashboard.display_name.clone()))
-            .or_else(|| nonempty(a.business_profile.as_ref().and_then(|b| b.name.clone())))
-            .or_else(|| nonempty(a.email.clone()))
-            .unwrap_or_else(|| a.id.to_string());
+        let name = nonempty(
+            a.settings
+                .as_ref()
+                .and_then(|s| s.dashboard.display_name.clone()),
+        )
+        .or_else(|| nonempty(a.business_profile.as_ref().and_then(|b| b.name.clone())))
+        .or_else(|| nonempty(a.email.clone()))
+        .unwrap_or_else(|| a.id.to_string());
         Ok(AccountSummary {
             id: a.id.to_string(),
             name,
@@ -144,7 +148,10 @@ pub struct IdempotencyIntent {
 
 impl IdempotencyIntent {
     pub fn new(action: &'static str) -> Self {
-        IdempotencyIntent { action, parts: Vec::new() }
+        IdempotencyIntent {
+            action,
+            parts: Vec::new(),
+        }
     }
 
     pub fn with(mut self, part: impl std::fmt::Display) -> Self {
@@ -174,9 +181,18 @@ mod tests {
 
     #[test]
     fn intents_give_stable_distinct_keys() {
-        let a = IdempotencyIntent::new("price.create").with("prod_1").with(4900).with("eur");
-        let b = IdempotencyIntent::new("price.create").with("prod_1").with(4900).with("eur");
-        let c = IdempotencyIntent::new("price.create").with("prod_1").with(4900).with("usd");
+        let a = IdempotencyIntent::new("price.create")
+            .with("prod_1")
+            .with(4900)
+            .with("eur");
+        let b = IdempotencyIntent::new("price.create")
+            .with("prod_1")
+            .with(4900)
+            .with("eur");
+        let c = IdempotencyIntent::new("price.create")
+            .with("prod_1")
+            .with(4900)
+            .with("usd");
         // Part boundaries matter: ("ab","c") is not ("a","bc").
         let d = IdempotencyIntent::new("x").with("ab").with("c");
         let e = IdempotencyIntent::new("x").with("a").with("bc");
@@ -197,6 +213,9 @@ mod tests {
     #[test]
     fn bad_base_is_refused() {
         let key = StripeSecretKey::parse("sk_test_sandbox").unwrap();
-        assert!(matches!(StripeGateway::new("api.stripe.com", &key), Err(GatewayError::Config(_))));
+        assert!(matches!(
+            StripeGateway::new("api.stripe.com", &key),
+            Err(GatewayError::Config(_))
+        ));
     }
 }

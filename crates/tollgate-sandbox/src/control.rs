@@ -1,0 +1,183 @@
+//! `/_sandbox/`: what only time or a card would do. Same auth and error shape as `/v1`.
+//!
+//! - `POST /_sandbox/clock/advance` `seconds=N` or `days=N`: renewals, trial ends, period-end
+//!   cancellations and expiries happen, with their invoices and events.
+//! - `GET /_sandbox/clock`: the sandbox's now.
+//! - `POST /_sandbox/customers/{id}/next_payment` `outcome=fail|succeed`: the customer's next
+//!   charge (renewal, new subscription, payment) fails or succeeds.
+//! - `POST /_sandbox/appointments` `expert_account=acct_…&amount=…[&currency=eur]
+//!   [&commission_bps=1200 | &application_fee_amount=…][&customer=cus_…][&organization_id=…]`:
+//!   an appointment payment, as a destination charge to the expert with the commission as the
+//!   application fee.
+//! - `POST /_sandbox/checkout_sessions/{id}/complete`: the customer finishes Checkout.
+//! - `GET /_sandbox/state`: object counts.
+
+use std::sync::Arc;
+
+use axum::body::{to_bytes, Body};
+use axum::extract::State as AxState;
+use axum::http::{Method, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+use crate::api::{queue_deliveries, request_params};
+use crate::params::{check, opt, req, Kind};
+use crate::resources::payments::{charge, Charge};
+use crate::resources::{billing, Call};
+use crate::world::PaymentOutcome;
+use crate::{State, StripeError};
+
+pub(crate) async fn handle(
+    AxState(state): AxState<Arc<State>>,
+    method: Method,
+    uri: Uri,
+    body: Body,
+) -> Response {
+    let body = to_bytes(body, 1024 * 1024).await.unwrap_or_default();
+    let mut w = state.world.lock().await;
+    let events_before = w.ids("event").len();
+    let request_id = w.next_request_id();
+    let result = (|| -> Result<Value, StripeError> {
+        let params = request_params(&uri, &body)?;
+        let path = uri.path().to_owned();
+        let call = Call {
+            params,
+            request_id,
+            idempotency_key: None,
+            path: path.clone(),
+        };
+        let segs: Vec<&str> = path
+            .trim_start_matches("/_sandbox/")
+            .trim_end_matches('/')
+            .split('/')
+            .collect();
+        match (&method, segs.as_slice()) {
+            (&Method::GET, ["clock"]) => {
+                Ok(json!({ "now": w.now(), "offset_seconds": w.clock_offset }))
+            }
+            (&Method::POST, ["clock", "advance"]) => {
+                let p = check(
+                    &[opt("seconds", Kind::Int), opt("days", Kind::Int)],
+                    call.params.clone(),
+                    "",
+                )?;
+                let secs = p.get("seconds").and_then(Value::as_i64).unwrap_or(0)
+                    + p.get("days").and_then(Value::as_i64).unwrap_or(0) * 86400;
+                if secs <= 0 {
+                    return Err(StripeError::invalid_param(
+                        "seconds",
+                        "Advance the clock by a positive number of seconds or days".into(),
+                    ));
+                }
+                let renewed = billing::advance_clock(&mut w, secs);
+                Ok(json!({ "now": w.now(), "offset_seconds": w.clock_offset, "renewed": renewed }))
+            }
+            (&Method::POST, ["customers", id, "next_payment"]) => {
+                let p = check(
+                    &[req("outcome", Kind::Enum(&["fail", "succeed"]))],
+                    call.params.clone(),
+                    "",
+                )?;
+                w.find(id, "customer", "customer", Some("customer"))?;
+                let outcome = if p["outcome"] == "fail" {
+                    PaymentOutcome::Fail
+                } else {
+                    PaymentOutcome::Succeed
+                };
+                w.next_payment.insert((*id).to_owned(), outcome);
+                Ok(json!({ "customer": id, "next_payment": p["outcome"] }))
+            }
+            (&Method::POST, ["appointments"]) => {
+                let p = check(
+                    &[
+                        req("expert_account", Kind::Str),
+                        req("amount", Kind::Int),
+                        opt("currency", Kind::Str),
+                        opt("commission_bps", Kind::Int),
+                        opt("application_fee_amount", Kind::Int),
+                        opt("customer", Kind::Str),
+                        opt("organization_id", Kind::Str),
+                        opt("description", Kind::Str),
+                    ],
+                    call.params.clone(),
+                    "",
+                )?;
+                let amount = p["amount"].as_i64().unwrap_or(0);
+                let fee = match (
+                    p.get("commission_bps").and_then(Value::as_i64),
+                    p.get("application_fee_amount").and_then(Value::as_i64),
+                ) {
+                    (Some(_), Some(_)) => {
+                        return Err(StripeError::invalid_state(
+                            Some("commission_bps"),
+                            "Give commission_bps or application_fee_amount, not both".into(),
+                        ))
+                    }
+                    (Some(bps), None) if !(0..=10_000).contains(&bps) => {
+                        return Err(StripeError::invalid_param(
+                            "commission_bps",
+                            "Invalid commission_bps: must be 0 to 10000".into(),
+                        ))
+                    }
+                    // Half up to the minor unit.
+                    (Some(bps), None) => Some((amount * bps + 5_000) / 10_000),
+                    (None, fee) => fee,
+                };
+                let mut metadata = json!({ "kind": "appointment" });
+                if let Some(org) = p.get("organization_id") {
+                    metadata["organization_id"] = org.clone();
+                }
+                if let Some(bps) = p.get("commission_bps") {
+                    metadata["commission_rate_bps"] = json!(bps.to_string());
+                }
+                let pi = charge(
+                    &mut w,
+                    Some(&call),
+                    Charge {
+                        amount,
+                        currency: p
+                            .get("currency")
+                            .and_then(Value::as_str)
+                            .unwrap_or("eur")
+                            .to_ascii_lowercase(),
+                        customer: p.get("customer").and_then(Value::as_str).map(str::to_owned),
+                        application_fee_amount: fee,
+                        destination: p
+                            .get("expert_account")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned),
+                        metadata: Some(metadata),
+                        description: p
+                            .get("description")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned)
+                            .or(Some("Appointment".into())),
+                    },
+                )?;
+                Ok(pi)
+            }
+            (&Method::POST, ["checkout_sessions", id, "complete"]) => {
+                billing::complete_session(&mut w, &call, id)
+            }
+            (&Method::GET, ["state"]) => {
+                let counts: serde_json::Map<String, Value> = w
+                    .order
+                    .iter()
+                    .map(|(k, v)| (k.clone(), json!(v.len())))
+                    .collect();
+                Ok(json!({ "seed": w.seed, "now": w.now(), "objects": counts }))
+            }
+            _ => Err(StripeError::unrecognized_url(method.as_str(), uri.path())),
+        }
+    })();
+    if method != Method::GET {
+        queue_deliveries(&state, &w, events_before);
+        state.mark_dirty();
+    }
+    drop(w);
+    match result {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
