@@ -45,8 +45,9 @@ test: deps-test ui ui-check
 bindings:
 	TOLLGATE_WRITE_BINDINGS=1 $(CARGO) test --test bindings
 
-## Figures: start-up, idle memory, .deb size (release build, packaged).
+## Figures and ratios to target: app start-up, idle memory, .deb size; sandbox start, list speed.
 bench: deps-test package
+	$(CARGO) build --release -p tollgate-sandbox --example bench
 	tests/support/session.sh tests/support/bench.sh
 
 ## A .deb under target/release/bundle/deb/.

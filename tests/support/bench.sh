@@ -46,5 +46,6 @@ if [ -n "$deb" ]; then
   size_mb=$(awk -v b="$(stat -c %s "$deb")" 'BEGIN{printf "%.1f", b/1048576}')
   row ".deb size (MB)" "$size_mb" "20" "$(awk -v a="$size_mb" 'BEGIN{printf "%.2f", a/20}')"
 fi
+./target/release/examples/bench
 bin_mb=$(awk -v b="$(stat -c %s "$app")" 'BEGIN{printf "%.1f", b/1048576}')
 row "release binary (MB)" "$bin_mb" "-" "-"

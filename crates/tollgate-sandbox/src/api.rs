@@ -13,6 +13,7 @@ use axum::Router;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::listing::Out;
 use crate::resources::{billing, catalog, customers, events, payments, Call};
 use crate::webhooks::Delivery;
 use crate::world::{IdempotentResponse, World};
@@ -166,7 +167,10 @@ async fn v1(
         request_id.clone(),
     );
     let (status, body_text) = match result {
-        Ok(v) => (StatusCode::OK, v.to_string()),
+        Ok(out) => (
+            StatusCode::OK,
+            serde_json::to_string(&out).unwrap_or_default(),
+        ),
         Err(e) => {
             let status = e.status;
             let res = e.into_response();
@@ -218,14 +222,14 @@ pub(crate) fn queue_deliveries(state: &State, w: &World, from: usize) {
     }
 }
 
-fn params_and_dispatch(
-    w: &mut World,
+fn params_and_dispatch<'a>(
+    w: &'a mut World,
     method: &Method,
     uri: &Uri,
     body: &[u8],
     idem: Option<String>,
     request_id: String,
-) -> Result<Value, StripeError> {
+) -> Result<Out<'a>, StripeError> {
     let mut params = request_params(uri, body)?;
     let expand: Vec<String> = match params.remove("expand") {
         None => Vec::new(),
@@ -252,8 +256,18 @@ fn params_and_dispatch(
         .trim_end_matches('/')
         .split('/')
         .collect();
+    if let Some(list) = list_route(&segs).filter(|_| method == Method::GET) {
+        {
+            let page = list(w, &call)?;
+            if expand.is_empty() {
+                return Ok(page);
+            }
+            let value = page.into_value();
+            return listing::expand(w, value, &expand).map(Out::Value);
+        }
+    }
     let out = dispatch(w, method, &segs, &call)?;
-    listing::expand(w, out, &expand)
+    listing::expand(w, out, &expand).map(Out::Value)
 }
 
 fn retrieve(w: &World, id: &str, object: &str, noun: &str, c: &Call) -> Result<Value, StripeError> {
@@ -261,15 +275,35 @@ fn retrieve(w: &World, id: &str, object: &str, noun: &str, c: &Call) -> Result<V
     catalog::retrieve(w, id, object, noun)
 }
 
+type ListFn = for<'a> fn(&'a World, &Call) -> Result<Out<'a>, StripeError>;
+
+/// The list routes: pages that borrow their items, serialized without copying them.
+fn list_route(segs: &[&str]) -> Option<ListFn> {
+    Some(match segs {
+        ["accounts"] => payments::list_accounts,
+        ["products"] => catalog::list_products,
+        ["prices"] => catalog::list_prices,
+        ["entitlements", "features"] => catalog::list_features,
+        ["customers"] => customers::list,
+        ["subscriptions"] => billing::list,
+        ["invoices"] => billing::list_invoices,
+        ["payment_intents"] => payments::list_intents,
+        ["charges"] => payments::list_charges,
+        ["refunds"] => payments::list_refunds,
+        ["application_fees"] => payments::list_fees,
+        ["transfers"] => payments::list_transfers,
+        ["events"] => events::list_events,
+        ["webhook_endpoints"] => events::list_endpoints,
+        _ => return None,
+    })
+}
+
 fn dispatch(w: &mut World, m: &Method, segs: &[&str], c: &Call) -> Result<Value, StripeError> {
     let (get, post, delete) = (m == Method::GET, m == Method::POST, m == Method::DELETE);
     match segs {
         ["account"] if get => Ok(crate::account_object(w)),
-        ["accounts"] if get => payments::list_accounts(w, c),
         ["accounts"] if post => payments::create_account(w, c),
         ["accounts", id] if get => retrieve(w, id, "account", "account", c),
-
-        ["products"] if get => catalog::list_products(w, c),
         ["products"] if post => catalog::create_product(w, c),
         ["products", id] if get => retrieve(w, id, "product", "product", c),
         ["products", id] if post => catalog::update_product(w, c, id),
@@ -280,34 +314,24 @@ fn dispatch(w: &mut World, m: &Method, segs: &[&str], c: &Call) -> Result<Value,
             retrieve(w, fid, "product_feature", "product feature", c)
         }
         ["products", id, "features", fid] if delete => catalog::detach_feature(w, c, id, fid),
-
-        ["prices"] if get => catalog::list_prices(w, c),
         ["prices"] if post => catalog::create_price(w, c),
         ["prices", id] if get => retrieve(w, id, "price", "price", c),
         ["prices", id] if post => catalog::update_price(w, c, id),
-
-        ["entitlements", "features"] if get => catalog::list_features(w, c),
         ["entitlements", "features"] if post => catalog::create_feature(w, c),
         ["entitlements", "features", id] if get => {
             retrieve(w, id, "entitlements.feature", "feature", c)
         }
         ["entitlements", "features", id] if post => catalog::update_feature(w, c, id),
         ["entitlements", "active_entitlements"] if get => catalog::list_active_entitlements(w, c),
-
-        ["customers"] if get => customers::list(w, c),
         ["customers"] if post => customers::create(w, c),
         ["customers", id] if get => retrieve(w, id, "customer", "customer", c),
         ["customers", id] if post => customers::update(w, c, id),
         ["customers", id] if delete => customers::delete(w, c, id),
-
-        ["subscriptions"] if get => billing::list(w, c),
         ["subscriptions"] if post => billing::create(w, c),
         ["subscriptions", id] if get => retrieve(w, id, "subscription", "subscription", c),
         ["subscriptions", id] if post => billing::update(w, c, id),
         ["subscriptions", id] if delete => billing::cancel(w, c, id),
         ["subscriptions", id, "resume"] if post => billing::resume(w, c, id),
-
-        ["invoices"] if get => billing::list_invoices(w, c),
         ["invoices", id] if get => retrieve(w, id, "invoice", "invoice", c),
 
         ["checkout", "sessions"] if get => billing::list_sessions(w, c),
@@ -317,25 +341,16 @@ fn dispatch(w: &mut World, m: &Method, segs: &[&str], c: &Call) -> Result<Value,
                 .map(|v| billing::public_session(&v))
         }
         ["checkout", "sessions", id, "expire"] if post => billing::expire_session(w, c, id),
-
-        ["payment_intents"] if get => payments::list_intents(w, c),
         ["payment_intents"] if post => payments::create_intent(w, c),
         ["payment_intents", id] if get => retrieve(w, id, "payment_intent", "payment_intent", c),
         ["payment_intents", id, "confirm"] if post => payments::confirm_intent(w, c, id),
         ["payment_intents", id, "cancel"] if post => payments::cancel_intent(w, c, id),
-        ["charges"] if get => payments::list_charges(w, c),
         ["charges", id] if get => retrieve(w, id, "charge", "charge", c),
-        ["refunds"] if get => payments::list_refunds(w, c),
         ["refunds"] if post => payments::create_refund(w, c),
         ["refunds", id] if get => retrieve(w, id, "refund", "refund", c),
-        ["application_fees"] if get => payments::list_fees(w, c),
         ["application_fees", id] if get => retrieve(w, id, "application_fee", "application fee", c),
-        ["transfers"] if get => payments::list_transfers(w, c),
         ["transfers", id] if get => retrieve(w, id, "transfer", "transfer", c),
-
-        ["events"] if get => events::list_events(w, c),
         ["events", id] if get => retrieve(w, id, "event", "event", c),
-        ["webhook_endpoints"] if get => events::list_endpoints(w, c),
         ["webhook_endpoints"] if post => events::create_endpoint(w, c),
         ["webhook_endpoints", id] if get => {
             retrieve(w, id, "webhook_endpoint", "webhook endpoint", c)

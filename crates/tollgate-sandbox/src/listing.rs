@@ -1,19 +1,72 @@
 //! Lists as Stripe pages them (newest first, `limit` at most 100, `starting_after` /
 //! `ending_before` cursors, `has_more`, `url`) and `expand[]`.
 
-use serde_json::{json, Map, Value};
+use serde::ser::{Serialize, SerializeStruct, Serializer};
+use serde_json::{Map, Value};
 
 use crate::error::StripeError;
 use crate::world::World;
 
+/// A response body: an owned object, or a list page that borrows its items from the world so
+/// that a page of 100 subscriptions is serialized without copying them first.
+pub enum Out<'a> {
+    Value(Value),
+    List {
+        data: Vec<&'a Value>,
+        has_more: bool,
+        url: String,
+    },
+}
+
+impl From<Value> for Out<'_> {
+    fn from(v: Value) -> Self {
+        Out::Value(v)
+    }
+}
+
+impl Out<'_> {
+    pub fn into_value(self) -> Value {
+        match self {
+            Out::Value(v) => v,
+            Out::List {
+                data,
+                has_more,
+                url,
+            } => serde_json::json!({
+                "object": "list", "data": data.into_iter().cloned().collect::<Vec<_>>(), "has_more": has_more, "url": url,
+            }),
+        }
+    }
+}
+
+impl Serialize for Out<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Out::Value(v) => v.serialize(s),
+            Out::List {
+                data,
+                has_more,
+                url,
+            } => {
+                let mut st = s.serialize_struct("List", 4)?;
+                st.serialize_field("object", "list")?;
+                st.serialize_field("data", data)?;
+                st.serialize_field("has_more", has_more)?;
+                st.serialize_field("url", url)?;
+                st.end()
+            }
+        }
+    }
+}
+
 /// Pages `kind` objects that pass `keep`, newest first.
-pub fn page(
-    world: &World,
+pub fn page<'a>(
+    world: &'a World,
     kind: &str,
     url: &str,
     common: &Map<String, Value>,
     keep: impl Fn(&Value) -> bool,
-) -> Result<Value, StripeError> {
+) -> Result<Out<'a>, StripeError> {
     let limit = match common.get("limit").and_then(Value::as_i64) {
         None => 10,
         Some(n) if (1..=100).contains(&n) => n as usize,
@@ -54,12 +107,12 @@ pub fn page(
     };
     let after = cursor("starting_after")?;
     let before = cursor("ending_before")?;
-    let visible = |id: &String| -> Option<&Value> {
+    let visible = |id: &String| -> Option<&'a Value> {
         let o = world.objects.get(id)?;
         (o.get("deleted").is_none() && in_range(o) && keep(o)).then_some(o)
     };
     // `ids` is oldest first; Stripe's order is newest first.
-    let (data, has_more): (Vec<Value>, bool) = if let Some(b) = before {
+    let (data, has_more): (Vec<&'a Value>, bool) = if let Some(b) = before {
         // The page just newer than `b`, still shown newest first.
         let mut newer: Vec<&Value> = ids[b + 1..]
             .iter()
@@ -69,16 +122,19 @@ pub fn page(
         let more = newer.len() > limit;
         newer.truncate(limit);
         newer.reverse();
-        (newer.into_iter().cloned().collect(), more)
+        (newer, more)
     } else {
         let end = after.unwrap_or(ids.len());
         let mut older = ids[..end].iter().rev().filter_map(visible).take(limit + 1);
-        let mut out: Vec<Value> = older.by_ref().take(limit).cloned().collect();
+        let out: Vec<&Value> = older.by_ref().take(limit).collect();
         let more = older.next().is_some();
-        out.shrink_to_fit();
         (out, more)
     };
-    Ok(json!({ "object": "list", "data": data, "has_more": has_more, "url": url }))
+    Ok(Out::List {
+        data,
+        has_more,
+        url: url.to_owned(),
+    })
 }
 
 /// Applies `expand[]` paths (`customer`, `data.product`, `items.data.price.product`, …): an id

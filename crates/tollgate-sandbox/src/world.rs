@@ -55,6 +55,9 @@ pub struct World {
     /// Position of each id in its `order` list, for cursors.
     #[serde(skip)]
     pub position: HashMap<String, usize>,
+    /// Subscription ids by customer, so a customer's entitlements need not scan them all.
+    #[serde(skip)]
+    pub subscriptions_by_customer: HashMap<String, Vec<String>>,
     /// Id counters per prefix; with the seed name they make ids deterministic.
     pub counters: HashMap<String, u64>,
     pub seed: String,
@@ -200,6 +203,14 @@ impl World {
             .as_str()
             .expect("object has a type")
             .to_owned();
+        if kind == "subscription" {
+            if let Some(c) = obj["customer"].as_str() {
+                self.subscriptions_by_customer
+                    .entry(c.to_owned())
+                    .or_default()
+                    .push(id.clone());
+            }
+        }
         let list = self.order.entry(kind).or_default();
         self.position.insert(id.clone(), list.len());
         list.push(id.clone());
@@ -218,11 +229,28 @@ impl World {
 
     pub fn reindex(&mut self) {
         self.position.clear();
-        for list in self.order.values() {
+        self.subscriptions_by_customer.clear();
+        for (kind, list) in &self.order {
             for (i, id) in list.iter().enumerate() {
                 self.position.insert(id.clone(), i);
+                if kind == "subscription" {
+                    if let Some(c) = self.objects.get(id).and_then(|s| s["customer"].as_str()) {
+                        self.subscriptions_by_customer
+                            .entry(c.to_owned())
+                            .or_default()
+                            .push(id.clone());
+                    }
+                }
             }
         }
+    }
+
+    /// The customer's subscriptions, oldest first.
+    pub fn subscriptions_of(&self, customer: &str) -> &[String] {
+        self.subscriptions_by_customer
+            .get(customer)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 
     /// Records an event for a change (with the object as it now is) and returns it; the caller

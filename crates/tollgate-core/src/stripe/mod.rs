@@ -97,6 +97,35 @@ impl StripeGateway {
         })
     }
 
+    /// Every item of a list, following Stripe's cursors page by page.
+    pub async fn list_all<L>(
+        &self,
+        paginator: stripe_client_core::ListPaginator<L>,
+    ) -> Result<Vec<L::Data>, GatewayError>
+    where
+        L: stripe_client_core::PaginableList + Send + Sync + 'static,
+    {
+        use futures_util::TryStreamExt;
+        paginator
+            .stream(&self.client)
+            .try_collect()
+            .await
+            .map_err(|e| self.map_err(e))
+    }
+
+    /// Sends one request with the client's retries (GETs; POSTs go through `post_idempotent`).
+    pub async fn send<R>(&self, request: R) -> Result<R::Output, GatewayError>
+    where
+        R: StripeRequest,
+        R::Output: miniserde::Deserialize,
+    {
+        request
+            .customize()
+            .send(&self.client)
+            .await
+            .map_err(|e| self.map_err(e))
+    }
+
     /// Sends a POST with an Idempotency-Key derived from the intent, so a retried click or a
     /// re-run command is one write at Stripe, not two. async-stripe makes a single attempt when
     /// given an explicit key, so the retries (same key each time) are ours.

@@ -715,7 +715,7 @@ pub fn resume(w: &mut World, c: &Call, id: &str) -> Result<Value, StripeError> {
     Ok(s2)
 }
 
-pub fn list(w: &World, c: &Call) -> Result<Value, StripeError> {
+pub fn list<'a>(w: &'a World, c: &Call) -> Result<crate::listing::Out<'a>, StripeError> {
     let (common, f) = check_list(
         &[
             opt("customer", Kind::Str),
@@ -760,7 +760,7 @@ pub fn list(w: &World, c: &Call) -> Result<Value, StripeError> {
     })
 }
 
-pub fn list_invoices(w: &World, c: &Call) -> Result<Value, StripeError> {
+pub fn list_invoices<'a>(w: &'a World, c: &Call) -> Result<crate::listing::Out<'a>, StripeError> {
     let (common, f) = check_list(
         &[
             opt("customer", Kind::Str),
@@ -1071,11 +1071,12 @@ pub fn list_sessions(w: &World, c: &Call) -> Result<Value, StripeError> {
         ],
         c.params.clone(),
     )?;
-    let mut page = listing::page(w, "checkout.session", &c.path, &common, |o| {
+    let mut page: Value = listing::page(w, "checkout.session", &c.path, &common, |o| {
         ["customer", "payment_intent", "subscription", "status"]
             .iter()
             .all(|k| f.get(*k).is_none_or(|x| &o[*k] == x))
-    })?;
+    })?
+    .into_value();
     if let Some(items) = page["data"].as_array_mut() {
         for it in items.iter_mut() {
             *it = public_session(it);

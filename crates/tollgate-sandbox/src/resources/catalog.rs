@@ -136,7 +136,7 @@ pub fn delete_product(w: &mut World, c: &Call, id: &str) -> Result<Value, Stripe
     Ok(json!({ "id": id, "object": "product", "deleted": true }))
 }
 
-pub fn list_products(w: &World, c: &Call) -> Result<Value, StripeError> {
+pub fn list_products<'a>(w: &'a World, c: &Call) -> Result<crate::listing::Out<'a>, StripeError> {
     let (common, f) = check_list(
         &[
             opt("active", Kind::Bool),
@@ -403,7 +403,7 @@ pub fn update_price(w: &mut World, c: &Call, id: &str) -> Result<Value, StripeEr
     Ok(after)
 }
 
-pub fn list_prices(w: &World, c: &Call) -> Result<Value, StripeError> {
+pub fn list_prices<'a>(w: &'a World, c: &Call) -> Result<crate::listing::Out<'a>, StripeError> {
     let (common, f) = check_list(
         &[
             opt("active", Kind::Bool),
@@ -496,7 +496,7 @@ pub fn update_feature(w: &mut World, c: &Call, id: &str) -> Result<Value, Stripe
     Ok(obj.clone())
 }
 
-pub fn list_features(w: &World, c: &Call) -> Result<Value, StripeError> {
+pub fn list_features<'a>(w: &'a World, c: &Call) -> Result<crate::listing::Out<'a>, StripeError> {
     let (common, f) = check_list(
         &[opt("archived", Kind::Bool), opt("lookup_key", Kind::Str)],
         c.params.clone(),
@@ -563,9 +563,10 @@ fn public_product_feature(pf: &Value) -> Value {
 pub fn list_product_features(w: &World, c: &Call, product: &str) -> Result<Value, StripeError> {
     let (common, _) = check_list(&[], c.params.clone())?;
     w.find(product, "product", "product", Some("product"))?;
-    let mut page = listing::page(w, "product_feature", &c.path, &common, |o| {
+    let mut page: Value = listing::page(w, "product_feature", &c.path, &common, |o| {
         o["product"] == product
-    })?;
+    })?
+    .into_value();
     if let Some(items) = page["data"].as_array_mut() {
         for item in items.iter_mut() {
             *item = public_product_feature(item);
@@ -596,13 +597,11 @@ pub fn detach_feature(
 /// Features granted to a customer by subscriptions that are trialing, active or past_due.
 pub fn customer_feature_ids(w: &World, customer: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for sid in w.ids("subscription") {
+    for sid in w.subscriptions_of(customer) {
         let Some(sub) = w.objects.get(sid) else {
             continue;
         };
-        if sub["customer"] != customer
-            || !["trialing", "active", "past_due"]
-                .contains(&sub["status"].as_str().unwrap_or_default())
+        if !["trialing", "active", "past_due"].contains(&sub["status"].as_str().unwrap_or_default())
         {
             continue;
         }

@@ -85,13 +85,12 @@ pub fn delete(w: &mut World, c: &Call, id: &str) -> Result<Value, StripeError> {
     w.find(id, "customer", "customer", Some("id"))?;
     // Deleting a customer cancels its subscriptions at once, as Stripe does.
     let subs: Vec<String> = w
-        .ids("subscription")
+        .subscriptions_of(id)
         .iter()
         .filter(|sid| {
             w.objects.get(*sid).is_some_and(|s| {
-                s["customer"] == id
-                    && !["canceled", "incomplete_expired"]
-                        .contains(&s["status"].as_str().unwrap_or_default())
+                !["canceled", "incomplete_expired"]
+                    .contains(&s["status"].as_str().unwrap_or_default())
             })
         })
         .cloned()
@@ -106,7 +105,7 @@ pub fn delete(w: &mut World, c: &Call, id: &str) -> Result<Value, StripeError> {
     Ok(json!({ "id": id, "object": "customer", "deleted": true }))
 }
 
-pub fn list(w: &World, c: &Call) -> Result<Value, StripeError> {
+pub fn list<'a>(w: &'a World, c: &Call) -> Result<crate::listing::Out<'a>, StripeError> {
     let (common, f) = check_list(&[opt("email", Kind::Str)], c.params.clone())?;
     listing::page(w, "customer", &c.path, &common, |o| {
         f.get("email")

@@ -9,7 +9,7 @@ use crate::listing;
 use crate::params::{check, check_list, opt, req, Kind, P};
 use crate::world::{template, World, API_VERSION};
 
-pub fn list_events(w: &World, c: &Call) -> Result<Value, StripeError> {
+pub fn list_events<'a>(w: &'a World, c: &Call) -> Result<crate::listing::Out<'a>, StripeError> {
     let (common, f) = check_list(
         &[
             opt("type", Kind::Str),
@@ -132,7 +132,7 @@ pub fn delete_endpoint(w: &mut World, c: &Call, id: &str) -> Result<Value, Strip
     Ok(json!({ "id": id, "object": "webhook_endpoint", "deleted": true }))
 }
 
-pub fn list_endpoints(w: &World, c: &Call) -> Result<Value, StripeError> {
+pub fn list_endpoints<'a>(w: &'a World, c: &Call) -> Result<crate::listing::Out<'a>, StripeError> {
     let (common, _) = check_list(&[], c.params.clone())?;
     listing::page(w, "webhook_endpoint", &c.path, &common, |_| true)
 }

@@ -101,7 +101,7 @@ pub fn new_account(w: &mut World, email: Option<&str>, name: Option<&str>, count
     a
 }
 
-pub fn list_accounts(w: &World, c: &Call) -> Result<Value, StripeError> {
+pub fn list_accounts<'a>(w: &'a World, c: &Call) -> Result<crate::listing::Out<'a>, StripeError> {
     let (common, _) = check_list(&[], c.params.clone())?;
     listing::page(w, "account", &c.path, &common, |_| true)
 }
@@ -454,14 +454,14 @@ pub fn cancel_intent(w: &mut World, c: &Call, id: &str) -> Result<Value, StripeE
     Ok(out)
 }
 
-pub fn list_intents(w: &World, c: &Call) -> Result<Value, StripeError> {
+pub fn list_intents<'a>(w: &'a World, c: &Call) -> Result<crate::listing::Out<'a>, StripeError> {
     let (common, f) = check_list(&[opt("customer", Kind::Str)], c.params.clone())?;
     listing::page(w, "payment_intent", &c.path, &common, |o| {
         f.get("customer").is_none_or(|x| &o["customer"] == x)
     })
 }
 
-pub fn list_charges(w: &World, c: &Call) -> Result<Value, StripeError> {
+pub fn list_charges<'a>(w: &'a World, c: &Call) -> Result<crate::listing::Out<'a>, StripeError> {
     let (common, f) = check_list(
         &[
             opt("customer", Kind::Str),
@@ -477,14 +477,14 @@ pub fn list_charges(w: &World, c: &Call) -> Result<Value, StripeError> {
     })
 }
 
-pub fn list_fees(w: &World, c: &Call) -> Result<Value, StripeError> {
+pub fn list_fees<'a>(w: &'a World, c: &Call) -> Result<crate::listing::Out<'a>, StripeError> {
     let (common, f) = check_list(&[opt("charge", Kind::Str)], c.params.clone())?;
     listing::page(w, "application_fee", &c.path, &common, |o| {
         f.get("charge").is_none_or(|x| &o["charge"] == x)
     })
 }
 
-pub fn list_transfers(w: &World, c: &Call) -> Result<Value, StripeError> {
+pub fn list_transfers<'a>(w: &'a World, c: &Call) -> Result<crate::listing::Out<'a>, StripeError> {
     let (common, f) = check_list(
         &[
             opt("destination", Kind::Str),
@@ -588,7 +588,7 @@ pub fn create_refund(w: &mut World, c: &Call) -> Result<Value, StripeError> {
     Ok(re)
 }
 
-pub fn list_refunds(w: &World, c: &Call) -> Result<Value, StripeError> {
+pub fn list_refunds<'a>(w: &'a World, c: &Call) -> Result<crate::listing::Out<'a>, StripeError> {
     let (common, f) = check_list(
         &[opt("charge", Kind::Str), opt("payment_intent", Kind::Str)],
         c.params.clone(),
