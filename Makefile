@@ -20,9 +20,9 @@ ui:
 run: deps-run ui
 	$(CARGO) build
 	@data="$${XDG_DATA_HOME:-$$HOME/.local/share}/dev.tollgate.desktop/sandbox"; mkdir -p "$$data"; \
-	./target/debug/tollgate sandbox serve --port $(SANDBOX_PORT) > "$$data/sandbox.url" & sb=$$!; \
-	trap 'kill $$sb 2>/dev/null' EXIT; \
-	for i in $$(seq 1 50); do [ -s "$$data/sandbox.url" ] && break; sleep 0.1; done; \
+	./target/debug/tollgate sandbox serve --port $(SANDBOX_PORT) --seed demo --data-dir "$$data/stripe" > "$$data/sandbox.url" & sb=$$!; \
+	trap 'kill -INT $$sb 2>/dev/null' EXIT; \
+	for i in $$(seq 1 100); do [ -s "$$data/sandbox.url" ] && break; sleep 0.1; done; \
 	base=$$(head -1 "$$data/sandbox.url"); \
 	[ -n "$$base" ] || { echo "the sandbox did not start (is port $(SANDBOX_PORT) taken? try make run SANDBOX_PORT=...)"; exit 1; }; \
 	TOLLGATE_DATA_DIR="$$data" TOLLGATE_STRIPE_API_BASE="$$base" TOLLGATE_STRIPE_SECRET_KEY=sk_test_sandbox \

@@ -459,6 +459,18 @@ async fn execute(global: &GlobalArgs, command: Command) -> Result<(), ErrorBody>
             // Printed on stdout alone so scripts can read the address.
             println!("{}", sandbox.base_url());
             let _ = std::io::stdout().flush();
+            // Ctrl-C or a polite kill: stop serving and save the state.
+            #[cfg(unix)]
+            {
+                let mut term =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                        .map_err(|e| ErrorBody::new(ErrorCode::Internal, e.to_string()))?;
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            #[cfg(not(unix))]
             let _ = tokio::signal::ctrl_c().await;
             sandbox.stop().await;
             Ok(())

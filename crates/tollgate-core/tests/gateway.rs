@@ -78,3 +78,64 @@ async fn unknown_routes_get_stripes_404_shape() {
         "{err}"
     );
 }
+
+/// Makes the sandbox's next `count` requests fail with `status` (control route).
+async fn queue_faults(base: &str, status: &str, count: &str) {
+    let res = reqwest::Client::new()
+        .post(format!("{base}/_sandbox/faults"))
+        .bearer_auth(tollgate_sandbox::DEFAULT_SECRET_KEY)
+        .form(&[("status", status), ("count", count)])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        res.status().is_success(),
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
+}
+
+#[tokio::test]
+async fn rate_limits_and_conflicts_are_retried_with_backoff() {
+    let sandbox = tollgate_sandbox::start(Default::default()).await.unwrap();
+    let key = StripeSecretKey::parse(tollgate_sandbox::DEFAULT_SECRET_KEY).unwrap();
+    let gw = StripeGateway::new(&sandbox.base_url(), &key).unwrap();
+    // Two failures, then success: the third attempt answers.
+    queue_faults(&sandbox.base_url(), "429", "2").await;
+    let t = std::time::Instant::now();
+    assert_eq!(gw.account().await.unwrap().name, "Tollgate Sandbox");
+    assert!(
+        t.elapsed() >= std::time::Duration::from_millis(2900),
+        "backed off 1 s then 2 s"
+    );
+    // Three in a row exhaust the attempts: the caller sees Stripe's 429.
+    queue_faults(&sandbox.base_url(), "429", "3").await;
+    let err = gw.account().await.unwrap_err();
+    assert_eq!(ErrorBody::from(err).code, ErrorCode::StripeRateLimited);
+}
+
+#[tokio::test]
+async fn idempotent_writes_retry_with_the_same_key() {
+    use tollgate_core::stripe::IdempotencyIntent;
+    let sandbox = tollgate_sandbox::start(Default::default()).await.unwrap();
+    let key = StripeSecretKey::parse(tollgate_sandbox::DEFAULT_SECRET_KEY).unwrap();
+    let gw = StripeGateway::new(&sandbox.base_url(), &key).unwrap();
+    queue_faults(&sandbox.base_url(), "409", "1").await;
+    let intent = IdempotencyIntent::new("product.create").with("retry-test");
+    let a = gw
+        .post_idempotent(
+            stripe_product::product::CreateProduct::new("Retried"),
+            &intent,
+        )
+        .await
+        .unwrap();
+    queue_faults(&sandbox.base_url(), "500", "1").await;
+    let b = gw
+        .post_idempotent(
+            stripe_product::product::CreateProduct::new("Retried"),
+            &intent,
+        )
+        .await
+        .unwrap();
+    assert_eq!(a.id, b.id, "one product however many attempts");
+}

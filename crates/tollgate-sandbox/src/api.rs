@@ -157,6 +157,18 @@ async fn v1(
         }
     }
 
+    // An injected fault answers instead, as Stripe would under load or contention.
+    if let Some(status) = w.faults.pop_front() {
+        let (e, retry) = match status {
+            429 => (StripeError::rate_limited(), "true"),
+            409 => (StripeError::conflict("This object cannot be accessed right now because another API request or Stripe process is currently accessing it.".into()), "true"),
+            _ => (StripeError::api_error(), "true"),
+        };
+        let mut res = with_headers(e.into_response(), &request_id, false);
+        res.headers_mut()
+            .insert("stripe-should-retry", HeaderValue::from_static(retry));
+        return res;
+    }
     let events_before = w.ids("event").len();
     let result = params_and_dispatch(
         &mut w,

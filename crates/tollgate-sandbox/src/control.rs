@@ -10,6 +10,8 @@
 //!   an appointment payment, as a destination charge to the expert with the commission as the
 //!   application fee.
 //! - `POST /_sandbox/checkout_sessions/{id}/complete`: the customer finishes Checkout.
+//! - `POST /_sandbox/faults` `status=429|409|500&count=N`: the next N `/v1` requests fail so,
+//!   with `Stripe-Should-Retry: true`, to exercise a client's retries.
 //! - `GET /_sandbox/state`: object counts.
 
 use std::sync::Arc;
@@ -159,6 +161,26 @@ pub(crate) async fn handle(
             }
             (&Method::POST, ["checkout_sessions", id, "complete"]) => {
                 billing::complete_session(&mut w, &call, id)
+            }
+            (&Method::POST, ["faults"]) => {
+                let p = check(
+                    &[
+                        req("status", Kind::Enum(&["409", "429", "500"])),
+                        opt("count", Kind::Int),
+                    ],
+                    call.params.clone(),
+                    "",
+                )?;
+                let status: u16 = p["status"].as_str().unwrap_or("500").parse().unwrap_or(500);
+                let count = p
+                    .get("count")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(1)
+                    .clamp(1, 100);
+                for _ in 0..count {
+                    w.faults.push_back(status);
+                }
+                Ok(json!({ "queued": w.faults.len() }))
             }
             (&Method::GET, ["state"]) => {
                 let counts: serde_json::Map<String, Value> = w

@@ -168,6 +168,17 @@ impl StripeError {
         }
     }
 
+    pub fn api_error() -> Self {
+        StripeError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            kind: "api_error",
+            code: None,
+            param: None,
+            message: "Sorry, something went wrong. We've already been notified of the problem, but if you need any help, you can reach us at support.stripe.com/contact.".to_owned(),
+            payment_intent: None,
+        }
+    }
+
     pub fn rate_limited() -> Self {
         StripeError {
             status: StatusCode::TOO_MANY_REQUESTS,

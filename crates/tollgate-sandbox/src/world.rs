@@ -77,6 +77,9 @@ pub struct World {
     /// While seeding: events older than this would be pruned at the end, so are not kept.
     #[serde(skip)]
     pub keep_events_from: Option<i64>,
+    /// Injected failures: the next requests answer with these HTTP statuses, in order.
+    #[serde(skip)]
+    pub faults: std::collections::VecDeque<u16>,
     /// The platform account's name, as `GET /v1/account` reports it.
     #[serde(default)]
     pub account_name: String,

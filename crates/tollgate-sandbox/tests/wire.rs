@@ -814,3 +814,92 @@ async fn objects_have_stripes_keys_and_types() {
     let (_, acct) = api.get("/v1/account", &[]).await;
     check("account", &acct);
 }
+
+#[tokio::test]
+async fn one_time_checkout_and_a_declined_card() {
+    let api = Api::new(Seed::Empty).await;
+    let acct = api.ok("/v1/accounts", &[("type", "express")]).await;
+    let prod = api.ok("/v1/products", &[("name", "Consultation")]).await;
+    let price = api
+        .ok(
+            "/v1/prices",
+            &[
+                ("currency", "eur"),
+                ("product", prod["id"].as_str().unwrap()),
+                ("unit_amount", "9000"),
+            ],
+        )
+        .await;
+    let cs = api
+        .ok(
+            "/v1/checkout/sessions",
+            &[
+                ("mode", "payment"),
+                ("line_items[0][price]", price["id"].as_str().unwrap()),
+                ("line_items[0][quantity]", "1"),
+                ("payment_intent_data[application_fee_amount]", "1080"),
+                (
+                    "payment_intent_data[transfer_data][destination]",
+                    acct["id"].as_str().unwrap(),
+                ),
+            ],
+        )
+        .await;
+    let done = api
+        .ok(
+            &format!(
+                "/_sandbox/checkout_sessions/{}/complete",
+                cs["id"].as_str().unwrap()
+            ),
+            &[],
+        )
+        .await;
+    let (_, pi) = api
+        .get(
+            &format!(
+                "/v1/payment_intents/{}",
+                done["payment_intent"].as_str().unwrap()
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (
+            pi["status"].as_str(),
+            pi["amount"].as_i64(),
+            pi["application_fee_amount"].as_i64()
+        ),
+        (Some("succeeded"), Some(9000), Some(1080))
+    );
+
+    let cus = api.ok("/v1/customers", &[("email", "d@x.invalid")]).await;
+    let cid = cus["id"].as_str().unwrap();
+    api.ok(
+        &format!("/_sandbox/customers/{cid}/next_payment"),
+        &[("outcome", "fail")],
+    )
+    .await;
+    let (s, e) = api
+        .post(
+            "/v1/payment_intents",
+            &[
+                ("amount", "5000"),
+                ("currency", "eur"),
+                ("customer", cid),
+                ("confirm", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (s, e["error"]["type"].as_str(), e["error"]["code"].as_str()),
+        (402, Some("card_error"), Some("card_declined"))
+    );
+    assert_eq!(
+        e["error"]["payment_intent"]["status"],
+        "requires_payment_method"
+    );
+    let (_, evs) = api
+        .get("/v1/events", &[("type", "payment_intent.payment_failed")])
+        .await;
+    assert_eq!(evs["data"].as_array().unwrap().len(), 1);
+}
