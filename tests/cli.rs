@@ -346,6 +346,33 @@ fn team_mode_on_postgres_and_a_postgres_that_is_down() {
     assert_eq!(status["backend"], "postgres");
     assert_eq!(status["schema_version"], 1);
 
+    // A team database that cannot be reached is not stored.
+    let set = cli.run(
+        &["secrets", "set", "database-url"],
+        Some("postgres://ops:hunter2@127.0.0.1:1/test"),
+    );
+    assert_eq!(code(&set), 1);
+    assert!(
+        stderr(&set).contains("cannot be reached"),
+        "{}",
+        stderr(&set)
+    );
+    let show = cli.run(&["--format", "json", "secrets", "show"], None);
+    assert!(
+        !stdout(&show).contains("database_url"),
+        "nothing half-written: {}",
+        stdout(&show)
+    );
+    let set = cli.run(&["secrets", "set", "database-url"], Some(&schema.url));
+    assert_eq!(code(&set), 0, "{}", stderr(&set));
+    let status: serde_json::Value =
+        serde_json::from_slice(&cli.run(&["--format", "json", "db", "status"], None).stdout)
+            .unwrap();
+    assert_eq!(
+        status["backend"], "postgres",
+        "the keyring's database URL is used"
+    );
+
     let down = cli.run(
         &[
             "--database-url",

@@ -265,8 +265,11 @@ impl Console {
             }
             SecretKind::DatabaseUrl => {
                 let url = DatabaseUrl::parse(value)?;
+                // Connect and migrate first: a database that cannot be used is not stored.
+                let store = Store::open(&StoreTarget::Url(url.clone())).await?;
+                store.migrate().await?;
                 self.secrets.set_database_url(env, &url)?;
-                self.stores.lock().await.remove(&env);
+                self.stores.lock().await.insert(env, store);
                 url.masked()
             }
         };

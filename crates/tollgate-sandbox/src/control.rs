@@ -64,12 +64,21 @@ pub(crate) async fn handle(
                     call.params.clone(),
                     "",
                 )?;
-                let secs = p.get("seconds").and_then(Value::as_i64).unwrap_or(0)
-                    + p.get("days").and_then(Value::as_i64).unwrap_or(0) * 86400;
+                let ten_years = 10 * 366 * 86400;
+                let secs = p
+                    .get("seconds")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0)
+                    .clamp(-ten_years, ten_years)
+                    + p.get("days")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(0)
+                        .clamp(-3660, 3660)
+                        * 86400;
                 if secs <= 0 {
                     return Err(StripeError::invalid_param(
                         "seconds",
-                        "Advance the clock by a positive number of seconds or days".into(),
+                        "Advance the clock by a positive number of seconds or days (at most ten years)".into(),
                     ));
                 }
                 let renewed = billing::advance_clock(&mut w, secs);

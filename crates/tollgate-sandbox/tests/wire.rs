@@ -180,6 +180,27 @@ async fn bad_input_gets_stripes_error_shape() {
         (s, v["error"]["param"].as_str()),
         (400, Some("recurring[interval]"))
     );
+    let (s, v) = api
+        .post(
+            "/v1/prices",
+            &[
+                ("currency", "eur"),
+                ("product", pid),
+                ("unit_amount", "100"),
+                ("recurring[interval]", "day"),
+                ("recurring[interval_count]", "99999999999"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["param"].as_str()),
+        (400, Some("recurring[interval_count]")),
+        "at most a year between billings"
+    );
+    let (s, _) = api
+        .post("/_sandbox/clock/advance", &[("days", "99999999999999")])
+        .await;
+    assert_eq!(s, 200, "an absurd jump is clamped, not a crash");
     let (s, v) = api.get("/v1/prices/price_nope", &[]).await;
     assert_eq!(
         (s, err(&v)),
@@ -526,6 +547,14 @@ async fn subscriptions_renew_fail_and_cancel_with_events_and_signed_webhooks() {
             .unwrap()
             .parse()
             .unwrap();
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        assert!(
+            (wall - t).abs() < 60,
+            "signed with the wall clock, not the advanced sandbox clock"
+        );
         assert_eq!(
             sig,
             &tollgate_sandbox::signature_header(&secret, t, body),
@@ -744,13 +773,7 @@ async fn demo_seed_is_deterministic_and_state_persists() {
 /// resource, with the same JSON types (null allowed where Stripe's is null, or ours is).
 #[tokio::test]
 async fn objects_have_stripes_keys_and_types() {
-    // Stripe's own examples, from ../shared (beside the clone, as in CI), not our copy of them.
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/stripe/fixtures3.json"
-    );
-    let raw = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let fixtures: Value = serde_json::from_str::<Value>(&raw).unwrap()["resources"].clone();
+    let fixtures = stripe_examples();
     let api = Api::new(Seed::Demo).await;
     let kind_of = |v: &Value| match v {
         Value::Null => "null",
@@ -902,4 +925,33 @@ async fn one_time_checkout_and_a_declined_card() {
         .get("/v1/events", &[("type", "payment_intent.payment_failed")])
         .await;
     assert_eq!(evs["data"].as_array().unwrap().len(), 1);
+}
+
+/// Stripe's own example objects: ../shared/stripe/fixtures3.json beside the clone (as in CI),
+/// else the crate's verbatim copy of the resources the sandbox serves.
+fn stripe_examples() -> Value {
+    let shared = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/stripe/fixtures3.json"
+    );
+    match std::fs::read_to_string(shared) {
+        Ok(raw) => serde_json::from_str::<Value>(&raw).unwrap()["resources"].clone(),
+        Err(_) => {
+            eprintln!("{shared} not found: checking against the crate's copy of Stripe's examples");
+            serde_json::from_str(include_str!("../fixtures/resources.json")).unwrap()
+        }
+    }
+}
+
+/// The crate's copy of Stripe's examples is verbatim (checked whenever shared/ is there).
+#[test]
+fn fixture_copy_is_verbatim() {
+    let copy: Value = serde_json::from_str(include_str!("../fixtures/resources.json")).unwrap();
+    let stripe = stripe_examples();
+    for (name, obj) in copy.as_object().unwrap() {
+        assert_eq!(
+            obj, &stripe[name],
+            "fixtures/resources.json differs from Stripe's {name}"
+        );
+    }
 }

@@ -11,6 +11,16 @@ use crate::listing;
 use crate::params::{check, check_list, opt, req, Kind, P};
 use crate::world::{template, PaymentOutcome, World};
 
+const PAYMENT_BEHAVIORS: Kind = Kind::Enum(&[
+    "allow_incomplete",
+    "default_incomplete",
+    "error_if_incomplete",
+    "pending_if_incomplete",
+]);
+const PRORATION_BEHAVIORS: Kind = Kind::Enum(&["create_prorations", "none", "always_invoice"]);
+const CANCELLATION_DETAILS: Kind =
+    Kind::Obj(&[opt("comment", Kind::Str), opt("feedback", Kind::Str)]);
+
 const LIVE_STATUSES: &[&str] = &[
     "trialing",
     "active",
@@ -238,20 +248,9 @@ const SUB_CREATE: &[P] = &[
     opt("metadata", Kind::Metadata),
     opt("description", Kind::Str),
     opt("collection_method", Kind::Enum(&["charge_automatically"])),
-    opt(
-        "payment_behavior",
-        Kind::Enum(&[
-            "allow_incomplete",
-            "default_incomplete",
-            "error_if_incomplete",
-            "pending_if_incomplete",
-        ]),
-    ),
+    opt("payment_behavior", PAYMENT_BEHAVIORS),
     opt("default_payment_method", Kind::Str),
-    opt(
-        "proration_behavior",
-        Kind::Enum(&["create_prorations", "none", "always_invoice"]),
-    ),
+    opt("proration_behavior", PRORATION_BEHAVIORS),
     opt("application_fee_percent", Kind::Str),
 ];
 
@@ -463,24 +462,10 @@ const SUB_UPDATE: &[P] = &[
         ),
     ),
     opt("trial_end", Kind::Str),
-    opt(
-        "proration_behavior",
-        Kind::Enum(&["create_prorations", "none", "always_invoice"]),
-    ),
-    opt(
-        "payment_behavior",
-        Kind::Enum(&[
-            "allow_incomplete",
-            "default_incomplete",
-            "error_if_incomplete",
-            "pending_if_incomplete",
-        ]),
-    ),
+    opt("proration_behavior", PRORATION_BEHAVIORS),
+    opt("payment_behavior", PAYMENT_BEHAVIORS),
     opt("default_payment_method", Kind::Str),
-    opt(
-        "cancellation_details",
-        Kind::Obj(const { &[opt("comment", Kind::Str), opt("feedback", Kind::Str)] }),
-    ),
+    opt("cancellation_details", CANCELLATION_DETAILS),
 ];
 
 pub fn update(w: &mut World, c: &Call, id: &str) -> Result<Value, StripeError> {
@@ -645,10 +630,7 @@ pub fn cancel(w: &mut World, c: &Call, id: &str) -> Result<Value, StripeError> {
         &[
             opt("invoice_now", Kind::Bool),
             opt("prorate", Kind::Bool),
-            opt(
-                "cancellation_details",
-                Kind::Obj(const { &[opt("comment", Kind::Str), opt("feedback", Kind::Str)] }),
-            ),
+            opt("cancellation_details", CANCELLATION_DETAILS),
         ],
         c.params.clone(),
         "",
@@ -660,10 +642,7 @@ pub fn resume(w: &mut World, c: &Call, id: &str) -> Result<Value, StripeError> {
     check(
         &[
             opt("billing_cycle_anchor", Kind::Enum(&["now", "unchanged"])),
-            opt(
-                "proration_behavior",
-                Kind::Enum(&["create_prorations", "none", "always_invoice"]),
-            ),
+            opt("proration_behavior", PRORATION_BEHAVIORS),
         ],
         c.params.clone(),
         "",

@@ -343,10 +343,17 @@ pub fn create_price(w: &mut World, c: &Call) -> Result<Value, StripeError> {
         Some(Value::Object(r)) => {
             obj["type"] = json!("recurring");
             let count = r.get("interval_count").and_then(Value::as_i64).unwrap_or(1);
-            if !(1..=12).contains(&count) && r.get("interval") != Some(&json!("day")) {
+            // Stripe allows at most one year between billings.
+            let max = match r["interval"].as_str() {
+                Some("day") => 365,
+                Some("week") => 52,
+                Some("month") => 12,
+                _ => 1,
+            };
+            if !(1..=max).contains(&count) {
                 return Err(StripeError::invalid_param(
                     "recurring[interval_count]",
-                    "Invalid recurring[interval_count]: at most one year".into(),
+                    format!("Invalid recurring[interval_count]: must be between 1 and {max} for this interval (at most one year)"),
                 ));
             }
             obj["recurring"] = json!({
