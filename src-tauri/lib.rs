@@ -69,6 +69,9 @@ pub fn main() -> i32 {
         Ok(args) => args,
         Err(code) => return code,
     };
+    if args.command.is_none() {
+        lean_webview_defaults();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -82,6 +85,27 @@ pub fn main() -> i32 {
     match args.command {
         Some(command) => runtime.block_on(cli::run(&args.global, command)),
         None => run_window(args.global, runtime),
+    }
+}
+
+/// WebKitGTK composites through OpenGL, which without a GPU driver (remote desktops, VMs,
+/// Xvfb) means Mesa's software rasterizer: ~100 MB more resident memory for a console that
+/// animates nothing. Software compositing is the default here; set any of these variables
+/// yourself, or `TOLLGATE_WEBVIEW_GL=1` to keep WebKit's GL compositing. Runs before any
+/// thread exists, as changing the environment requires.
+fn lean_webview_defaults() {
+    if std::env::var_os("TOLLGATE_WEBVIEW_GL").is_some_and(|v| v == "1") {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    for (key, value) in [
+        ("WEBKIT_DISABLE_COMPOSITING_MODE", "1"),
+        ("WEBKIT_DISABLE_DMABUF_RENDERER", "1"),
+        ("GDK_GL", "disable"),
+    ] {
+        if std::env::var_os(key).is_none() {
+            std::env::set_var(key, value);
+        }
     }
 }
 

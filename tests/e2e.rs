@@ -43,14 +43,25 @@ fn screenshot_dir() -> PathBuf {
     dir
 }
 
+/// A screenshot of the X display, as a user would see the window. (WebKitWebDriver's own
+/// screenshot waits forever for a GL snapshot when WebKit runs without GL compositing, which
+/// is how Tollgate ships on machines without a GPU.)
 async fn shot(c: &Client, name: &str) {
+    eprintln!("e2e: screenshot {name}");
+    let _ = c;
     // Let transitions and fonts settle before the picture.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let png = c.screenshot().await.expect("screenshot");
-    std::fs::write(screenshot_dir().join(format!("{name}.png")), png).unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let path = screenshot_dir().join(format!("{name}.png"));
+    let status = Command::new("import")
+        .args(["-window", "root", "-crop", "1280x800+0+0", "+repage"])
+        .arg(&path)
+        .status()
+        .expect("ImageMagick's import (make test installs it)");
+    assert!(status.success(), "screenshot {name} failed");
 }
 
 async fn wait_text(c: &Client, css: &str, needle: &str) -> String {
+    eprintln!("e2e: wait for {css} to show {needle:?}");
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut last = String::new();
     while Instant::now() < deadline {
@@ -68,12 +79,14 @@ async fn wait_text(c: &Client, css: &str, needle: &str) -> String {
 }
 
 async fn type_into(c: &Client, css: &str, value: &str) {
+    eprintln!("e2e: type into {css}");
     let input = c.find(Locator::Css(css)).await.expect(css);
     input.clear().await.unwrap();
     input.send_keys(value).await.unwrap();
 }
 
 async fn click(c: &Client, css: &str) {
+    eprintln!("e2e: click {css}");
     c.find(Locator::Css(css))
         .await
         .expect(css)

@@ -28,18 +28,25 @@ worst=$(echo "$sorted" | tail -1)
 row "start to first screen, median of $runs (ms)" "$median" "1500" "$(awk -v a="$median" 'BEGIN{printf "%.2f", a/1500}')"
 row "start to first screen, worst (ms)" "$worst" "1500" "$(awk -v a="$worst" 'BEGIN{printf "%.2f", a/1500}')"
 
-# Idle memory: start, let it settle, sum RSS over the app and its WebKit children.
+# Idle memory: start, let it settle, then over the app and its WebKit children: PSS (each
+# shared library page counted once, split among the processes that map it) and summed RSS
+# (which counts the shared WebKit/GTK libraries once per process).
 TOLLGATE_STARTUP_PROBE=1 TOLLGATE_STARTUP_PROBE_STAY=1 "$app" >/dev/null 2>&1 &
 pid=$!
 sleep 8
 tree() { echo "$1"; for c in $(pgrep -P "$1" || true); do tree "$c"; done; }
-pids=$(tree "$pid" | tr '\n' ',' | sed 's/,$//')
-rss_kb=$(ps -o rss= -p "$pids" | awk '{s+=$1} END {print s}')
-procs=$(echo "$pids" | tr ',' '\n' | wc -l)
+pss_kb=0; rss_kb=0; procs=0
+for p in $(tree "$pid"); do
+  [ -r "/proc/$p/smaps_rollup" ] || continue
+  pss_kb=$(( pss_kb + $(awk '/^Pss:/{print $2}' "/proc/$p/smaps_rollup") ))
+  rss_kb=$(( rss_kb + $(awk '/^Rss:/{print $2}' "/proc/$p/smaps_rollup") ))
+  procs=$(( procs + 1 ))
+done
 kill "$pid" 2>/dev/null || true
 wait "$pid" 2>/dev/null || true
-rss_mb=$(( rss_kb / 1024 ))
-row "idle resident memory, $procs processes (MB)" "$rss_mb" "200" "$(awk -v a="$rss_mb" 'BEGIN{printf "%.2f", a/200}')"
+pss_mb=$(( pss_kb / 1024 )); rss_mb=$(( rss_kb / 1024 ))
+row "idle memory, PSS of $procs processes (MB)" "$pss_mb" "200" "$(awk -v a="$pss_mb" 'BEGIN{printf "%.2f", a/200}')"
+row "idle memory, summed RSS of $procs (MB)" "$rss_mb" "200" "$(awk -v a="$rss_mb" 'BEGIN{printf "%.2f", a/200}')"
 
 deb=$(ls -t target/release/bundle/deb/*.deb 2>/dev/null | head -1 || true)
 if [ -n "$deb" ]; then

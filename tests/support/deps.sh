@@ -11,7 +11,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
 
 build_pkgs="build-essential pkg-config curl file libwebkit2gtk-4.1-dev libssl-dev libxdo-dev libayatana-appindicator3-dev librsvg2-dev libdbus-1-dev"
 run_pkgs="gnome-keyring dbus-x11"
-test_pkgs="xvfb xauth webkit2gtk-driver gnome-keyring dbus dbus-x11"
+test_pkgs="xvfb xauth webkit2gtk-driver gnome-keyring dbus dbus-x11 imagemagick"
 
 want="$build_pkgs $run_pkgs"
 if [ "$mode" = test ] || [ "$mode" = bench ]; then want="$want $test_pkgs"; fi
