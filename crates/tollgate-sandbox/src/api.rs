@@ -25,7 +25,19 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         .route("/_sandbox/{*rest}", any(control::handle))
         .fallback(unrecognized)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .layer(panic_guard())
         .with_state(state)
+}
+
+type PanicHandler = fn(Box<dyn std::any::Any + Send>) -> Response;
+
+/// A bug must not drop the connection or leak a stack trace: Stripe's `api_error` instead.
+pub(crate) fn panic_guard() -> tower_http::catch_panic::CatchPanicLayer<PanicHandler> {
+    fn answer(_: Box<dyn std::any::Any + Send>) -> Response {
+        tracing::error!("sandbox handler panicked");
+        StripeError::api_error().into_response()
+    }
+    tower_http::catch_panic::CatchPanicLayer::custom(answer as PanicHandler)
 }
 
 /// Bearer auth (or Basic with the key as user name, as Stripe also accepts).
@@ -380,5 +392,36 @@ fn dispatch(w: &mut World, m: &Method, segs: &[&str], c: &Call) -> Result<Value,
         ["webhook_endpoints", id] if delete => events::delete_endpoint(w, c, id),
 
         _ => Err(StripeError::unrecognized_url(m.as_str(), &c.path)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_stripes_api_error() {
+        let app: Router = Router::new()
+            .route(
+                "/boom",
+                axum::routing::get(|| async {
+                    if true {
+                        panic!("bug");
+                    }
+                    "unreachable"
+                }),
+            )
+            .layer(panic_guard());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let res = reqwest::get(format!("http://{addr}/boom")).await.unwrap();
+        assert_eq!(res.status(), 500);
+        let body: Value = serde_json::from_str(&res.text().await.unwrap()).unwrap();
+        assert_eq!(body["error"]["type"], "api_error");
+        assert!(
+            !body.to_string().contains("bug"),
+            "no panic message or trace leaks"
+        );
     }
 }

@@ -532,7 +532,7 @@ async fn subscriptions_renew_fail_and_cancel_with_events_and_signed_webhooks() {
         "active"
     );
 
-    for _ in 0..50 {
+    for _ in 0..200 {
         if received.lock().unwrap().len() >= 2 {
             break;
         }
