@@ -135,16 +135,20 @@ async fn v1(
     let mut w = state.world.lock().await;
     let request_id = w.next_request_id();
 
-    // Idempotency: the same key with the same request replays the first answer.
-    let fingerprint = format!(
-        "{:x}",
-        Sha256::new()
-            .chain_update(method.as_str())
-            .chain_update(uri.path())
-            .chain_update(&body)
-            .finalize()
-    );
-    if let (Some(key), true) = (&idem_key, method == Method::POST) {
+    // Idempotency: the same key with the same request replays the first answer. Only POSTs
+    // with a key need the request's fingerprint.
+    let idempotent: Option<(String, String)> = idem_key
+        .clone()
+        .filter(|_| method == Method::POST)
+        .map(|key| {
+            let fingerprint = Sha256::new()
+                .chain_update(method.as_str())
+                .chain_update(uri.path())
+                .chain_update(&body)
+                .finalize();
+            (key, format!("{fingerprint:x}"))
+        });
+    if let Some((key, fingerprint)) = &idempotent {
         if key.len() > 255 {
             return with_headers(
                 StripeError::invalid_param(
@@ -157,7 +161,7 @@ async fn v1(
             );
         }
         if let Some(prev) = w.idempotency.get(key) {
-            if prev.fingerprint != fingerprint {
+            if &prev.fingerprint != fingerprint {
                 return with_headers(
                     StripeError::idempotency_mismatch(key).into_response(),
                     &request_id,
@@ -171,14 +175,14 @@ async fn v1(
 
     // An injected fault answers instead, as Stripe would under load or contention.
     if let Some(status) = w.faults.pop_front() {
-        let (e, retry) = match status {
-            429 => (StripeError::rate_limited(), "true"),
-            409 => (StripeError::conflict("This object cannot be accessed right now because another API request or Stripe process is currently accessing it.".into()), "true"),
-            _ => (StripeError::api_error(), "true"),
+        let e = match status {
+            429 => StripeError::rate_limited(),
+            409 => StripeError::conflict("This object cannot be accessed right now because another API request or Stripe process is currently accessing it.".into()),
+            _ => StripeError::api_error(),
         };
         let mut res = with_headers(e.into_response(), &request_id, false);
         res.headers_mut()
-            .insert("stripe-should-retry", HeaderValue::from_static(retry));
+            .insert("stripe-should-retry", HeaderValue::from_static("true"));
         return res;
     }
     let events_before = w.ids("event").len();
@@ -204,9 +208,9 @@ async fn v1(
             (status, String::from_utf8_lossy(&bytes).into_owned())
         }
     };
-    if let (Some(key), true) = (&idem_key, method == Method::POST) {
+    if let Some((key, fingerprint)) = idempotent {
         w.idempotency.insert(
-            key.clone(),
+            key,
             IdempotentResponse {
                 fingerprint,
                 status: status.as_u16(),

@@ -578,6 +578,18 @@ async fn subscriptions_renew_fail_and_cancel_with_events_and_signed_webhooks() {
         )
         .await;
     assert_eq!(s3["status"], "canceled");
+    let (_, deleted) = api
+        .get("/v1/events", &[("type", "customer.subscription.deleted")])
+        .await;
+    let ev_sub = &deleted["data"][0]["data"]["object"];
+    assert_eq!(
+        ev_sub["ended_at"], s3["ended_at"],
+        "the event says what is stored"
+    );
+    assert_eq!(
+        s3["ended_at"], s3["items"]["data"][0]["current_period_end"],
+        "ended at the period's end"
+    );
     let (_, live) = api.get("/v1/subscriptions", &[]).await;
     assert!(
         live["data"].as_array().unwrap().is_empty(),

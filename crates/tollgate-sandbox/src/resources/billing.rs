@@ -61,6 +61,13 @@ pub fn add_interval(start: i64, interval: &str, count: i64) -> i64 {
     next.map(|d| d.timestamp()).unwrap_or(start)
 }
 
+/// When a period that starts at `from` ends, for this recurring price.
+fn period_end(price: &Value, from: i64) -> i64 {
+    let interval = price["recurring"]["interval"].as_str().unwrap_or("month");
+    let count = price["recurring"]["interval_count"].as_i64().unwrap_or(1);
+    add_interval(from, interval, count)
+}
+
 /// The customer's next payment: what `/_sandbox/` set for it (once), else success.
 pub fn take_outcome(w: &mut World, customer: &str) -> PaymentOutcome {
     w.next_payment
@@ -309,15 +316,7 @@ fn create_subscription(w: &mut World, c: Option<&Call>, n: NewSub) -> Result<Val
     let now = w.now();
     let id = w.new_id("sub");
     let first = n.items[0].0.clone();
-    let interval = first["recurring"]["interval"]
-        .as_str()
-        .unwrap_or("month")
-        .to_owned();
-    let count = first["recurring"]["interval_count"].as_i64().unwrap_or(1);
-    let end = match n.trial_end {
-        Some(t) => t,
-        None => add_interval(now, &interval, count),
-    };
+    let end = n.trial_end.unwrap_or_else(|| period_end(&first, now));
     let items: Vec<Value> = n
         .items
         .iter()
@@ -591,12 +590,14 @@ pub fn update(w: &mut World, c: &Call, id: &str) -> Result<Value, StripeError> {
     Ok(w.objects[id].clone())
 }
 
-/// Cancels at once (DELETE, a deleted customer, or the end of a period with cancel_at_period_end).
+/// Cancels the subscription as of `at`: now for DELETE or a deleted customer, the period's end
+/// for cancel_at_period_end.
 pub fn cancel_now(
     w: &mut World,
     c: Option<&Call>,
     id: &str,
     reason: &str,
+    at: i64,
 ) -> Result<Value, StripeError> {
     let sub = w.find(id, "subscription", "subscription", Some("id"))?;
     if ["canceled", "incomplete_expired"].contains(&sub["status"].as_str().unwrap_or_default()) {
@@ -607,12 +608,11 @@ pub fn cancel_now(
     }
     let customer = sub["customer"].as_str().unwrap_or_default().to_owned();
     let entitlements_before = customer_feature_ids(w, &customer);
-    let now = w.now();
     let sub = w.objects.get_mut(id).expect("found above");
     let before = sub.clone();
     sub["status"] = json!("canceled");
-    sub["canceled_at"] = json!(now);
-    sub["ended_at"] = json!(now);
+    sub["canceled_at"] = json!(at);
+    sub["ended_at"] = json!(at);
     sub["cancellation_details"]["reason"] = json!(reason);
     let after = sub.clone();
     w.emit(
@@ -635,7 +635,8 @@ pub fn cancel(w: &mut World, c: &Call, id: &str) -> Result<Value, StripeError> {
         c.params.clone(),
         "",
     )?;
-    cancel_now(w, Some(c), id, "cancellation_requested")
+    let now = w.now();
+    cancel_now(w, Some(c), id, "cancellation_requested", now)
 }
 
 pub fn resume(w: &mut World, c: &Call, id: &str) -> Result<Value, StripeError> {
@@ -662,15 +663,12 @@ pub fn resume(w: &mut World, c: &Call, id: &str) -> Result<Value, StripeError> {
     let customer = sub["customer"].as_str().unwrap_or_default().to_owned();
     let entitlements_before = customer_feature_ids(w, &customer);
     let now = w.now();
-    let interval = sub["items"]["data"][0]["price"]["recurring"]["interval"]
-        .as_str()
-        .unwrap_or("month")
-        .to_owned();
-    let count = sub["items"]["data"][0]["price"]["recurring"]["interval_count"]
-        .as_i64()
-        .unwrap_or(1);
     let mut s2 = sub.clone();
-    set_period(&mut s2, now, add_interval(now, &interval, count));
+    set_period(
+        &mut s2,
+        now,
+        period_end(&sub["items"]["data"][0]["price"], now),
+    );
     let outcome = take_outcome(w, &customer);
     let (inv, paid) = invoice_period(
         w,
@@ -769,16 +767,13 @@ fn end_trial(w: &mut World, c: Option<&Call>, id: &str) {
     let sub = w.objects[id].clone();
     let customer = sub["customer"].as_str().unwrap_or_default().to_owned();
     let now = w.now();
-    let interval = sub["items"]["data"][0]["price"]["recurring"]["interval"]
-        .as_str()
-        .unwrap_or("month")
-        .to_owned();
-    let count = sub["items"]["data"][0]["price"]["recurring"]["interval_count"]
-        .as_i64()
-        .unwrap_or(1);
     let start = sub["trial_end"].as_i64().unwrap_or(now).min(now);
     let mut s2 = sub.clone();
-    set_period(&mut s2, start, add_interval(start, &interval, count));
+    set_period(
+        &mut s2,
+        start,
+        period_end(&sub["items"]["data"][0]["price"], start),
+    );
     let outcome = take_outcome(w, &customer);
     if outcome == PaymentOutcome::Fail
         && sub["trial_settings"]["end_behavior"]["missing_payment_method"] == "pause"
@@ -827,7 +822,7 @@ pub fn advance_clock(w: &mut World, seconds: i64) -> usize {
             let sub = w.objects[&id].clone();
             let status = sub["status"].as_str().unwrap_or_default().to_owned();
             let customer = sub["customer"].as_str().unwrap_or_default().to_owned();
-            let (start, end) = period(&sub);
+            let (_, end) = period(&sub);
             match status.as_str() {
                 "incomplete" if sub["created"].as_i64().unwrap_or(now) + 23 * 3600 <= now => {
                     let before = customer_feature_ids(w, &customer);
@@ -855,22 +850,15 @@ pub fn advance_clock(w: &mut World, seconds: i64) -> usize {
                     if sub["cancel_at_period_end"] == true
                         || sub["cancel_at"].as_i64().is_some_and(|t| t <= end)
                     {
-                        let _ = cancel_now(w, None, &id, "cancellation_requested");
-                        let s = w.objects.get_mut(&id).expect("exists");
-                        s["ended_at"] = json!(end);
-                        s["canceled_at"] = json!(end);
+                        let _ = cancel_now(w, None, &id, "cancellation_requested", end);
                         break;
                     }
-                    let interval = sub["items"]["data"][0]["price"]["recurring"]["interval"]
-                        .as_str()
-                        .unwrap_or("month")
-                        .to_owned();
-                    let count = sub["items"]["data"][0]["price"]["recurring"]["interval_count"]
-                        .as_i64()
-                        .unwrap_or(1);
                     let mut s2 = sub.clone();
-                    set_period(&mut s2, end, add_interval(end, &interval, count));
-                    let _ = start;
+                    set_period(
+                        &mut s2,
+                        end,
+                        period_end(&sub["items"]["data"][0]["price"], end),
+                    );
                     let outcome = take_outcome(w, &customer);
                     let (inv, paid) = invoice_period(
                         w,

@@ -96,7 +96,8 @@ pub fn delete(w: &mut World, c: &Call, id: &str) -> Result<Value, StripeError> {
         .cloned()
         .collect();
     for sid in subs {
-        super::billing::cancel_now(w, Some(c), &sid, "cancellation_requested")?;
+        let now = w.now();
+        super::billing::cancel_now(w, Some(c), &sid, "cancellation_requested", now)?;
     }
     let obj = w.objects.get_mut(id).expect("found above");
     obj["deleted"] = json!(true);
