@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { errorHint, keyMode, looksLikeStripeKey } from "./format";
-import { toErrorBody } from "./ipc";
+import { CommandError, errorOf, toErrorBody } from "./ipc";
 
 describe("key shape", () => {
   it("accepts secret and restricted keys in both modes", () => {
@@ -27,6 +27,12 @@ describe("errors", () => {
   it("turns anything else into an internal error", () => {
     expect(toErrorBody("boom")).toEqual({ code: "internal", message: "boom" });
     expect(toErrorBody({ code: "made_up", message: "x" }).code).toBe("internal");
+  });
+  it("reads the body of whatever a command threw", () => {
+    const thrown = new CommandError({ code: "invalid_input", message: "webhook_secret: must start with whsec_", field: "webhook_secret" });
+    expect(errorOf(thrown)).toEqual({ code: "invalid_input", message: "webhook_secret: must start with whsec_", field: "webhook_secret" });
+    expect(errorOf(new CommandError({ code: "stripe_unreachable", message: "down" }))).toEqual({ code: "stripe_unreachable", message: "down" });
+    expect(errorOf(new Error("boom"))).toEqual({ code: "internal", message: "boom" });
   });
   it("has a hint for every error a user can act on", () => {
     expect(errorHint("stripe_authentication")).toMatch(/revoked/);

@@ -54,3 +54,10 @@ export async function invoke<T>(command: string, args: Record<string, unknown>):
     throw new CommandError(toErrorBody(raw));
   }
 }
+
+/** The error body of anything a command call threw. */
+export function errorOf(e: unknown): ErrorBody {
+  return e instanceof CommandError
+    ? { code: e.code, message: e.message, ...(e.field !== undefined ? { field: e.field } : {}) }
+    : toErrorBody(e instanceof Error ? e.message : e);
+}
