@@ -7,12 +7,19 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
+use crate::catalog::create::NewPrice;
+use crate::catalog::migration::{ApplyReport, MapPlan};
+use crate::catalog::resolver::{PriceResolver, Resolution, ResolverStats, StripeSource};
+use crate::catalog::verify::VerifyReport;
+use crate::catalog::{self, Catalog, Plan};
 use crate::domain::{
     DatabaseUrl, Environment, InputError, MaskedSecret, SecretKind, StripeSecretKey, WebhookSecret,
 };
 use crate::error::{ErrorBody, ErrorCode};
 use crate::paths;
+use crate::progress::{Operations, Progress, ProgressView};
 use crate::secrets::{SecretStore, SecretsError};
+use crate::store::AuditEntry;
 use crate::store::{Backend, DbStatus, MigrationReport, NewAuditEntry, Store, StoreTarget};
 use crate::stripe::{AccountSummary, StripeGateway, DEFAULT_API_BASE};
 
@@ -98,11 +105,24 @@ impl Overrides {
 
 pub struct Console {
     env: Mutex<Environment>,
-    actor: &'static str,
+    /// `desktop` or `cli`.
+    surface: &'static str,
+    /// The OS user, for the audit log.
+    os_user: String,
     secrets: SecretStore,
     overrides: Overrides,
     stores: tokio::sync::Mutex<HashMap<Environment, Store>>,
     accounts: Mutex<HashMap<Environment, AccountSummary>>,
+    resolvers: Mutex<HashMap<Environment, std::sync::Arc<PriceResolver>>>,
+    operations: Operations,
+}
+
+/// The OS user running Tollgate, as the audit log records it.
+fn os_user() -> String {
+    ["USER", "LOGNAME", "USERNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|u| !u.trim().is_empty()))
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 fn env_var_error(var: &'static str, e: InputError) -> ErrorBody {
@@ -116,17 +136,20 @@ fn env_var_error(var: &'static str, e: InputError) -> ErrorBody {
 impl Console {
     pub fn new(
         env: Environment,
-        actor: &'static str,
+        surface: &'static str,
         keyring_service: &str,
         overrides: Overrides,
     ) -> Self {
         Console {
             env: Mutex::new(env),
-            actor,
+            surface,
+            os_user: os_user(),
             secrets: SecretStore::new(keyring_service),
             overrides,
             stores: tokio::sync::Mutex::new(HashMap::new()),
             accounts: Mutex::new(HashMap::new()),
+            resolvers: Mutex::new(HashMap::new()),
+            operations: Operations::default(),
         }
     }
 
@@ -256,6 +279,7 @@ impl Console {
                 let key = StripeSecretKey::parse_for(value, env)?;
                 self.secrets.set_stripe_key(env, &key)?;
                 self.accounts.lock().expect("accounts lock").remove(&env);
+                self.resolvers.lock().expect("resolvers lock").remove(&env);
                 key.masked()
             }
             SecretKind::WebhookSecret => {
@@ -275,8 +299,9 @@ impl Console {
         };
         self.audit(
             "secret.set",
-            kind,
+            Some(kind.as_str().to_owned()),
             serde_json::json!({ "masked": masked.0 }),
+            Vec::new(),
         )
         .await;
         Ok(self.secrets_status())
@@ -309,14 +334,20 @@ impl Console {
         match kind {
             SecretKind::StripeSecretKey => {
                 self.accounts.lock().expect("accounts lock").remove(&env);
+                self.resolvers.lock().expect("resolvers lock").remove(&env);
             }
             SecretKind::DatabaseUrl => {
                 self.stores.lock().await.remove(&env);
             }
             SecretKind::WebhookSecret => {}
         }
-        self.audit("secret.remove", kind, serde_json::json!({ "which": which }))
-            .await;
+        self.audit(
+            "secret.remove",
+            Some(kind.as_str().to_owned()),
+            serde_json::json!({ "which": which }),
+            Vec::new(),
+        )
+        .await;
         Ok(self.secrets_status())
     }
 
@@ -405,18 +436,21 @@ impl Console {
     fn audit<'a>(
         &'a self,
         action: &'static str,
-        kind: SecretKind,
+        target: Option<String>,
         detail: serde_json::Value,
+        stripe_ids: Vec<String>,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
         // Boxed with an explicit `Send`: rustc cannot otherwise prove the sqlx future Send for
         // every lifetime once it is nested inside a Tauri command (rust-lang/rust#102211).
         Box::pin(async move {
             let entry = NewAuditEntry {
                 environment: self.environment(),
-                actor: self.actor,
+                actor: self.os_user.clone(),
+                surface: self.surface,
                 action,
-                target: Some(kind.as_str().to_owned()),
+                target,
                 detail,
+                stripe_ids,
             };
             match self.store().await {
                 Ok(store) => {
@@ -430,4 +464,329 @@ impl Console {
             }
         })
     }
+
+    // ---- catalog -------------------------------------------------------------------------
+
+    /// A progress handle for `op` (the caller's id), or a private one.
+    fn progress_for(&self, op: Option<&str>) -> Progress {
+        match op {
+            Some(id) => self.operations.start(id),
+            None => Progress::new(),
+        }
+    }
+
+    pub fn op_progress(&self, op: &str) -> Option<ProgressView> {
+        self.operations.get(op).map(|p| p.view())
+    }
+
+    /// Asks a running operation to stop between two steps; false if there is none.
+    pub fn op_cancel(&self, op: &str) -> bool {
+        self.operations.get(op).map(|p| p.cancel()).is_some()
+    }
+
+    /// The account name a live-mode write must be confirmed with; `Ok` in test mode.
+    async fn confirm_live(&self, confirm: Option<&str>) -> Result<(), ErrorBody> {
+        if self.environment() != Environment::Live {
+            return Ok(());
+        }
+        let account = match self.app_info().account {
+            Some(a) => a,
+            None => self.check_stripe().await?,
+        };
+        match confirm.map(str::trim) {
+            Some(c) if c == account.name => Ok(()),
+            _ => Err(InputError::new(
+                "confirm",
+                format!(
+                    "this writes to the live Stripe account {:?}: type its name exactly to confirm",
+                    account.name
+                ),
+            )
+            .into()),
+        }
+    }
+
+    /// The plans: refreshed from Stripe first when `refresh`; when Stripe cannot be read, the
+    /// store's copy with the reason.
+    pub async fn catalog(&self, refresh: bool, op: Option<&str>) -> Result<Catalog, ErrorBody> {
+        let store = self.store().await?;
+        let progress = self.progress_for(op);
+        let mut stale = None;
+        if refresh {
+            let result = match self.gateway() {
+                Ok(gw) => catalog::mirror::refresh(&gw, &store, &progress).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = result {
+                if e.code.is_database() {
+                    progress.finish();
+                    return Err(e);
+                }
+                tracing::warn!(error = %e.message, "catalog not refreshed: showing the store's copy");
+                stale = Some(e.message);
+            } else {
+                // The catalog may have moved keys: start the resolver afresh.
+                if let Some(r) = self
+                    .resolvers
+                    .lock()
+                    .expect("resolvers lock")
+                    .get(&self.environment())
+                {
+                    r.clear();
+                }
+            }
+        }
+        progress.finish();
+        Ok(Catalog::from_view(store.catalog().await?, stale))
+    }
+
+    fn resolver(&self) -> Result<std::sync::Arc<PriceResolver>, ErrorBody> {
+        let env = self.environment();
+        let mut map = self.resolvers.lock().expect("resolvers lock");
+        if let Some(r) = map.get(&env) {
+            return Ok(r.clone());
+        }
+        let gw = self.gateway()?;
+        let store = self
+            .stores
+            .try_lock()
+            .ok()
+            .and_then(|s| s.get(&env).cloned());
+        let r = std::sync::Arc::new(PriceResolver::new(
+            std::sync::Arc::new(StripeSource(gw)),
+            store,
+            catalog::resolver::DEFAULT_TTL,
+        ));
+        map.insert(env, r.clone());
+        Ok(r)
+    }
+
+    /// Resolves lookup keys through the cache; the store's copy (stale) if Stripe is down.
+    pub async fn resolve(
+        &self,
+        keys: &[String],
+    ) -> Result<(Vec<Resolution>, ResolverStats), ErrorBody> {
+        if keys.is_empty() {
+            return Err(InputError::new("lookup_keys", "give at least one lookup key").into());
+        }
+        self.store().await?; // so the resolver has the store to fall back on
+        let r = self.resolver()?;
+        let out = r.resolve_many(keys).await?;
+        Ok((out, r.stats()))
+    }
+
+    pub fn resolver_stats(&self) -> ResolverStats {
+        self.resolvers
+            .lock()
+            .expect("resolvers lock")
+            .get(&self.environment())
+            .map(|r| r.stats())
+            .unwrap_or(ResolverStats {
+                ttl_seconds: catalog::resolver::DEFAULT_TTL.as_secs(),
+                ..Default::default()
+            })
+    }
+
+    fn invalidate_keys(&self, keys: &[String]) {
+        if let Some(r) = self
+            .resolvers
+            .lock()
+            .expect("resolvers lock")
+            .get(&self.environment())
+        {
+            r.invalidate(keys);
+        }
+    }
+
+    /// Creates a price in Stripe (idempotent), mirrors it, records it in the audit log.
+    pub async fn create_price(
+        &self,
+        input: &NewPrice,
+        confirm: Option<&str>,
+    ) -> Result<CreatedPrice, ErrorBody> {
+        let parsed = catalog::create::parse(input)?;
+        let gw = self.gateway()?;
+        self.confirm_live(confirm).await?;
+        let store = self.store().await?;
+        let created = catalog::create::create(&gw, &parsed).await?;
+        if let Err(e) = store
+            .upsert_price_and_product(Some(&created.product), &created.price)
+            .await
+        {
+            tracing::warn!(error = %e, "created price not mirrored; the next refresh will");
+        }
+        for pf in &created.product_features {
+            let _ = store.put_product_feature(pf).await;
+        }
+        self.invalidate_keys(&[parsed.key.to_string()]);
+        let mut ids = vec![
+            created.price.stripe_id.clone(),
+            created.product.stripe_id.clone(),
+        ];
+        ids.extend(created.transferred_from.iter().cloned());
+        ids.extend(created.product_features.iter().map(|p| p.stripe_id.clone()));
+        self.audit(
+            "price.create",
+            Some(parsed.key.to_string()),
+            serde_json::json!({
+                "amount": parsed.money.amount, "currency": parsed.money.currency.as_str(),
+                "interval": parsed.interval.as_str(), "per_seat": parsed.per_seat,
+                "commission_bps": parsed.commission.map(|b| b.0),
+                "transferred_from": created.transferred_from, "features": parsed.features,
+            }),
+            ids,
+        )
+        .await;
+        let view = store.catalog().await?;
+        let plan = Catalog::from_view(view, None)
+            .plans
+            .into_iter()
+            .find(|p| p.price_id == created.price.stripe_id)
+            .ok_or_else(|| {
+                ErrorBody::new(ErrorCode::Internal, "the created price is not in the store")
+            })?;
+        Ok(CreatedPrice {
+            plan,
+            transferred_from: created.transferred_from,
+        })
+    }
+
+    /// The dry run of a lookup-key map against Stripe now.
+    pub async fn lookup_keys_plan(
+        &self,
+        map_json: &str,
+        op: Option<&str>,
+    ) -> Result<MapPlan, ErrorBody> {
+        let entries = catalog::migration::parse_map(map_json)?;
+        let gw = self.gateway()?;
+        let progress = self.progress_for(op);
+        let out = catalog::migration::dry_run(&gw, &entries, &progress).await;
+        progress.finish();
+        out
+    }
+
+    /// Plans again (Stripe may have moved on since the dry run) and applies, with progress.
+    pub async fn lookup_keys_apply(
+        &self,
+        map_json: &str,
+        op: Option<&str>,
+        confirm: Option<&str>,
+    ) -> Result<ApplyReport, ErrorBody> {
+        let entries = catalog::migration::parse_map(map_json)?;
+        let gw = self.gateway()?;
+        self.confirm_live(confirm).await?;
+        let store = self.store().await?;
+        let progress = self.progress_for(op);
+        let result = async {
+            let plan = catalog::migration::dry_run(&gw, &entries, &progress).await?;
+            let store = &store;
+            let on_applied = |row: &catalog::migration::MapRow, price: crate::store::PriceRow| {
+                let row = row.clone();
+                let action = if row.action == catalog::migration::MapAction::Transfer { "lookup_key.transfer" } else { "lookup_key.assign" };
+                Box::pin(async move {
+                    if let Err(e) = store.upsert_price_and_product(None, &price).await {
+                        tracing::warn!(error = %e, "lookup key applied but not mirrored; the next refresh will");
+                    }
+                    let mut ids = vec![row.price_id.clone()];
+                    ids.extend(row.holder.clone());
+                    self.audit(action, Some(row.lookup_key.clone()), serde_json::json!({"from": row.holder, "replaced": row.current_key}), ids)
+                        .await;
+                }) as futures_util::future::BoxFuture<'_, ()>
+            };
+            let report = catalog::migration::apply(&gw, plan, &progress, on_applied).await?;
+            Ok::<_, ErrorBody>(report)
+        }
+        .await;
+        self.invalidate_keys(
+            &entries
+                .iter()
+                .map(|e| e.lookup_key.clone())
+                .collect::<Vec<_>>(),
+        );
+        progress.finish();
+        result
+    }
+
+    /// Checks each expected key at Stripe (never the cache).
+    pub async fn lookup_keys_verify(&self, expected_json: &str) -> Result<VerifyReport, ErrorBody> {
+        let expected = catalog::verify::parse_expected(expected_json)?;
+        self.store().await?;
+        let r = self.resolver()?;
+        catalog::verify::verify(&r, &expected).await
+    }
+
+    /// Attaches (or with `attach` false, detaches) a feature to a product in Stripe.
+    pub async fn product_feature(
+        &self,
+        product: &str,
+        feature: &str,
+        attach: bool,
+        confirm: Option<&str>,
+    ) -> Result<Catalog, ErrorBody> {
+        if !product.trim().starts_with("prod_") {
+            return Err(InputError::new(
+                "product",
+                format!("{product:?} is not a product id (prod_…)"),
+            )
+            .into());
+        }
+        if feature.trim().is_empty() {
+            return Err(
+                InputError::new("feature", "is required: a feature lookup key or id").into(),
+            );
+        }
+        let gw = self.gateway()?;
+        self.confirm_live(confirm).await?;
+        let store = self.store().await?;
+        let (action, row) = if attach {
+            (
+                "feature.attach",
+                catalog::features::attach(&gw, product.trim(), feature.trim()).await?,
+            )
+        } else {
+            (
+                "feature.detach",
+                catalog::features::detach(&gw, product.trim(), feature.trim()).await?,
+            )
+        };
+        let mirrored = if attach {
+            store.put_product_feature(&row).await
+        } else {
+            store.remove_product_feature(&row.stripe_id).await
+        };
+        if let Err(e) = mirrored {
+            tracing::warn!(error = %e, "feature change not mirrored; the next refresh will");
+        }
+        self.audit(
+            action,
+            Some(feature.trim().to_owned()),
+            serde_json::json!({"product": row.product_id, "feature": row.feature_id}),
+            vec![
+                row.product_id.clone(),
+                row.feature_id.clone(),
+                row.stripe_id.clone(),
+            ],
+        )
+        .await;
+        Ok(Catalog::from_view(store.catalog().await?, None))
+    }
+
+    /// The audit log, newest first; `before` pages back from an entry id.
+    pub async fn activity(
+        &self,
+        limit: i64,
+        before: Option<i64>,
+    ) -> Result<Vec<AuditEntry>, ErrorBody> {
+        if !(1..=1000).contains(&limit) {
+            return Err(InputError::new("limit", "must be between 1 and 1000").into());
+        }
+        Ok(self.store().await?.recent_audit(limit, before).await?)
+    }
+}
+
+/// What creating a price returns: the new plan row, and where its key came from.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+pub struct CreatedPrice {
+    pub plan: Plan,
+    pub transferred_from: Option<String>,
 }

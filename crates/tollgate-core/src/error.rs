@@ -54,6 +54,18 @@ pub struct ErrorBody {
     pub field: Option<String>,
 }
 
+impl ErrorCode {
+    /// The store failed (as opposed to Stripe or the input).
+    pub fn is_database(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::DatabaseCorrupt
+                | ErrorCode::DatabaseReadOnly
+                | ErrorCode::DatabaseUnavailable
+        )
+    }
+}
+
 impl ErrorBody {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         ErrorBody {
@@ -82,7 +94,7 @@ impl From<InputError> for ErrorBody {
         ErrorBody {
             code,
             message: e.to_string(),
-            field: Some(e.field.to_owned()),
+            field: Some(e.field.into_owned()),
         }
     }
 }

@@ -1,10 +1,12 @@
 //! Tollgate's engine. No Tauri here: the desktop shell and the CLI twin both call
 //! [`console::Console`], which composes the pieces below.
 
+pub mod catalog;
 pub mod console;
 pub mod domain;
 pub mod error;
 pub mod paths;
+pub mod progress;
 pub mod secrets;
 pub mod store;
 pub mod stripe;

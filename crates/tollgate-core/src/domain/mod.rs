@@ -2,8 +2,10 @@
 
 pub mod environment;
 pub mod input;
+pub mod money;
 pub mod secret;
 
 pub use environment::Environment;
 pub use input::InputError;
+pub use money::{format_minor, BasisPoints, Currency, Money};
 pub use secret::{DatabaseUrl, MaskedSecret, SecretKind, StripeSecretKey, WebhookSecret};

@@ -4,6 +4,7 @@
 //! with the same numbered sequence.
 
 pub mod audit;
+pub mod catalog;
 
 use std::path::{Path, PathBuf};
 use std::sync::Once;
@@ -19,6 +20,9 @@ use crate::domain::DatabaseUrl;
 use crate::error::{ErrorBody, ErrorCode};
 
 pub use audit::{AuditEntry, NewAuditEntry};
+pub use catalog::{
+    CatalogSnapshot, CatalogView, FeatureRow, PriceRow, ProductFeatureRow, ProductRow,
+};
 
 /// A boxed future that is `Send`. The store's public async methods return this: built where
 /// every lifetime is concrete, it spares callers rustc's "Send is not general enough" on sqlx
