@@ -651,6 +651,25 @@ impl Console {
         })
     }
 
+    /// After a write, the store reads the catalog from Stripe again (one path for mirrored
+    /// state). Should that fail, the object Stripe returned is written directly; the write at
+    /// Stripe stands either way, so this never fails the action.
+    async fn mirror_after_write(
+        &self,
+        gw: &crate::stripe::StripeGateway,
+        store: &Store,
+        fallback: Option<(&crate::store::ProductRow, &crate::store::PriceRow)>,
+    ) {
+        if let Err(e) = catalog::mirror::refresh(gw, store, &Progress::new()).await {
+            tracing::warn!(error = %e.message, "catalog not re-read after a write");
+            if let Some((product, price)) = fallback {
+                if let Err(e) = store.upsert_price_and_product(Some(product), price).await {
+                    tracing::warn!(error = %e, "written object not mirrored; the next refresh will");
+                }
+            }
+        }
+    }
+
     /// The dry run of a lookup-key map against Stripe now.
     pub async fn lookup_keys_plan(
         &self,
@@ -678,7 +697,11 @@ impl Console {
         let store = self.store().await?;
         let progress = self.progress_for(op);
         let result = async {
-            let plan = catalog::migration::dry_run(&gw, &entries, &progress).await?;
+            // Read the whole catalog first: the plan is made against it, and the store holds
+            // every product, so each applied row can be mirrored as it lands.
+            let snap = catalog::mirror::fetch(&gw, &progress).await?;
+            store.replace_catalog(&snap).await?;
+            let plan = catalog::migration::plan(&entries, &snap.prices);
             let store = &store;
             let on_applied = |row: &catalog::migration::MapRow, price: crate::store::PriceRow| {
                 let row = row.clone();

@@ -48,14 +48,82 @@ both_backends!(
     statuses_and_rates_are_checked,
     prices_are_immutable_and_lookup_keys_unique,
     audit_log_round_trips,
+    catalog_snapshots_swap_keys_and_keep_billed_fields,
 );
+
+async fn catalog_snapshots_swap_keys_and_keep_billed_fields(pg: bool) {
+    use tollgate_core::store::{CatalogSnapshot, PriceRow, ProductRow};
+    let (store, _guard) = fresh_store(pg).await;
+    store.migrate().await.unwrap();
+    let product = ProductRow {
+        stripe_id: "prod_1".into(),
+        name: "Expert Community".into(),
+        description: None,
+        active: true,
+        metadata: "{}".into(),
+        livemode: false,
+        created: 1,
+    };
+    let price = |id: &str, key: &str| PriceRow {
+        stripe_id: id.into(),
+        product_id: "prod_1".into(),
+        lookup_key: Some(key.into()),
+        tier: Some("lecturer".into()),
+        audience: Some("module".into()),
+        price_type: "recurring".into(),
+        billing_interval: Some("month".into()),
+        interval_count: Some(1),
+        billing_scheme: "per_unit".into(),
+        unit_amount: Some(2500),
+        currency: "eur".into(),
+        active: true,
+        metadata: "{}".into(),
+        created: 1,
+        ..Default::default()
+    };
+    let mut snap = CatalogSnapshot {
+        products: vec![product],
+        prices: vec![
+            price("price_a", "x-y-monthly"),
+            price("price_b", "y-y-monthly"),
+        ],
+        ..Default::default()
+    };
+    snap.subscriber_counts.insert("price_a".into(), 7);
+    store.replace_catalog(&snap).await.unwrap();
+    // Stripe swapped the two keys: the unique index must not trip half-way.
+    snap.prices = vec![
+        price("price_a", "y-y-monthly"),
+        price("price_b", "x-y-monthly"),
+    ];
+    store.replace_catalog(&snap).await.unwrap();
+    let view = store.catalog().await.unwrap();
+    let a = view
+        .prices
+        .iter()
+        .find(|p| p.stripe_id == "price_a")
+        .unwrap();
+    assert_eq!(a.lookup_key.as_deref(), Some("y-y-monthly"));
+    assert_eq!(a.active_subscribers, 7);
+    assert_eq!(a.tier.as_deref(), Some("lecturer"), "any tier word is kept");
+    assert!(view.refreshed_at.is_some());
+    // A billed field never changes in place.
+    let mut changed = snap.clone();
+    changed.prices[0].unit_amount = Some(9900);
+    assert!(store.replace_catalog(&changed).await.is_err());
+    let rows = store
+        .prices_by_lookup_keys(&["x-y-monthly".into()])
+        .await
+        .unwrap();
+    assert_eq!(rows[0].stripe_id, "price_b");
+}
 
 async fn migrates_the_whole_schema_once(pg: bool) {
     let (store, _guard) = fresh_store(pg).await;
     let before = store.status().await.unwrap();
     assert_eq!(before.schema_version, 0);
     let first = store.migrate().await.unwrap();
-    assert_eq!(first.applied, vec![1]);
+    assert_eq!(first.applied, vec![1, 2]);
     assert_eq!(first.schema_version, latest_version(store.backend()));
     let again = store.migrate().await.unwrap();
     assert!(again.applied.is_empty(), "second migrate applies nothing");
@@ -126,19 +194,26 @@ async fn audit_log_round_trips(pg: bool) {
         store
             .append_audit(&NewAuditEntry {
                 environment: Environment::Live,
-                actor: "cli",
+                actor: "alice".into(),
+                surface: "cli",
                 action,
                 target: Some("stripe-secret-key".into()),
                 detail: serde_json::json!({ "masked": "sk_live_…4242" }),
+                stripe_ids: vec!["price_1".into(), "prod_1".into()],
             })
             .await
             .unwrap();
     }
-    let entries = store.recent_audit(10).await.unwrap();
+    let entries = store.recent_audit(10, None).await.unwrap();
     assert_eq!(entries.len(), 2);
     assert_eq!(entries[0].action, "secret.remove", "newest first");
     assert_eq!(entries[0].environment, Environment::Live);
     assert!(entries[0].at > 1_700_000_000);
+    assert_eq!(entries[0].actor, "alice");
+    assert_eq!(entries[0].surface.as_deref(), Some("cli"));
+    assert_eq!(entries[0].stripe_ids, vec!["price_1", "prod_1"]);
+    let older = store.recent_audit(10, Some(entries[0].id)).await.unwrap();
+    assert_eq!(older.len(), 1, "pages back from an id");
 }
 
 #[tokio::test]
@@ -172,14 +247,16 @@ async fn a_read_only_database_reads_but_refuses_writes() {
     let ro = Store::open(&StoreTarget::Url(url))
         .await
         .expect("a read-only file opens");
-    assert_eq!(ro.status().await.unwrap().schema_version, 1, "and reads");
+    assert_eq!(ro.status().await.unwrap().schema_version, 2, "and reads");
     let err = ro
         .append_audit(&NewAuditEntry {
             environment: Environment::Test,
-            actor: "cli",
+            actor: "alice".into(),
+            surface: "cli",
             action: "secret.set",
             target: None,
             detail: serde_json::json!({}),
+            stripe_ids: Vec::new(),
         })
         .await
         .expect_err("writes are refused");

@@ -53,8 +53,21 @@ async fn authenticate(AxState(state): AxState<Arc<State>>, req: Request, next: N
                 v.strip_prefix("Basic ").and_then(decode_basic_user)
             }
         });
+    // The restricted twin of the secret key (`rk_…` for `sk_…`) may read, not write.
+    let restricted = state
+        .config
+        .secret_key
+        .strip_prefix("sk_")
+        .map(|rest| format!("rk_{rest}"));
     match presented {
         None => StripeError::missing_api_key().into_response(),
+        Some(key) if restricted.as_deref() == Some(key.as_str()) => {
+            if req.method() == Method::GET {
+                next.run(req).await
+            } else {
+                StripeError::read_only_key(&key, req.uri().path()).into_response()
+            }
+        }
         Some(key) if key != state.config.secret_key => {
             StripeError::invalid_api_key(&key).into_response()
         }
@@ -141,12 +154,18 @@ async fn v1(
         .clone()
         .filter(|_| method == Method::POST)
         .map(|key| {
-            let fingerprint = Sha256::new()
+            // Stripe compares the parameters, not their order: clients that build the body
+            // from a hash map (async-stripe's metadata) send the same request in any order.
+            let mut pairs: Vec<&[u8]> = body.split(|b| *b == b'&').collect();
+            pairs.sort_unstable();
+            let mut h = Sha256::new()
                 .chain_update(method.as_str())
-                .chain_update(uri.path())
-                .chain_update(&body)
-                .finalize();
-            (key, format!("{fingerprint:x}"))
+                .chain_update(uri.path());
+            for p in pairs {
+                h.update(p);
+                h.update(b"&");
+            }
+            (key, format!("{:x}", h.finalize()))
         });
     if let Some((key, fingerprint)) = &idempotent {
         if key.len() > 255 {

@@ -44,6 +44,21 @@ impl StripeError {
         }
     }
 
+    /// A restricted key without write rights, as Stripe words it.
+    pub fn read_only_key(presented: &str, path: &str) -> Self {
+        let masked = Self::invalid_api_key(presented)
+            .message
+            .replace("Invalid API Key provided: ", "");
+        StripeError {
+            status: StatusCode::FORBIDDEN,
+            kind: "invalid_request_error",
+            code: None,
+            param: None,
+            message: format!("The provided key '{masked}' does not have the required permissions for this endpoint ({path}). Having write permission for this resource would allow this request to continue."),
+            payment_intent: None,
+        }
+    }
+
     pub fn missing_api_key() -> Self {
         StripeError {
             status: StatusCode::UNAUTHORIZED,

@@ -83,6 +83,15 @@ const FORMS: &[&str] = &[
     "Care",
 ];
 
+/// The price ids of seed 002's PRICE_LOOKUP_KEY_MAP, in the order of the specs below.
+pub const SEED_MAP_IDS: [&str; 5] = [
+    "price_1SQbV5K5Ap4Um3SpD65qOwZB", // community-expert-monthly
+    "price_1SQXF5K5Ap4Um3SpekZpC9fQ", // community-expert-annual
+    "price_1SQbV6K5Ap4Um3SpwFKRCoJo", // top-expert-monthly
+    "price_1SQXF5K5Ap4Um3SpzT4S3agl", // top-expert-annual
+    "price_1SQXF5K5Ap4Um3SpQCBwSFml", // lecturer-module-annual
+];
+
 pub fn build(seed: Seed) -> World {
     let mut w = World::new(seed.name());
     if seed == Seed::Empty {
@@ -202,6 +211,34 @@ pub fn build(seed: Seed) -> World {
         }
         prices.push(catalog::create_price(&mut w, &call(&params)).unwrap());
     }
+    // The five prices of the lookup-key design's migration map carry its own ids, so
+    // `tollgate lookup-keys apply` runs on that map as it stands.
+    for (i, id) in SEED_MAP_IDS.iter().enumerate() {
+        let old = prices[i]["id"].as_str().unwrap().to_owned();
+        w.rename(&old, id);
+        prices[i] = w.get(id).unwrap().clone();
+    }
+    // Shapes beyond flat prices, so the Plans screen shows each: per seat, tiered, metered.
+    let seat = p![
+        "currency" => "eur", "product" => id(&partner), "unit_amount" => 1200, "recurring[interval]" => "month",
+        "nickname" => "Partner clinic, per seat", "lookup_key" => "partner-clinic-monthly",
+        "metadata[tier]" => "partner", "metadata[audience]" => "clinic", "metadata[planType]" => "monthly",
+        "metadata[commissionRate]" => "800", "metadata[pricing]" => "per_seat",
+    ];
+    catalog::create_price(&mut w, &call(&seat)).unwrap();
+    let tiered = p![
+        "currency" => "eur", "product" => id(&partner), "recurring[interval]" => "month", "billing_scheme" => "tiered",
+        "tiers_mode" => "graduated", "nickname" => "Partner clinic, volume seats", "metadata[unit]" => "seat",
+        "tiers[0][up_to]" => "10", "tiers[0][unit_amount]" => 1500, "tiers[0][flat_amount]" => 2000,
+        "tiers[1][up_to]" => "50", "tiers[1][unit_amount]" => 1200,
+        "tiers[2][up_to]" => "inf", "tiers[2][unit_amount]" => 900,
+    ];
+    catalog::create_price(&mut w, &call(&tiered)).unwrap();
+    let metered = p![
+        "currency" => "eur", "product" => id(&partner), "unit_amount_decimal" => "0.5", "recurring[interval]" => "month",
+        "recurring[usage_type]" => "metered", "nickname" => "SMS reminders", "metadata[unit]" => "SMS",
+    ];
+    catalog::create_price(&mut w, &call(&metered)).unwrap();
     // An old Community price, replaced (prices are immutable; a change is a new price).
     let old = catalog::create_price(&mut w, &call(&p!["currency" => "eur", "product" => id(&community), "unit_amount" => 1900, "recurring[interval]" => "month", "nickname" => "Community monthly (2024)"])).unwrap();
     catalog::update_price(&mut w, &call(&p!["active" => "false"]), &id(&old)).unwrap();

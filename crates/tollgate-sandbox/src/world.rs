@@ -226,6 +226,36 @@ impl World {
         self.objects.insert(id, obj);
     }
 
+    /// Gives a just-created object another id (the demo seed uses the ids of the lookup-key
+    /// design's own map), in its events and lookup keys too. Only for objects nothing else
+    /// references yet.
+    pub fn rename(&mut self, old: &str, new: &str) {
+        let Some(mut obj) = self.objects.remove(old) else {
+            return;
+        };
+        obj["id"] = Value::String(new.to_owned());
+        let kind = obj["object"].as_str().unwrap_or_default().to_owned();
+        self.objects.insert(new.to_owned(), obj.clone());
+        if let Some(list) = self.order.get_mut(&kind) {
+            for id in list.iter_mut().filter(|id| *id == old) {
+                *id = new.to_owned();
+            }
+        }
+        if let Some(pos) = self.position.remove(old) {
+            self.position.insert(new.to_owned(), pos);
+        }
+        for holder in self.lookup_keys.values_mut().filter(|h| *h == old) {
+            *holder = new.to_owned();
+        }
+        for id in self.ids("event").to_vec() {
+            if let Some(e) = self.objects.get_mut(&id) {
+                if e["data"]["object"]["id"] == old {
+                    e["data"]["object"] = obj.clone();
+                }
+            }
+        }
+    }
+
     pub fn ids(&self, kind: &str) -> &[String] {
         self.order.get(kind).map(Vec::as_slice).unwrap_or(&[])
     }

@@ -130,7 +130,10 @@ async fn upsert_price(
          ON CONFLICT (stripe_id) DO UPDATE SET lookup_key = excluded.lookup_key, nickname = excluded.nickname, \
          tier = excluded.tier, audience = excluded.audience, plan_type = excluded.plan_type, \
          commission_rate_bps = excluded.commission_rate_bps, active = excluded.active, \
-         metadata = excluded.metadata, updated_at = excluded.updated_at{subscribers}"
+         metadata = excluded.metadata, updated_at = excluded.updated_at, \
+         unit_amount = excluded.unit_amount, currency = excluded.currency, billing_interval = excluded.billing_interval, \
+         interval_count = excluded.interval_count, product_id = excluded.product_id, tiers = excluded.tiers, \
+         billing_scheme = excluded.billing_scheme{subscribers}"
     );
     sqlx::query(&sql)
         .bind(&p.stripe_id)

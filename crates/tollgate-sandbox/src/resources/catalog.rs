@@ -195,7 +195,36 @@ const PRICE_CREATE: &[P] = &[
         "tax_behavior",
         Kind::Enum(&["exclusive", "inclusive", "unspecified"]),
     ),
-    opt("billing_scheme", Kind::Enum(&["per_unit"])),
+    opt("billing_scheme", Kind::Enum(&["per_unit", "tiered"])),
+    opt("tiers_mode", Kind::Enum(&["graduated", "volume"])),
+    opt(
+        "tiers",
+        Kind::Arr(
+            &Kind::Obj(
+                const {
+                    &[
+                        req("up_to", Kind::Str),
+                        opt("unit_amount", Kind::Int),
+                        opt("unit_amount_decimal", Kind::Str),
+                        opt("flat_amount", Kind::Int),
+                        opt("flat_amount_decimal", Kind::Str),
+                    ]
+                },
+            ),
+            250,
+        ),
+    ),
+    opt(
+        "transform_quantity",
+        Kind::Obj(
+            const {
+                &[
+                    req("divide_by", Kind::Int),
+                    req("round", Kind::Enum(&["up", "down"])),
+                ]
+            },
+        ),
+    ),
 ];
 const PRICE_UPDATE: &[P] = &[
     opt("active", Kind::Bool),
@@ -215,6 +244,53 @@ const PRICE_FIELDS: &[&str] = &[
     "metadata",
     "tax_behavior",
 ];
+
+/// Tiers in Stripe's shape: ascending `up_to`, the last one `inf` (null).
+fn check_tiers(p: &Map<String, Value>) -> Result<Vec<Value>, StripeError> {
+    let raw = p
+        .get("tiers")
+        .and_then(Value::as_array)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| StripeError::missing_param("tiers"))?;
+    if p.get("tiers_mode").is_none() {
+        return Err(StripeError::missing_param("tiers_mode"));
+    }
+    let mut out = Vec::new();
+    let mut last = 0_i64;
+    for (i, t) in raw.iter().enumerate() {
+        let up_to = match t["up_to"].as_str() {
+            Some("inf") if i + 1 == raw.len() => Value::Null,
+            Some(n) => match n.parse::<i64>() {
+                Ok(v) if v > last && i + 1 < raw.len() => {
+                    last = v;
+                    json!(v)
+                }
+                _ => {
+                    return Err(StripeError::invalid_param(
+                        &format!("tiers[{i}][up_to]"),
+                        "Tiers must be in ascending order of up_to, and the last tier must have up_to=inf.".into(),
+                    ))
+                }
+            },
+            None => return Err(StripeError::missing_param(&format!("tiers[{i}][up_to]"))),
+        };
+        let amount = |k: &str| t.get(k).and_then(Value::as_i64);
+        let unit = amount("unit_amount");
+        let flat = amount("flat_amount");
+        if unit.is_none() && flat.is_none() && t.get("unit_amount_decimal").is_none() {
+            return Err(StripeError::invalid_param(
+                &format!("tiers[{i}]"),
+                "Each tier needs unit_amount or flat_amount.".into(),
+            ));
+        }
+        out.push(json!({
+            "up_to": up_to, "unit_amount": unit, "flat_amount": flat,
+            "unit_amount_decimal": t.get("unit_amount_decimal").cloned().unwrap_or(unit.map(|u| json!(u.to_string())).unwrap_or(Value::Null)),
+            "flat_amount_decimal": flat.map(|f| json!(f.to_string())).unwrap_or(Value::Null),
+        }));
+    }
+    Ok(out)
+}
 
 fn check_currency(cur: &str) -> Result<String, StripeError> {
     let lc = cur.to_ascii_lowercase();
@@ -308,20 +384,37 @@ pub fn create_price(w: &mut World, c: &Call) -> Result<Value, StripeError> {
         }
         (None, None) => return Err(StripeError::missing_param("product")),
     };
+    let tiered = s(&p, "billing_scheme") == Some("tiered");
+    let tiers = if tiered { Some(check_tiers(&p)?) } else { None };
     let unit_amount = match (
         p.get("unit_amount").and_then(Value::as_i64),
         s(&p, "unit_amount_decimal"),
     ) {
+        (Some(_), _) | (_, Some(_)) if tiered => {
+            return Err(StripeError::invalid_param(
+                "unit_amount",
+                "You may not pass `unit_amount` when `billing_scheme` is `tiered`.".into(),
+            ))
+        }
         (Some(a), _) if a < 0 => {
             return Err(StripeError::invalid_param(
                 "unit_amount",
                 "Invalid unit_amount: must be at least 0".into(),
             ))
         }
-        (Some(a), _) => a,
-        (None, Some(d)) => d.parse::<f64>().map(|x| x.round() as i64).map_err(|_| {
-            StripeError::invalid_param("unit_amount_decimal", format!("Invalid decimal: {d}"))
-        })?,
+        (Some(a), _) => Some(a),
+        // A sub-cent decimal has no integer unit_amount (Stripe returns null).
+        (None, Some(d)) => match d.parse::<i64>() {
+            Ok(a) => Some(a),
+            Err(_) if d.parse::<f64>().is_ok_and(|x| x >= 0.0) => None,
+            Err(_) => {
+                return Err(StripeError::invalid_param(
+                    "unit_amount_decimal",
+                    format!("Invalid decimal: {d}"),
+                ))
+            }
+        },
+        (None, None) if tiered => None,
         (None, None) => return Err(StripeError::missing_param("unit_amount")),
     };
     let id = w.new_id("price");
@@ -333,7 +426,22 @@ pub fn create_price(w: &mut World, c: &Call) -> Result<Value, StripeError> {
     obj["currency"] = json!(currency);
     obj["product"] = json!(product);
     obj["unit_amount"] = json!(unit_amount);
-    obj["unit_amount_decimal"] = json!(unit_amount.to_string());
+    obj["unit_amount_decimal"] = match (unit_amount, s(&p, "unit_amount_decimal")) {
+        (Some(a), _) => json!(a.to_string()),
+        (None, Some(d)) => json!(d),
+        (None, None) => Value::Null,
+    };
+    obj["billing_scheme"] = json!(if tiered { "tiered" } else { "per_unit" });
+    obj["tiers_mode"] = if tiered {
+        json!(s(&p, "tiers_mode").unwrap_or("graduated"))
+    } else {
+        Value::Null
+    };
+    // Stripe returns `tiers` only when expanded; the sandbox always carries the field.
+    obj["tiers"] = tiers.map(Value::Array).unwrap_or(Value::Null);
+    obj["transform_quantity"] = p.get("transform_quantity").cloned().unwrap_or(Value::Null);
+    obj["custom_unit_amount"] = Value::Null;
+    obj["currency_options"] = Value::Null;
     obj["active"] = json!(true);
     obj["nickname"] = Value::Null;
     obj["lookup_key"] = Value::Null;
