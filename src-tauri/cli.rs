@@ -61,6 +61,23 @@ pub enum Command {
     /// The offline Stripe emulator.
     #[command(subcommand)]
     Sandbox(SandboxCommand),
+    /// The catalog (Plans screen).
+    #[command(subcommand)]
+    Plans(crate::cli_catalog::PlansCommand),
+    /// Create prices.
+    #[command(subcommand)]
+    Prices(crate::cli_catalog::PricesCommand),
+    /// Lookup keys: migrate, verify before deploy, resolve.
+    #[command(subcommand)]
+    LookupKeys(crate::cli_catalog::LookupKeysCommand),
+    /// Entitlement features on products.
+    #[command(subcommand)]
+    Features(crate::cli_catalog::FeaturesCommand),
+    /// The audit log: who changed what, when, in which environment.
+    Activity {
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -177,7 +194,7 @@ impl GlobalArgs {
 }
 
 /// Prints one result in the chosen format: JSON as is; a table or CSV from rows.
-fn emit<T: Serialize>(
+pub(crate) fn emit<T: Serialize>(
     format: Format,
     value: &T,
     headers: &[&str],
@@ -290,6 +307,11 @@ async fn execute(global: &GlobalArgs, command: Command) -> Result<(), ErrorBody>
     let console = global.console("cli");
     let f = global.format;
     match command {
+        Command::Plans(c) => crate::cli_catalog::plans(&console, f, c).await,
+        Command::Prices(c) => crate::cli_catalog::prices(&console, f, c).await,
+        Command::LookupKeys(c) => crate::cli_catalog::lookup_keys(&console, f, c).await,
+        Command::Features(c) => crate::cli_catalog::features(&console, f, c).await,
+        Command::Activity { limit } => crate::cli_catalog::activity(&console, f, limit).await,
         Command::Db(DbCommand::Path) => {
             let info = console.app_info();
             let value = serde_json::json!({ "backend": info.database_backend, "location": info.database_location });

@@ -2,6 +2,7 @@
 //! Both call the same core services (`tollgate_core::Console`).
 
 mod cli;
+mod cli_catalog;
 pub mod commands;
 mod ipc;
 mod startup;

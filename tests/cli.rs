@@ -390,3 +390,180 @@ fn team_mode_on_postgres_and_a_postgres_that_is_down() {
     );
     drop(schema);
 }
+
+/// The Plans screen's twin: list with features, the seed 002 map applied twice, verify as a
+/// deploy gate, resolve, create with bad input, the activity log.
+#[test]
+fn plans_lookup_keys_and_prices_from_the_command_line() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sandbox = rt
+        .block_on(tollgate_sandbox::start(tollgate_sandbox::SandboxConfig {
+            seed: tollgate_sandbox::Seed::Demo,
+            ..Default::default()
+        }))
+        .unwrap();
+    let cli = Cli::new()
+        .with_env("TOLLGATE_STRIPE_API_BASE", &sandbox.base_url())
+        .with_env("TOLLGATE_STRIPE_SECRET_KEY", "sk_test_sandbox");
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, body: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, body).unwrap();
+        p.display().to_string()
+    };
+
+    let list = cli.run(&["plans", "list", "--format", "json"], None);
+    assert_eq!(code(&list), 0, "{}", stderr(&list));
+    let plans: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let top = plans
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["lookup_key"] == "top-expert-monthly")
+        .unwrap();
+    assert_eq!(top["features"].as_array().unwrap().len(), 5);
+    assert_eq!(top["unit_amount"], 5900);
+    let csv = cli.run(&["plans", "list", "--offline", "--format", "csv"], None);
+    assert!(stdout(&csv).starts_with("price,product,lookup_key,tier,audience,interval,pricing"));
+    assert!(stdout(&csv).contains("no lookup key"));
+
+    let map = file(
+        "map.json",
+        r#"{"price_1SQbV5K5Ap4Um3SpD65qOwZB": "community-expert-monthly",
+            "price_1SQXF5K5Ap4Um3SpekZpC9fQ": "community-expert-annual",
+            "price_1SQbV6K5Ap4Um3SpwFKRCoJo": "top-expert-monthly",
+            "price_1SQXF5K5Ap4Um3SpzT4S3agl": "top-expert-annual",
+            "price_1SQXF5K5Ap4Um3SpQCBwSFml": "lecturer-module-annual"}"#,
+    );
+    let dry = cli.run(&["lookup-keys", "apply", &map, "--dry-run"], None);
+    assert_eq!(code(&dry), 0, "{}", stderr(&dry));
+    assert!(
+        stderr(&dry).contains("2 unchanged, 3 assign"),
+        "{}",
+        stderr(&dry)
+    );
+    let apply = cli.run(&["lookup-keys", "apply", &map], None);
+    assert_eq!(code(&apply), 0, "{}", stderr(&apply));
+    assert!(stderr(&apply).contains("3 applied"), "{}", stderr(&apply));
+    assert!(
+        stderr(&apply).contains("applying 3/3"),
+        "progress on stderr: {}",
+        stderr(&apply)
+    );
+    let again = cli.run(&["lookup-keys", "apply", &map], None);
+    assert!(stderr(&again)
+        .contains("5 unchanged, 0 assign, 0 transfer, 0 conflict, 0 invalid; 0 applied"));
+
+    let good = file(
+        "ok.json",
+        r#"[{"lookup_key": "top-expert-annual", "amount": 56600, "currency": "eur", "interval": "year"}]"#,
+    );
+    assert_eq!(code(&cli.run(&["lookup-keys", "verify", &good], None)), 0);
+    let bad = file(
+        "bad.json",
+        r#"[{"lookup_key": "top-expert-annual", "amount": 56600, "currency": "eur", "interval": "year"},
+                                  {"lookup_key": "community-expert-monthly", "amount": 4900, "currency": "eur", "interval": "month"}]"#,
+    );
+    let red = cli.run(&["lookup-keys", "verify", &bad], None);
+    assert_eq!(code(&red), 1, "a red key gates the deploy");
+    assert!(
+        stdout(&red).contains("amount is EUR 25.00, expected EUR 49.00"),
+        "{}",
+        stdout(&red)
+    );
+    let malformed = file(
+        "m.json",
+        r#"[{"lookup_key": "top-expert-annual", "amount": "lots", "currency": "eur", "interval": "year"}]"#,
+    );
+    let m = cli.run(&["lookup-keys", "verify", &malformed], None);
+    assert_eq!(code(&m), 2);
+    assert!(stderr(&m).contains("expected[0].amount"), "{}", stderr(&m));
+
+    let resolved = cli.run(
+        &[
+            "lookup-keys",
+            "resolve",
+            "lecturer-module-annual",
+            "--format",
+            "json",
+        ],
+        None,
+    );
+    let r: serde_json::Value = serde_json::from_slice(&resolved.stdout).unwrap();
+    assert_eq!(
+        r["resolutions"][0]["price"]["price_id"],
+        "price_1SQXF5K5Ap4Um3SpQCBwSFml"
+    );
+
+    let neg = cli.run(
+        &[
+            "prices",
+            "create",
+            "--product-name",
+            "Partner Clinic",
+            "--amount",
+            "-100",
+            "--currency",
+            "eur",
+            "--interval",
+            "month",
+            "--lookup-key",
+            "partner-clinic-monthly-v2",
+        ],
+        None,
+    );
+    assert_eq!(code(&neg), 2);
+    assert!(
+        stderr(&neg).contains("amount: must not be negative"),
+        "{}",
+        stderr(&neg)
+    );
+    let ok = cli.run(
+        &[
+            "prices",
+            "create",
+            "--product-name",
+            "Partner Clinic",
+            "--amount",
+            "2900",
+            "--currency",
+            "eur",
+            "--interval",
+            "month",
+            "--lookup-key",
+            "partner-clinic-monthly-v2",
+            "--commission-bps",
+            "900",
+            "--feature",
+            "analytics_access",
+            "--format",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(code(&ok), 0, "{}", stderr(&ok));
+    let created: serde_json::Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert_eq!(created["plan"]["lookup_key"], "partner-clinic-monthly-v2");
+    assert_eq!(
+        created["plan"]["features"][0]["lookup_key"],
+        "analytics_access"
+    );
+
+    let log = cli.run(&["activity", "--format", "json"], None);
+    let entries: serde_json::Value = serde_json::from_slice(&log.stdout).unwrap();
+    let actions: Vec<&str> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| **a == "lookup_key.assign")
+            .count(),
+        3
+    );
+    assert_eq!(actions[0], "price.create");
+    rt.block_on(sandbox.stop());
+}

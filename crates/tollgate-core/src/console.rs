@@ -122,6 +122,16 @@ fn os_user() -> String {
     ["USER", "LOGNAME", "USERNAME"]
         .iter()
         .find_map(|v| std::env::var(v).ok().filter(|u| !u.trim().is_empty()))
+        // Services and containers often set no USER: the home folder's name is the user's.
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .and_then(|h| {
+                    std::path::Path::new(&h)
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                })
+                .filter(|n| !n.is_empty())
+        })
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
@@ -609,15 +619,8 @@ impl Console {
         self.confirm_live(confirm).await?;
         let store = self.store().await?;
         let created = catalog::create::create(&gw, &parsed).await?;
-        if let Err(e) = store
-            .upsert_price_and_product(Some(&created.product), &created.price)
-            .await
-        {
-            tracing::warn!(error = %e, "created price not mirrored; the next refresh will");
-        }
-        for pf in &created.product_features {
-            let _ = store.put_product_feature(pf).await;
-        }
+        self.mirror_after_write(&gw, &store, Some((&created.product, &created.price)))
+            .await;
         self.invalidate_keys(&[parsed.key.to_string()]);
         let mut ids = vec![
             created.price.stripe_id.clone(),
@@ -772,14 +775,7 @@ impl Console {
                 catalog::features::detach(&gw, product.trim(), feature.trim()).await?,
             )
         };
-        let mirrored = if attach {
-            store.put_product_feature(&row).await
-        } else {
-            store.remove_product_feature(&row.stripe_id).await
-        };
-        if let Err(e) = mirrored {
-            tracing::warn!(error = %e, "feature change not mirrored; the next refresh will");
-        }
+        self.mirror_after_write(&gw, &store, None).await;
         self.audit(
             action,
             Some(feature.trim().to_owned()),

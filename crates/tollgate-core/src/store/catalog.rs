@@ -333,34 +333,6 @@ impl Store {
         })
     }
 
-    pub fn put_product_feature<'a>(
-        &'a self,
-        pf: &'a ProductFeatureRow,
-    ) -> SendFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move {
-            let run = async {
-                let mut tx = self.pool().begin().await?;
-                upsert_product_feature(&mut tx, pf, now_seconds()).await?;
-                tx.commit().await
-            };
-            run.await.map_err(|e| self.err(e))
-        })
-    }
-
-    pub fn remove_product_feature<'a>(
-        &'a self,
-        stripe_id: &'a str,
-    ) -> SendFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move {
-            sqlx::query("DELETE FROM product_features WHERE stripe_id = $1")
-                .bind(stripe_id)
-                .execute(self.pool())
-                .await
-                .map(|_| ())
-                .map_err(|e| self.err(e))
-        })
-    }
-
     /// The whole mirrored catalog, prices newest first.
     pub fn catalog(&self) -> SendFuture<'_, Result<CatalogView, StoreError>> {
         Box::pin(async move {
