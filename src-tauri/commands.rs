@@ -2,8 +2,15 @@
 //! functions, the handler, the list of names that build.rs turns into permissions, and the
 //! typed TypeScript client in ui/src/lib/bindings.ts. Each body is a thin call into the core.
 
-use tollgate_core::console::{AppInfo, SecretsStatus};
+use tollgate_core::catalog::create::NewPrice;
+use tollgate_core::catalog::migration::{ApplyReport, MapPlan};
+use tollgate_core::catalog::resolver::ResolverStats;
+use tollgate_core::catalog::verify::VerifyReport;
+use tollgate_core::catalog::Catalog;
+use tollgate_core::console::{AppInfo, CreatedPrice, LookupKeyParts, ResolveResult, SecretsStatus};
 use tollgate_core::domain::{Environment, SecretKind};
+use tollgate_core::progress::ProgressView;
+use tollgate_core::store::AuditEntry;
 use tollgate_core::store::DbStatus;
 use tollgate_core::stripe::AccountSummary;
 use tollgate_core::ErrorBody;
@@ -45,6 +52,69 @@ commands! {
     /// The store's backend, location and schema version.
     fn db_status(console) -> DbStatus {
         console.db_status().await
+    }
+
+    /// The plans from the store; with `refresh`, read from Stripe first (the store's copy and
+    /// the reason if Stripe cannot be read). `op` names the operation for progress.
+    fn catalog(console, refresh: bool, op: Option<String>) -> Catalog {
+        console.catalog(refresh, op.as_deref()).await
+    }
+
+    /// Creates a price in Stripe (the form's `request_id` makes a double click one price).
+    fn price_create(console, input: NewPrice, confirm: Option<String>) -> CreatedPrice {
+        console.create_price(&input, confirm.as_deref()).await
+    }
+
+    /// Checks a lookup key against the convention and reads back its parts.
+    fn lookup_key_parse(console, lookup_key: String) -> LookupKeyParts {
+        let _ = console;
+        LookupKeyParts::parse(&lookup_key)
+    }
+
+    /// The dry run of a lookup-key map (JSON text) against Stripe now.
+    fn lookup_keys_plan(console, map: String, op: Option<String>) -> MapPlan {
+        console.lookup_keys_plan(&map, op.as_deref()).await
+    }
+
+    /// Applies a lookup-key map; refuses one with conflicts. Progress under `op`.
+    fn lookup_keys_apply(console, map: String, op: Option<String>, confirm: Option<String>) -> ApplyReport {
+        console.lookup_keys_apply(&map, op.as_deref(), confirm.as_deref()).await
+    }
+
+    /// Checks expected keys (JSON text) at Stripe: green or red per key.
+    fn lookup_keys_verify(console, expected: String) -> VerifyReport {
+        console.lookup_keys_verify(&expected).await
+    }
+
+    /// Resolves lookup keys through the cached resolver.
+    fn lookup_keys_resolve(console, keys: Vec<String>) -> ResolveResult {
+        let (resolutions, stats) = console.resolve(&keys).await?;
+        Ok(ResolveResult { resolutions, stats })
+    }
+
+    /// The resolver's counters: hits, misses, API calls.
+    fn resolver_stats(console) -> ResolverStats {
+        Ok(console.resolver_stats())
+    }
+
+    /// Attaches or detaches an entitlement feature on a product in Stripe.
+    fn product_feature_set(console, product: String, feature: String, attach: bool, confirm: Option<String>) -> Catalog {
+        console.product_feature(&product, &feature, attach, confirm.as_deref()).await
+    }
+
+    /// The audit log, newest first; `before` pages back from an entry id.
+    fn activity(console, limit: u32, before: Option<u32>) -> Vec<AuditEntry> {
+        console.activity(limit as i64, before.map(i64::from)).await
+    }
+
+    /// Progress of a running operation, by the id the UI gave it.
+    fn op_progress(console, op: String) -> Option<ProgressView> {
+        Ok(console.op_progress(&op))
+    }
+
+    /// Asks a running operation to stop between two steps.
+    fn op_cancel(console, op: String) -> bool {
+        Ok(console.op_cancel(&op))
     }
 
     /// Called by the UI once its first screen is on display (start-up figure for make bench).

@@ -29,7 +29,8 @@ fn init_tracing() {
 /// ui/src/lib/bindings.ts: every type that crosses IPC, and a typed function per command, from
 /// the Rust types and the command table. `make bindings` writes it; a test fails when stale.
 pub fn typescript_bindings() -> String {
-    use tollgate_core::{console, domain, store, stripe};
+    use tollgate_core::catalog::{create, migration, resolver, verify};
+    use tollgate_core::{catalog, console, domain, progress, store, stripe};
     use ts_rs::TS;
     let cfg = ts_rs::Config::default();
     let decls = [
@@ -46,6 +47,31 @@ pub fn typescript_bindings() -> String {
         stripe::AccountSummary::decl(&cfg),
         store::DbStatus::decl(&cfg),
         store::Backend::decl(&cfg),
+        store::AuditEntry::decl(&cfg),
+        catalog::Catalog::decl(&cfg),
+        catalog::Plan::decl(&cfg),
+        catalog::FeatureRef::decl(&cfg),
+        catalog::ProductSummary::decl(&cfg),
+        catalog::PlanInterval::decl(&cfg),
+        domain::Currency::decl(&cfg),
+        domain::BasisPoints::decl(&cfg),
+        create::NewPrice::decl(&cfg),
+        console::CreatedPrice::decl(&cfg),
+        console::LookupKeyParts::decl(&cfg),
+        console::ResolveResult::decl(&cfg),
+        migration::MapPlan::decl(&cfg),
+        migration::MapRow::decl(&cfg),
+        migration::MapAction::decl(&cfg),
+        migration::MapCounts::decl(&cfg),
+        migration::ApplyReport::decl(&cfg),
+        verify::VerifyReport::decl(&cfg),
+        verify::KeyCheck::decl(&cfg),
+        verify::ExpectedKey::decl(&cfg),
+        resolver::Resolution::decl(&cfg),
+        resolver::ResolvedPrice::decl(&cfg),
+        resolver::Source::decl(&cfg),
+        resolver::ResolverStats::decl(&cfg),
+        progress::ProgressView::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from the Rust types by `make bindings` (src-tauri/lib.rs). Do not edit.\n\

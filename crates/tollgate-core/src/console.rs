@@ -688,7 +688,18 @@ impl Console {
     }
 
     /// Plans again (Stripe may have moved on since the dry run) and applies, with progress.
-    pub async fn lookup_keys_apply(
+    /// Plans again (Stripe may have moved on since the dry run) and applies, with progress.
+    /// Boxed with `Send` where every lifetime is concrete (rust-lang/rust#102211).
+    pub fn lookup_keys_apply<'a>(
+        &'a self,
+        map_json: &'a str,
+        op: Option<&'a str>,
+        confirm: Option<&'a str>,
+    ) -> crate::store::SendFuture<'a, Result<ApplyReport, ErrorBody>> {
+        Box::pin(self.lookup_keys_apply_inner(map_json, op, confirm))
+    }
+
+    async fn lookup_keys_apply_inner(
         &self,
         map_json: &str,
         op: Option<&str>,
@@ -800,6 +811,38 @@ impl Console {
             return Err(InputError::new("limit", "must be between 1 and 1000").into());
         }
         Ok(self.store().await?.recent_audit(limit, before).await?)
+    }
+}
+
+/// Resolved keys and the resolver's counters after the call.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+pub struct ResolveResult {
+    pub resolutions: Vec<Resolution>,
+    pub stats: ResolverStats,
+}
+
+/// A lookup key read back into its parts, for the live preview in the Create-price form.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+pub struct LookupKeyParts {
+    pub lookup_key: String,
+    pub tier: String,
+    pub audience: String,
+    pub interval: catalog::PlanInterval,
+    pub currency: Option<String>,
+    pub version: Option<u32>,
+}
+
+impl LookupKeyParts {
+    pub fn parse(raw: &str) -> Result<LookupKeyParts, ErrorBody> {
+        let k = catalog::LookupKey::parse("lookup_key", raw)?;
+        Ok(LookupKeyParts {
+            lookup_key: k.to_string(),
+            tier: k.tier().to_owned(),
+            audience: k.audience().to_owned(),
+            interval: k.interval(),
+            currency: k.currency().map(|c| c.as_str().to_owned()),
+            version: k.version(),
+        })
     }
 }
 

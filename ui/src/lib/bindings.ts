@@ -55,6 +55,192 @@ latest_version: number, };
 
 export type Backend = "sqlite" | "postgres";
 
+export type AuditEntry = { id: number, 
+/**
+ * UTC seconds.
+ */
+at: number, environment: Environment, 
+/**
+ * The OS user.
+ */
+actor: string, 
+/**
+ * `desktop` or `cli`; absent on entries older than the column.
+ */
+surface: string | null, action: string, target: string | null, 
+/**
+ * JSON.
+ */
+detail: string, stripe_ids: Array<string>, };
+
+export type Catalog = { plans: Array<Plan>, features: Array<FeatureRef>, products: Array<ProductSummary>, 
+/**
+ * When the catalog was last read whole from Stripe (UTC seconds).
+ */
+refreshed_at: number | null, 
+/**
+ * Set when this is the store's copy because Stripe could not be reached.
+ */
+stale_reason: string | null, };
+
+export type Plan = { price_id: string, product_id: string, product_name: string, lookup_key: string | null, 
+/**
+ * Why the lookup key breaks the convention, if it does.
+ */
+key_problem: string | null, nickname: string | null, 
+/**
+ * From price metadata `tier`, else from the lookup key.
+ */
+tier: string | null, 
+/**
+ * From price metadata `audience`, else from the lookup key.
+ */
+audience: string | null, 
+/**
+ * month, year or once; absent for other cadences (every 3 months, weekly …).
+ */
+interval: PlanInterval | null, 
+/**
+ * How often it bills, in words: "month", "3 months", "one-time".
+ */
+cadence: string, 
+/**
+ * How the amount is computed, in words: "EUR 49.00 / month", tiers, per seat, metered.
+ */
+pricing: string, 
+/**
+ * flat, per_seat, per_unit, tiered, metered or custom.
+ */
+model: string, 
+/**
+ * The per-unit amount in minor units, when the price has one (sorting and filters).
+ */
+unit_amount: number | null, currency: Currency, 
+/**
+ * Price metadata `commissionRate`, basis points.
+ */
+commission_bps: BasisPoints | null, active: boolean, features: Array<FeatureRef>, active_subscribers: number, created: number, livemode: boolean, };
+
+export type FeatureRef = { id: string, lookup_key: string, name: string, };
+
+export type ProductSummary = { id: string, name: string, active: boolean, features: Array<FeatureRef>, };
+
+export type PlanInterval = "month" | "year" | "once";
+
+export type Currency = string;
+
+export type BasisPoints = number;
+
+export type NewPrice = { 
+/**
+ * An existing product, or
+ */
+product_id: string | null, 
+/**
+ * the name of a new one.
+ */
+product_name: string | null, lookup_key: string, 
+/**
+ * month, year or once.
+ */
+interval: string, 
+/**
+ * Minor units (2900 for 29.00; 500 for JPY 500).
+ */
+amount: number, currency: string, commission_bps: number | null, 
+/**
+ * Charged per seat (the subscription's quantity) rather than flat.
+ */
+per_seat: boolean, 
+/**
+ * Take the key from the price that holds it (that price keeps its subscribers).
+ */
+transfer_lookup_key: boolean, 
+/**
+ * Entitlement features (lookup keys or ids) to attach to the product.
+ */
+features: Array<string>, nickname: string | null, 
+/**
+ * The form's nonce: the same nonce is the same price, however often it is sent.
+ */
+request_id: string | null, };
+
+export type CreatedPrice = { plan: Plan, transferred_from: string | null, };
+
+export type LookupKeyParts = { lookup_key: string, tier: string, audience: string, interval: PlanInterval, currency: string | null, version: number | null, };
+
+export type ResolveResult = { resolutions: Array<Resolution>, stats: ResolverStats, };
+
+export type MapPlan = { rows: Array<MapRow>, counts: MapCounts, };
+
+export type MapRow = { price_id: string, lookup_key: string, action: MapAction, 
+/**
+ * Why, for conflict and invalid; what else changes, for assign and transfer.
+ */
+reason: string | null, 
+/**
+ * The key the price holds now.
+ */
+current_key: string | null, 
+/**
+ * The price that holds the key now, for a transfer.
+ */
+holder: string | null, product_id: string | null, pricing: string | null, active: boolean | null, };
+
+export type MapAction = "unchanged" | "assign" | "transfer" | "conflict" | "invalid";
+
+export type MapCounts = { unchanged: number, assign: number, transfer: number, conflict: number, invalid: number, };
+
+export type ApplyReport = { plan: MapPlan, 
+/**
+ * Rows written to Stripe by this run.
+ */
+applied: number, 
+/**
+ * Rows not written because the run was cancelled.
+ */
+skipped: number, cancelled: boolean, };
+
+export type VerifyReport = { checks: Array<KeyCheck>, passed: number, failed: number, };
+
+export type KeyCheck = { expected: ExpectedKey, ok: boolean, 
+/**
+ * What differs, one line each; empty when ok.
+ */
+problems: Array<string>, found: Resolution | null, };
+
+export type ExpectedKey = { lookup_key: string, amount: number, currency: string, interval: PlanInterval, };
+
+export type Resolution = { lookup_key: string, 
+/**
+ * None: no price holds this key.
+ */
+price: ResolvedPrice | null, source: Source, 
+/**
+ * Served from the store while Stripe was unreachable; may be out of date.
+ */
+stale: boolean, };
+
+export type ResolvedPrice = { price_id: string, product_id: string, unit_amount: number | null, currency: string, interval: PlanInterval | null, active: boolean, pricing: string, };
+
+export type Source = "cache" | "stripe" | "store";
+
+export type ResolverStats = { hits: number, misses: number, 
+/**
+ * Calls made to Stripe.
+ */
+api_calls: number, 
+/**
+ * Misses that joined a call already in flight instead of making their own.
+ */
+coalesced: number, 
+/**
+ * Answers served from the store because Stripe was unreachable.
+ */
+stale_served: number, cached_keys: number, ttl_seconds: number, };
+
+export type ProgressView = { phase: string, done: number, total: number, cancelled: boolean, finished: boolean, };
+
 export const commands = {
   /** Version, environment, Stripe API base and database in use, and the account once checked. */
   app_info: (): Promise<AppInfo> => invoke<AppInfo>("app_info", {}),
@@ -76,6 +262,43 @@ export const commands = {
 
   /** The store's backend, location and schema version. */
   db_status: (): Promise<DbStatus> => invoke<DbStatus>("db_status", {}),
+
+  /** The plans from the store; with `refresh`, read from Stripe first (the store's copy and */
+  /** the reason if Stripe cannot be read). `op` names the operation for progress. */
+  catalog: (refresh: boolean, op?: string | null): Promise<Catalog> => invoke<Catalog>("catalog", { refresh, op }),
+
+  /** Creates a price in Stripe (the form's `request_id` makes a double click one price). */
+  price_create: (input: NewPrice, confirm?: string | null): Promise<CreatedPrice> => invoke<CreatedPrice>("price_create", { input, confirm }),
+
+  /** Checks a lookup key against the convention and reads back its parts. */
+  lookup_key_parse: (lookup_key: string): Promise<LookupKeyParts> => invoke<LookupKeyParts>("lookup_key_parse", { lookup_key }),
+
+  /** The dry run of a lookup-key map (JSON text) against Stripe now. */
+  lookup_keys_plan: (map: string, op?: string | null): Promise<MapPlan> => invoke<MapPlan>("lookup_keys_plan", { map, op }),
+
+  /** Applies a lookup-key map; refuses one with conflicts. Progress under `op`. */
+  lookup_keys_apply: (map: string, op?: string | null, confirm?: string | null): Promise<ApplyReport> => invoke<ApplyReport>("lookup_keys_apply", { map, op, confirm }),
+
+  /** Checks expected keys (JSON text) at Stripe: green or red per key. */
+  lookup_keys_verify: (expected: string): Promise<VerifyReport> => invoke<VerifyReport>("lookup_keys_verify", { expected }),
+
+  /** Resolves lookup keys through the cached resolver. */
+  lookup_keys_resolve: (keys: Array<string>): Promise<ResolveResult> => invoke<ResolveResult>("lookup_keys_resolve", { keys }),
+
+  /** The resolver's counters: hits, misses, API calls. */
+  resolver_stats: (): Promise<ResolverStats> => invoke<ResolverStats>("resolver_stats", {}),
+
+  /** Attaches or detaches an entitlement feature on a product in Stripe. */
+  product_feature_set: (product: string, feature: string, attach: boolean, confirm?: string | null): Promise<Catalog> => invoke<Catalog>("product_feature_set", { product, feature, attach, confirm }),
+
+  /** The audit log, newest first; `before` pages back from an entry id. */
+  activity: (limit: number, before?: number | null): Promise<Array<AuditEntry>> => invoke<Array<AuditEntry>>("activity", { limit, before }),
+
+  /** Progress of a running operation, by the id the UI gave it. */
+  op_progress: (op: string): Promise<ProgressView | null> => invoke<ProgressView | null>("op_progress", { op }),
+
+  /** Asks a running operation to stop between two steps. */
+  op_cancel: (op: string): Promise<boolean> => invoke<boolean>("op_cancel", { op }),
 
   /** Called by the UI once its first screen is on display (start-up figure for make bench). */
   ui_ready: (): Promise<void> => invoke<void>("ui_ready", {}),

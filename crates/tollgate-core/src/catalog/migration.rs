@@ -229,45 +229,47 @@ where
         )
         .into());
     }
-    let todo: Vec<&MapRow> = plan
+    // Owned rows: a stream over borrowed ones trips rustc's higher-ranked Send check once
+    // nested in a Tauri command (rust-lang/rust#102211).
+    let todo: Vec<MapRow> = plan
         .rows
         .iter()
         .filter(|r| matches!(r.action, MapAction::Assign | MapAction::Transfer))
+        .cloned()
         .collect();
     progress.phase("applying", todo.len() as u64);
-    let results: Vec<Option<Result<(), ErrorBody>>> =
-        futures_util::stream::iter(todo.iter().copied())
-            .map(|row| {
-                let on_applied = &on_applied;
-                async move {
-                    if progress.is_cancelled() {
-                        return None;
-                    }
-                    // The intent includes what the row found, so a re-run after someone else moved
-                    // the key is a new write, while a retried click is the same one.
-                    let intent = IdempotencyIntent::new("lookup_key.apply")
-                        .with(&row.price_id)
-                        .with(&row.lookup_key)
-                        .with(row.current_key.as_deref().unwrap_or("-"))
-                        .with(row.holder.as_deref().unwrap_or("-"));
-                    let req = UpdatePrice::new(row.price_id.as_str())
-                        .lookup_key(row.lookup_key.as_str())
-                        .transfer_lookup_key(true)
-                        .expand(vec!["tiers".to_owned()]);
-                    let out = gw.post_idempotent(req, &intent).await;
-                    progress.step();
-                    Some(match out {
-                        Ok(price) => {
-                            on_applied(row, mirror::price_row(&price)).await;
-                            Ok(())
-                        }
-                        Err(e) => Err(ErrorBody::from(e)),
-                    })
+    let results: Vec<Option<Result<(), ErrorBody>>> = futures_util::stream::iter(todo)
+        .map(|row| {
+            let on_applied = &on_applied;
+            async move {
+                if progress.is_cancelled() {
+                    return None;
                 }
-            })
-            .buffered(CONCURRENCY)
-            .collect()
-            .await;
+                // The intent includes what the row found, so a re-run after someone else moved
+                // the key is a new write, while a retried click is the same one.
+                let intent = IdempotencyIntent::new("lookup_key.apply")
+                    .with(&row.price_id)
+                    .with(&row.lookup_key)
+                    .with(row.current_key.as_deref().unwrap_or("-"))
+                    .with(row.holder.as_deref().unwrap_or("-"));
+                let req = UpdatePrice::new(row.price_id.as_str())
+                    .lookup_key(row.lookup_key.as_str())
+                    .transfer_lookup_key(true)
+                    .expand(vec!["tiers".to_owned()]);
+                let out = gw.post_idempotent(req, &intent).await;
+                progress.step();
+                Some(match out {
+                    Ok(price) => {
+                        on_applied(&row, mirror::price_row(&price)).await;
+                        Ok(())
+                    }
+                    Err(e) => Err(ErrorBody::from(e)),
+                })
+            }
+        })
+        .buffered(CONCURRENCY)
+        .collect()
+        .await;
     let mut applied = 0;
     let mut skipped = 0;
     let mut first_error = None;
