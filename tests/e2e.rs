@@ -81,8 +81,15 @@ async fn wait_text(c: &Client, css: &str, needle: &str) -> String {
 async fn type_into(c: &Client, css: &str, value: &str) {
     eprintln!("e2e: type into {css}");
     let input = c.find(Locator::Css(css)).await.expect(css);
-    input.clear().await.unwrap();
-    input.send_keys(value).await.unwrap();
+    if !value.is_empty() {
+        input.clear().await.unwrap();
+    }
+    if value.is_empty() {
+        // clear() fires no input event; select all and delete as a user would.
+        input.send_keys("\u{E009}a\u{E000}\u{E003}").await.unwrap();
+    } else {
+        input.send_keys(value).await.unwrap();
+    }
 }
 
 async fn click(c: &Client, css: &str) {
@@ -165,7 +172,8 @@ async fn settings_add_check_refuse_and_switch_environment() {
     ])
     .await;
 
-    // First screen: Settings, test environment, sandbox label, no key yet.
+    // Settings, test environment, sandbox label, no key yet.
+    click(&c, "[data-testid=nav-settings]").await;
     wait_text(&c, "[data-testid=env-badge]", "TEST").await;
     wait_text(&c, "[data-testid=sandbox-badge]", "Sandbox").await;
     wait_text(
@@ -316,6 +324,9 @@ async fn broken_database_unreachable_stripe_and_missing_keyring_are_explained() 
     ])
     .await;
 
+    // The first screen (Plans) names the damaged store; Settings says what to do.
+    wait_text(&c, "[data-testid=plans-error]", "damaged").await;
+    click(&c, "[data-testid=nav-settings]").await;
     wait_text(&c, "[data-testid=db-error]", "damaged").await;
     wait_text(
         &c,
@@ -362,4 +373,117 @@ async fn broken_database_unreachable_stripe_and_missing_keyring_are_explained() 
         "the damaged file is left alone"
     );
     c.close().await.ok();
+}
+
+async fn select_option(c: &Client, css: &str) {
+    click(c, css).await;
+}
+
+/// Plans: the demo catalog with every price shape, search and filters, a partner price created
+/// through the form (and bad input refused), the seed 002 map migrated with a dry run first,
+/// verify, the resolver's stats, features, and the Activity log of it all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plans_create_migrate_verify_resolve_and_activity() {
+    let sandbox = tollgate_sandbox::start(tollgate_sandbox::SandboxConfig {
+        seed: tollgate_sandbox::Seed::Demo,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let (_driver, c) = launch(&[
+        ("TOLLGATE_DATA_DIR", data.path().display().to_string()),
+        ("TOLLGATE_STRIPE_API_BASE", sandbox.base_url()),
+        ("TOLLGATE_STRIPE_SECRET_KEY", "sk_test_sandbox".to_owned()),
+    ])
+    .await;
+
+    wait_text(&c, "[data-testid=plan-count]", "11 of 11").await;
+    shot(&c, "10-plans-catalog").await;
+
+    type_into(&c, "input[aria-label='Search plans']", "partner").await;
+    wait_text(&c, "[data-testid=plan-count]", "5 of 11").await;
+    shot(&c, "11-plans-search-partner").await;
+    type_into(&c, "input[aria-label='Search plans']", "").await;
+    click(&c, "[data-testid=filter-nokey]").await;
+    wait_text(&c, "[data-testid=plan-count]", "6 of 11").await;
+    shot(&c, "12-plans-needing-a-key").await;
+    click(&c, "[data-testid=filter-nokey]").await;
+
+    // A partner price: new product, per seat, commission, a feature; key previewed live.
+    click(&c, "[data-testid=new-price]").await;
+    select_option(&c, "select[name=product] option[value=__new]").await;
+    type_into(&c, "input[name=product_name]", "Partner Enterprise").await;
+    type_into(&c, "input[name=tier]", "partner").await;
+    type_into(&c, "input[name=audience]", "Enterprise").await;
+    wait_text(&c, "[data-testid=key-error]", "lowercase").await;
+    type_into(&c, "input[name=audience]", "enterprise").await;
+    wait_text(
+        &c,
+        "[data-testid=key-preview]",
+        "partner-enterprise-monthly",
+    )
+    .await;
+    type_into(&c, "input[name=amount]", "-5").await;
+    click(&c, "form button[type=submit]").await;
+    wait_text(&c, "[data-testid=amount-error]", "must not be negative").await;
+    shot(&c, "13-new-price-bad-input").await;
+    type_into(&c, "input[name=amount]", "499").await;
+    type_into(&c, "input[name=commission]", "6").await;
+    click(&c, "[data-testid=per-seat]").await;
+    click(&c, "input[name=feature-analytics_access]").await;
+    shot(&c, "14-new-price-form").await;
+    click(&c, "form button[type=submit]").await;
+    wait_text(&c, "[data-testid=notice]", "EUR 499.00 per seat / month").await;
+    wait_text(&c, "[data-testid=plan-count]", "12 of 12").await;
+    shot(&c, "15-new-price-created").await;
+
+    // The seed 002 map: dry run, apply with progress, then nothing left to do.
+    click(&c, "[data-testid=tab-migration]").await;
+    click(&c, "[data-testid=dry-run]").await;
+    wait_text(&c, "[data-testid=map-summary]", "invalid").await;
+    shot(&c, "16-migration-template-dry-run").await;
+    click(&c, "[data-testid=map-json-toggle]").await;
+    type_into(
+        &c,
+        "[data-testid=map-json]",
+        r#"{"price_1SQbV5K5Ap4Um3SpD65qOwZB": "community-expert-monthly", "price_1SQXF5K5Ap4Um3SpekZpC9fQ": "community-expert-annual", "price_1SQbV6K5Ap4Um3SpwFKRCoJo": "top-expert-monthly", "price_1SQXF5K5Ap4Um3SpzT4S3agl": "top-expert-annual", "price_1SQXF5K5Ap4Um3SpQCBwSFml": "lecturer-module-annual"}"#,
+    )
+    .await;
+    click(&c, "[data-testid=use-map]").await;
+    click(&c, "[data-testid=dry-run]").await;
+    wait_text(&c, "[data-testid=map-summary]", "2 unchanged · 3 assign").await;
+    shot(&c, "17-migration-seed-map-dry-run").await;
+    click(&c, "[data-testid=apply]").await;
+    wait_text(&c, "[data-testid=map-summary]", "Applied 3").await;
+    shot(&c, "18-migration-applied").await;
+
+    click(&c, "[data-testid=tab-verify]").await;
+    type_into(
+        &c,
+        "[data-testid=verify-input]",
+        r#"[{"lookup_key": "top-expert-annual", "amount": 56600, "currency": "eur", "interval": "year"}, {"lookup_key": "community-expert-monthly", "amount": 4900, "currency": "eur", "interval": "month"}]"#,
+    )
+    .await;
+    click(&c, "[data-testid=verify-run]").await;
+    wait_text(&c, "[data-testid=verify-summary]", "1 passed · 1 failed").await;
+    shot(&c, "19-verify").await;
+
+    click(&c, "[data-testid=tab-resolver]").await;
+    click(&c, "[data-testid=resolve-run]").await;
+    wait_text(&c, "[data-testid=resolve-table]", "price_").await;
+    click(&c, "[data-testid=resolve-run]").await;
+    wait_text(&c, "[data-testid=resolver-stats]", "%").await;
+    shot(&c, "20-resolver").await;
+
+    click(&c, "[data-testid=tab-features]").await;
+    shot(&c, "21-features").await;
+
+    click(&c, "[data-testid=nav-activity]").await;
+    let log = wait_text(&c, "[data-testid=activity-table]", "price.create").await;
+    assert!(log.contains("lookup_key.assign"), "{log}");
+    shot(&c, "22-activity").await;
+
+    c.close().await.ok();
+    sandbox.stop().await;
 }
