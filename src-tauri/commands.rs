@@ -117,6 +117,19 @@ commands! {
         Ok(console.op_cancel(&op))
     }
 
+    /// The query the Plans screen types for the frame probe of make bench (none normally).
+    fn ui_probe(console) -> Option<String> {
+        let _ = console;
+        Ok(crate::startup::filter_probe_query())
+    }
+
+    /// The frame probe's figures (make bench); the app exits after printing them.
+    fn ui_probe_report(console, report: String) -> () {
+        let _ = console;
+        crate::startup::filter_probe_report(&report);
+        Ok(())
+    }
+
     /// Called by the UI once its first screen is on display (start-up figure for make bench).
     fn ui_ready(console) -> () {
         let _ = console;

@@ -54,5 +54,19 @@ if [ -n "$deb" ]; then
   row ".deb size (MB)" "$size_mb" "20" "$(awk -v a="$size_mb" 'BEGIN{printf "%.2f", a/20}')"
 fi
 ./target/release/examples/bench
+./target/release/examples/catalog_bench
+
+# The Plans screen with 2,000 prices: the UI types a query a key at a time (and deletes it
+# again) while timing every animation frame; it prints what it saw and exits.
+plans_db="$data/plans-2000.sqlite3"
+./target/release/examples/catalog_bench --plans-db "$plans_db" 2>/dev/null
+probe=$(TOLLGATE_DATABASE_URL="sqlite://$plans_db" TOLLGATE_FILTER_PROBE="partner clinic annual eur" timeout 120 "$app" 2>/dev/null | awk '/^filter-probe/')
+[ -n "$probe" ] || { echo "bench: the Plans screen did not report its frame probe" >&2; exit 1; }
+field() { echo "$probe" | awk -v k="$1" '{for (i = 1; i < NF; i++) if ($i == k) print $(i + 1)}'; }
+max_frame=$(field max-frame-ms)
+row "Plans, 2,000 prices: longest frame typing (ms)" "$max_frame" "50" "$(awk -v a="$max_frame" 'BEGIN{printf "%.2f", a/50}')"
+row "  frames over 50 ms / frames" "$(field frames-over-50ms)/$(field frames)" "0" "-"
+row "  keystroke to painted result, median (ms)" "$(field keystroke-to-paint-median-ms)" "-" "-"
+row "  keystroke to painted result, worst (ms)" "$(field keystroke-to-paint-worst-ms)" "-" "-"
 bin_mb=$(awk -v b="$(stat -c %s "$app")" 'BEGIN{printf "%.1f", b/1048576}')
 row "release binary (MB)" "$bin_mb" "-" "-"

@@ -300,6 +300,12 @@ export const commands = {
   /** Asks a running operation to stop between two steps. */
   op_cancel: (op: string): Promise<boolean> => invoke<boolean>("op_cancel", { op }),
 
+  /** The query the Plans screen types for the frame probe of make bench (none normally). */
+  ui_probe: (): Promise<string | null> => invoke<string | null>("ui_probe", {}),
+
+  /** The frame probe's figures (make bench); the app exits after printing them. */
+  ui_probe_report: (report: string): Promise<void> => invoke<void>("ui_probe_report", { report }),
+
   /** Called by the UI once its first screen is on display (start-up figure for make bench). */
   ui_ready: (): Promise<void> => invoke<void>("ui_ready", {}),
 };
