@@ -43,7 +43,9 @@ pub fn ui_ready() {
 /// `TOLLGATE_FILTER_PROBE=QUERY`: the Plans screen types QUERY into its search box one key at a
 /// time, measuring frames, and reports here (make bench); the app then exits.
 pub fn filter_probe_query() -> Option<String> {
-    std::env::var("TOLLGATE_FILTER_PROBE").ok().filter(|q| !q.is_empty())
+    std::env::var("TOLLGATE_FILTER_PROBE")
+        .ok()
+        .filter(|q| !q.is_empty())
 }
 
 pub fn filter_probe_report(report: &str) {

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use tollgate_core::catalog::resolver::{PriceResolver, StripeSource, DEFAULT_TTL};
 use tollgate_core::console::{Overrides, SecretSource};
 use tollgate_core::domain::{Environment, StripeSecretKey};
-use tollgate_core::store::{CatalogSnapshot, FeatureRow, PriceRow, ProductFeatureRow, ProductRow, Store, StoreTarget};
+use tollgate_core::store::{
+    CatalogSnapshot, FeatureRow, PriceRow, ProductFeatureRow, ProductRow, Store, StoreTarget,
+};
 use tollgate_core::stripe::StripeGateway;
 use tollgate_core::Console;
 use tollgate_sandbox::{start, SandboxConfig, Seed, DEFAULT_SECRET_KEY};
@@ -20,8 +22,19 @@ fn row(name: &str, measured: String, target: String, ratio: f64) {
     println!("{name:<44} {measured:>12} {target:>12} {ratio:>8.2}");
 }
 
-async fn post(http: &reqwest::Client, base: &str, path: &str, form: &[(String, String)]) -> serde_json::Value {
-    let r = http.post(format!("{base}{path}")).bearer_auth(DEFAULT_SECRET_KEY).form(form).send().await.unwrap();
+async fn post(
+    http: &reqwest::Client,
+    base: &str,
+    path: &str,
+    form: &[(String, String)],
+) -> serde_json::Value {
+    let r = http
+        .post(format!("{base}{path}"))
+        .bearer_auth(DEFAULT_SECRET_KEY)
+        .form(form)
+        .send()
+        .await
+        .unwrap();
     let status = r.status();
     let v: serde_json::Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
     assert!(status.is_success(), "{path}: {v}");
@@ -31,7 +44,13 @@ async fn post(http: &reqwest::Client, base: &str, path: &str, form: &[(String, S
 /// `n` monthly EUR prices on one product; with `keyed`, each gets `bench{i}-expert-monthly`.
 async fn make_prices(base: &str, n: usize, keyed: bool) -> Vec<String> {
     let http = reqwest::Client::new();
-    let product = post(&http, base, "/v1/products", &[("name".into(), "Bench product".into())]).await;
+    let product = post(
+        &http,
+        base,
+        "/v1/products",
+        &[("name".into(), "Bench product".into())],
+    )
+    .await;
     let product = product["id"].as_str().unwrap().to_owned();
     let mut ids = Vec::new();
     for i in 0..n {
@@ -44,7 +63,12 @@ async fn make_prices(base: &str, n: usize, keyed: bool) -> Vec<String> {
         if keyed {
             form.push(("lookup_key".to_owned(), format!("bench{i}-expert-monthly")));
         }
-        ids.push(post(&http, base, "/v1/prices", &form).await["id"].as_str().unwrap().to_owned());
+        ids.push(
+            post(&http, base, "/v1/prices", &form).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
     }
     ids
 }
@@ -64,18 +88,23 @@ fn synthetic_catalog(n: usize) -> CatalogSnapshot {
             created: 1_700_000_000,
         })
         .collect();
-    let features: Vec<FeatureRow> = ["appointments_manage", "events_create", "analytics_access", "custom_branding"]
-        .iter()
-        .enumerate()
-        .map(|(i, k)| FeatureRow {
-            stripe_id: format!("feat_bench{i}"),
-            lookup_key: (*k).into(),
-            name: k.replace('_', " "),
-            active: true,
-            metadata: "{}".into(),
-            livemode: false,
-        })
-        .collect();
+    let features: Vec<FeatureRow> = [
+        "appointments_manage",
+        "events_create",
+        "analytics_access",
+        "custom_branding",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, k)| FeatureRow {
+        stripe_id: format!("feat_bench{i}"),
+        lookup_key: (*k).into(),
+        name: k.replace('_', " "),
+        active: true,
+        metadata: "{}".into(),
+        livemode: false,
+    })
+    .collect();
     let product_features = products
         .iter()
         .enumerate()
@@ -93,7 +122,15 @@ fn synthetic_catalog(n: usize) -> CatalogSnapshot {
             let interval = if i % 3 == 0 { "year" } else { "month" };
             let currency = currencies[i % 5];
             let key = (i % 7 != 0).then(|| {
-                format!("{tier}-{audience}-{}-{currency}-v{}", if interval == "year" { "annual" } else { "monthly" }, i + 1)
+                format!(
+                    "{tier}-{audience}-{}-{currency}-v{}",
+                    if interval == "year" {
+                        "annual"
+                    } else {
+                        "monthly"
+                    },
+                    i + 1
+                )
             });
             PriceRow {
                 stripe_id: format!("price_bench{i:05}"),
@@ -116,7 +153,13 @@ fn synthetic_catalog(n: usize) -> CatalogSnapshot {
             }
         })
         .collect();
-    CatalogSnapshot { products, prices, features, product_features, subscriber_counts: Default::default() }
+    CatalogSnapshot {
+        products,
+        prices,
+        features,
+        product_features,
+        subscriber_counts: Default::default(),
+    }
 }
 
 #[tokio::main]
@@ -124,28 +167,54 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--plans-db") {
         let path = std::path::PathBuf::from(&args[i + 1]);
-        let store = Store::open(&StoreTarget::SqliteFile(path.clone())).await.unwrap();
+        let store = Store::open(&StoreTarget::SqliteFile(path.clone()))
+            .await
+            .unwrap();
         store.migrate().await.unwrap();
-        store.replace_catalog(&synthetic_catalog(2000)).await.unwrap();
+        store
+            .replace_catalog(&synthetic_catalog(2000))
+            .await
+            .unwrap();
         eprintln!("wrote 2,000 prices to {}", path.display());
         return;
     }
 
-    let sb = start(SandboxConfig { seed: Seed::Empty, ..Default::default() }).await.unwrap();
+    let sb = start(SandboxConfig {
+        seed: Seed::Empty,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let base = sb.base_url();
     let key = StripeSecretKey::parse(DEFAULT_SECRET_KEY).unwrap();
 
     // ---- cold: 50 keys, batched by ten ----
     make_prices(&base, 50, true).await;
-    let keys: Vec<String> = (0..50).map(|i| format!("bench{i}-expert-monthly")).collect();
-    let resolver = PriceResolver::new(Arc::new(StripeSource(StripeGateway::new(&base, &key).unwrap())), None, DEFAULT_TTL);
+    let keys: Vec<String> = (0..50)
+        .map(|i| format!("bench{i}-expert-monthly"))
+        .collect();
+    let resolver = PriceResolver::new(
+        Arc::new(StripeSource(StripeGateway::new(&base, &key).unwrap())),
+        None,
+        DEFAULT_TTL,
+    );
     let t = Instant::now();
     let out = resolver.resolve_many(&keys).await.unwrap();
     let cold = t.elapsed();
     assert!(out.iter().all(|r| r.price.is_some()));
     let calls = resolver.stats().api_calls;
-    row("cold resolve of 50 keys: API calls", calls.to_string(), "5".into(), calls as f64 / 5.0);
-    row("cold resolve of 50 keys (ms)", format!("{:.1}", cold.as_secs_f64() * 1e3), "-".into(), 0.0);
+    row(
+        "cold resolve of 50 keys: API calls",
+        calls.to_string(),
+        "5".into(),
+        calls as f64 / 5.0,
+    );
+    row(
+        "cold resolve of 50 keys (ms)",
+        format!("{:.1}", cold.as_secs_f64() * 1e3),
+        "-".into(),
+        0.0,
+    );
 
     // ---- cached: median ns per lookup over 101 batches of 10,000 ----
     let mut per_call = Vec::new();
@@ -158,7 +227,12 @@ async fn main() {
     }
     per_call.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let median = per_call[50];
-    row("cached resolve, median (ns)", format!("{median:.0}"), "1000".into(), median / 1000.0);
+    row(
+        "cached resolve, median (ns)",
+        format!("{median:.0}"),
+        "1000".into(),
+        median / 1000.0,
+    );
     // The same through the async API the app calls (cache hit: no await point is taken).
     let mut per_call = Vec::new();
     for b in 0..101 {
@@ -170,14 +244,24 @@ async fn main() {
     }
     per_call.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let median = per_call[50];
-    row("cached resolve via resolve().await (ns)", format!("{median:.0}"), "1000".into(), median / 1000.0);
+    row(
+        "cached resolve via resolve().await (ns)",
+        format!("{median:.0}"),
+        "1000".into(),
+        median / 1000.0,
+    );
 
     // ---- a 500-row map applied against the sandbox, with progress ----
     let ids = make_prices(&base, 500, false).await;
     let map: serde_json::Map<String, serde_json::Value> = ids
         .iter()
         .enumerate()
-        .map(|(i, id)| (id.clone(), serde_json::Value::String(format!("map{i}-partner-monthly"))))
+        .map(|(i, id)| {
+            (
+                id.clone(),
+                serde_json::Value::String(format!("map{i}-partner-monthly")),
+            )
+        })
         .collect();
     let map = serde_json::Value::Object(map).to_string();
     let dir = tempfile::tempdir().unwrap();
@@ -188,7 +272,10 @@ async fn main() {
         Overrides {
             stripe_secret_key: Some(DEFAULT_SECRET_KEY.into()),
             webhook_secrets: None,
-            database_url: Some((format!("sqlite://{}", dir.path().join("b.db").display()), SecretSource::Flag)),
+            database_url: Some((
+                format!("sqlite://{}", dir.path().join("b.db").display()),
+                SecretSource::Flag,
+            )),
             stripe_api_base: Some(base.clone()),
         },
     ));
@@ -213,15 +300,38 @@ async fn main() {
         })
     };
     let t = Instant::now();
-    let report = console.lookup_keys_apply(&map, Some("bench-apply"), None).await.unwrap();
+    let report = console
+        .lookup_keys_apply(&map, Some("bench-apply"), None)
+        .await
+        .unwrap();
     let took = t.elapsed();
     let updates = watcher.await.unwrap();
     assert_eq!(report.applied, 500);
-    row("apply a 500-row lookup-key map (ms)", format!("{:.0}", took.as_secs_f64() * 1e3), "10000".into(), took.as_secs_f64() / 10.0);
-    row("  progress updates seen while applying", updates.to_string(), "-".into(), 0.0);
+    row(
+        "apply a 500-row lookup-key map (ms)",
+        format!("{:.0}", took.as_secs_f64() * 1e3),
+        "10000".into(),
+        took.as_secs_f64() / 10.0,
+    );
+    row(
+        "  progress updates seen while applying",
+        updates.to_string(),
+        "-".into(),
+        0.0,
+    );
     let t = Instant::now();
     let again = console.lookup_keys_apply(&map, None, None).await.unwrap();
-    row("  the same map again: rows written", again.applied.to_string(), "0".into(), 0.0);
-    row("  the same map again (ms)", format!("{:.0}", t.elapsed().as_secs_f64() * 1e3), "-".into(), 0.0);
+    row(
+        "  the same map again: rows written",
+        again.applied.to_string(),
+        "0".into(),
+        0.0,
+    );
+    row(
+        "  the same map again (ms)",
+        format!("{:.0}", t.elapsed().as_secs_f64() * 1e3),
+        "-".into(),
+        0.0,
+    );
     sb.stop().await;
 }

@@ -550,18 +550,19 @@ impl Console {
         Ok(Catalog::from_view(store.catalog().await?, stale))
     }
 
-    fn resolver(&self) -> Result<std::sync::Arc<PriceResolver>, ErrorBody> {
+    /// The environment's resolver, made on first use with the store to fall back on.
+    async fn resolver(&self) -> Result<std::sync::Arc<PriceResolver>, ErrorBody> {
         let env = self.environment();
+        if let Some(r) = self.resolvers.lock().expect("resolvers lock").get(&env) {
+            return Ok(r.clone());
+        }
+        let gw = self.gateway()?;
+        // Without a store the resolver still answers from Stripe; it just has no offline copy.
+        let store = self.store().await.ok();
         let mut map = self.resolvers.lock().expect("resolvers lock");
         if let Some(r) = map.get(&env) {
             return Ok(r.clone());
         }
-        let gw = self.gateway()?;
-        let store = self
-            .stores
-            .try_lock()
-            .ok()
-            .and_then(|s| s.get(&env).cloned());
         let r = std::sync::Arc::new(PriceResolver::new(
             std::sync::Arc::new(StripeSource(gw)),
             store,
@@ -579,8 +580,7 @@ impl Console {
         if keys.is_empty() {
             return Err(InputError::new("lookup_keys", "give at least one lookup key").into());
         }
-        self.store().await?; // so the resolver has the store to fall back on
-        let r = self.resolver()?;
+        let r = self.resolver().await?;
         let out = r.resolve_many(keys).await?;
         Ok((out, r.stats()))
     }
@@ -747,8 +747,7 @@ impl Console {
     /// Checks each expected key at Stripe (never the cache).
     pub async fn lookup_keys_verify(&self, expected_json: &str) -> Result<VerifyReport, ErrorBody> {
         let expected = catalog::verify::parse_expected(expected_json)?;
-        self.store().await?;
-        let r = self.resolver()?;
+        let r = self.resolver().await?;
         catalog::verify::verify(&r, &expected).await
     }
 
