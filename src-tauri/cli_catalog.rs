@@ -178,6 +178,18 @@ async fn with_progress<T>(
     loop {
         tokio::select! {
             out = &mut work => {
+                // The last state, so even a run shorter than one tick shows what it did.
+                if let Some(v) = console.op_progress(op).filter(|v| v.total > 0) {
+                    let line = format!("{} {}/{}", v.phase, v.done, v.total);
+                    if line != last {
+                        if tty {
+                            eprint!("\r\x1b[2K{line}");
+                        } else {
+                            eprintln!("{line}");
+                        }
+                        last = line;
+                    }
+                }
                 if tty && !last.is_empty() {
                     eprintln!();
                 }
