@@ -462,3 +462,65 @@ async fn features_attach_and_detach() {
     );
     f.sandbox.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_writes_need_the_account_name_typed() {
+    let live_key = "sk_live_sandboxLiveModeKey0000";
+    let sandbox = tollgate_sandbox::start(SandboxConfig {
+        seed: Seed::Empty,
+        secret_key: live_key.into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let c = Console::new(
+        Environment::Live,
+        "cli",
+        &tollgate_core::testing::unique("dev.tollgate.test"),
+        Overrides {
+            stripe_secret_key: Some(live_key.into()),
+            webhook_secrets: None,
+            database_url: Some((
+                format!("sqlite://{}", dir.path().join("live.db").display()),
+                SecretSource::Flag,
+            )),
+            stripe_api_base: Some(sandbox.base_url()),
+        },
+    );
+    let input = NewPrice {
+        product_name: Some("Partner Live".into()),
+        lookup_key: "partner-live-monthly".into(),
+        interval: "month".into(),
+        amount: 1000,
+        currency: "eur".into(),
+        ..Default::default()
+    };
+    for confirm in [None, Some("Tollgate"), Some("tollgate sandbox")] {
+        let e = c.create_price(&input, confirm).await.unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("confirm"), "{e:?}");
+        assert!(e.message.contains("Tollgate Sandbox"), "{}", e.message);
+    }
+    let prices = sandbox
+        .counts()
+        .await
+        .into_iter()
+        .find(|(k, _)| k == "price")
+        .map(|(_, n)| n)
+        .unwrap_or(0);
+    assert_eq!(prices, 0, "nothing written unconfirmed");
+    let created = c
+        .create_price(&input, Some("Tollgate Sandbox"))
+        .await
+        .unwrap();
+    assert_eq!(
+        created.plan.lookup_key.as_deref(),
+        Some("partner-live-monthly")
+    );
+    let e = c
+        .lookup_keys_apply(r#"{"price_x": "a-b-monthly"}"#, None, None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("confirm"));
+    sandbox.stop().await;
+}
