@@ -78,9 +78,21 @@ async fn wait_text(c: &Client, css: &str, needle: &str) -> String {
     panic!("{css} never showed {needle:?}; last text: {last:?}");
 }
 
+/// The element, once it exists (screens and tabs load their parts on first use).
+async fn find(c: &Client, css: &str) -> fantoccini::elements::Element {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match c.find(Locator::Css(css)).await {
+            Ok(el) => return el,
+            Err(e) if Instant::now() > deadline => panic!("{css}: {e:?}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
 async fn type_into(c: &Client, css: &str, value: &str) {
     eprintln!("e2e: type into {css}");
-    let input = c.find(Locator::Css(css)).await.expect(css);
+    let input = find(c, css).await;
     if !value.is_empty() {
         input.clear().await.unwrap();
     }
@@ -94,12 +106,7 @@ async fn type_into(c: &Client, css: &str, value: &str) {
 
 async fn click(c: &Client, css: &str) {
     eprintln!("e2e: click {css}");
-    c.find(Locator::Css(css))
-        .await
-        .expect(css)
-        .click()
-        .await
-        .unwrap();
+    find(c, css).await.click().await.unwrap();
 }
 
 async fn connect(port: u16, app: &str) -> Client {
