@@ -115,6 +115,11 @@ pub struct Console {
     accounts: Mutex<HashMap<Environment, AccountSummary>>,
     resolvers: Mutex<HashMap<Environment, std::sync::Arc<PriceResolver>>>,
     operations: Operations,
+    /// Create-price requests in flight, by their content: a second identical request (a
+    /// double click) waits for the first and gets its answer.
+    creating: Mutex<
+        HashMap<String, tokio::sync::watch::Receiver<Option<Result<CreatedPrice, ErrorBody>>>>,
+    >,
 }
 
 /// The OS user running Tollgate, as the audit log records it.
@@ -160,6 +165,7 @@ impl Console {
             accounts: Mutex::new(HashMap::new()),
             resolvers: Mutex::new(HashMap::new()),
             operations: Operations::default(),
+            creating: Mutex::new(HashMap::new()),
         }
     }
 
@@ -610,6 +616,49 @@ impl Console {
 
     /// Creates a price in Stripe (idempotent), mirrors it, records it in the audit log.
     pub async fn create_price(
+        &self,
+        input: &NewPrice,
+        confirm: Option<&str>,
+    ) -> Result<CreatedPrice, ErrorBody> {
+        // Stripe's Idempotency-Key makes the write one price; this makes the checks before it
+        // agree too (else the second click would find the first's product and key, and fail).
+        let id = format!(
+            "{}|{}",
+            self.environment(),
+            serde_json::to_string(input).unwrap_or_default()
+        );
+        let leader = {
+            let mut creating = self.creating.lock().expect("creating lock");
+            match creating.get(&id) {
+                Some(rx) => Err(rx.clone()),
+                None => {
+                    let (tx, rx) = tokio::sync::watch::channel(None);
+                    creating.insert(id.clone(), rx);
+                    Ok(tx)
+                }
+            }
+        };
+        match leader {
+            Err(mut rx) => rx
+                .wait_for(Option::is_some)
+                .await
+                .map(|v| v.clone().expect("waited for Some"))
+                .unwrap_or_else(|_| {
+                    Err(ErrorBody::new(
+                        ErrorCode::Internal,
+                        "the identical request this one joined was dropped",
+                    ))
+                }),
+            Ok(tx) => {
+                let out = self.create_price_once(input, confirm).await;
+                let _ = tx.send(Some(out.clone()));
+                self.creating.lock().expect("creating lock").remove(&id);
+                out
+            }
+        }
+    }
+
+    async fn create_price_once(
         &self,
         input: &NewPrice,
         confirm: Option<&str>,

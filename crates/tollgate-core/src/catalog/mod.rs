@@ -112,17 +112,7 @@ impl Plan {
             .audience
             .clone()
             .or_else(|| parsed.map(|k| k.audience().to_owned()));
-        let interval = match (
-            price.price_type.as_str(),
-            price.billing_interval.as_deref(),
-            price.interval_count,
-        ) {
-            ("one_time", _, _) => Some(PlanInterval::Once),
-            (_, Some("month"), Some(1) | None) => Some(PlanInterval::Month),
-            (_, Some("year"), Some(1) | None) => Some(PlanInterval::Year),
-            _ => None,
-        }
-        .or_else(|| {
+        let interval = pricing::plan_interval(price).or_else(|| {
             if price.billing_interval.is_none() {
                 parsed.map(LookupKey::interval)
             } else {

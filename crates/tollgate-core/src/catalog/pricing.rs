@@ -12,6 +12,21 @@ pub struct Described {
     pub model: &'static str,
 }
 
+/// month, year or once; None for other cadences (every 3 months, weekly …).
+pub fn plan_interval(p: &PriceRow) -> Option<super::PlanInterval> {
+    use super::PlanInterval;
+    match (
+        p.price_type.as_str(),
+        p.billing_interval.as_deref(),
+        p.interval_count,
+    ) {
+        ("one_time", _, _) => Some(PlanInterval::Once),
+        (_, Some("month"), Some(1) | None) => Some(PlanInterval::Month),
+        (_, Some("year"), Some(1) | None) => Some(PlanInterval::Year),
+        _ => None,
+    }
+}
+
 /// "month", "3 months", "week", "one-time".
 pub fn cadence(p: &PriceRow) -> String {
     match (p.price_type.as_str(), p.billing_interval.as_deref()) {

@@ -38,16 +38,7 @@ pub struct ResolvedPrice {
 impl ResolvedPrice {
     pub fn from_row(p: &PriceRow) -> ResolvedPrice {
         let meta = serde_json::from_str(&p.metadata).unwrap_or_default();
-        let interval = match (
-            p.price_type.as_str(),
-            p.billing_interval.as_deref(),
-            p.interval_count,
-        ) {
-            ("one_time", _, _) => Some(PlanInterval::Once),
-            (_, Some("month"), Some(1) | None) => Some(PlanInterval::Month),
-            (_, Some("year"), Some(1) | None) => Some(PlanInterval::Year),
-            _ => None,
-        };
+        let interval = pricing::plan_interval(p);
         ResolvedPrice {
             price_id: p.stripe_id.clone(),
             product_id: p.product_id.clone(),
