@@ -462,7 +462,12 @@ async fn plans_create_migrate_verify_resolve_and_activity() {
     wait_text(&c, "[data-testid=map-summary]", "2 unchanged · 3 assign").await;
     shot(&c, "17-migration-seed-map-dry-run").await;
     click(&c, "[data-testid=apply]").await;
-    wait_text(&c, "[data-testid=map-summary]", "Applied 3 · 5 unchanged · 0 assign").await;
+    wait_text(
+        &c,
+        "[data-testid=map-summary]",
+        "Applied 3 · 5 unchanged · 0 assign",
+    )
+    .await;
     shot(&c, "18-migration-applied").await;
 
     click(&c, "[data-testid=tab-verify]").await;

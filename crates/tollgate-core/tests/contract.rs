@@ -247,3 +247,122 @@ contract!(unknown_ids_are_404_resource_missing, |gw, _tag| {
         other => panic!("expected 404, got {other:?}"),
     }
 });
+
+contract!(
+    partner_price_transfer_migration_features_and_resolver,
+    |gw, tag| {
+        use tollgate_core::catalog::{create, features, migration, mirror, resolver};
+        let key = format!("{tag}-partner-monthly");
+        let first = create::parse(&create::NewPrice {
+            product_name: Some(format!("Contract {tag}")),
+            lookup_key: key.clone(),
+            interval: "month".into(),
+            amount: 2900,
+            currency: "eur".into(),
+            commission_bps: Some(900),
+            per_seat: true,
+            request_id: Some(format!("{tag}-1")),
+            ..Default::default()
+        })
+        .unwrap();
+        let a = create::create(&gw, &first).await.unwrap();
+        assert_eq!(a.price.lookup_key.as_deref(), Some(key.as_str()));
+        assert_eq!(a.price.commission_rate_bps, Some(900));
+
+        // A second price on the same product takes the key; the first keeps its row.
+        let second = create::parse(&create::NewPrice {
+            product_id: Some(a.product.stripe_id.clone()),
+            lookup_key: key.clone(),
+            interval: "month".into(),
+            amount: 3400,
+            currency: "eur".into(),
+            transfer_lookup_key: true,
+            request_id: Some(format!("{tag}-2")),
+            ..Default::default()
+        })
+        .unwrap();
+        let b = create::create(&gw, &second).await.unwrap();
+        assert_eq!(
+            b.transferred_from.as_deref(),
+            Some(a.price.stripe_id.as_str())
+        );
+        let prices: Vec<_> = mirror::list_prices(&gw)
+            .await
+            .unwrap()
+            .iter()
+            .map(mirror::price_row)
+            .collect();
+        let old = prices
+            .iter()
+            .find(|p| p.stripe_id == a.price.stripe_id)
+            .unwrap();
+        assert_eq!(old.lookup_key, None);
+
+        // The old price gets a versioned key through the migration; a second plan finds nothing to do.
+        let v2 = format!("{tag}-partner-monthly-v2");
+        let entries =
+            migration::parse_map(&format!(r#"{{"{}": "{v2}"}}"#, a.price.stripe_id)).unwrap();
+        let plan = migration::plan(&entries, &prices);
+        assert_eq!(plan.counts.assign, 1);
+        let progress = tollgate_core::progress::Progress::new();
+        let report = migration::apply(&gw, plan, &progress, |_, _| Box::pin(async {}))
+            .await
+            .unwrap();
+        assert_eq!(report.applied, 1);
+        let prices: Vec<_> = mirror::list_prices(&gw)
+            .await
+            .unwrap()
+            .iter()
+            .map(mirror::price_row)
+            .collect();
+        assert_eq!(migration::plan(&entries, &prices).counts.unchanged, 1);
+
+        // Both keys resolve, ten per call at most, in one call here.
+        let r = resolver::PriceResolver::new(
+            std::sync::Arc::new(resolver::StripeSource(gw)),
+            None,
+            resolver::DEFAULT_TTL,
+        );
+        let out = r.resolve_many(&[key.clone(), v2.clone()]).await.unwrap();
+        assert_eq!(out[0].price.as_ref().unwrap().price_id, b.price.stripe_id);
+        assert_eq!(out[1].price.as_ref().unwrap().price_id, a.price.stripe_id);
+        assert_eq!(r.stats().api_calls, 1);
+    }
+);
+
+contract!(features_attach_once_and_detach, |gw, tag| {
+    use stripe_misc::entitlements_feature::CreateEntitlementsFeature;
+    use tollgate_core::catalog::features;
+    let feature = gw
+        .post_idempotent(
+            CreateEntitlementsFeature::new(format!("{tag}_feature"), format!("Feature {tag}")),
+            &IdempotencyIntent::new("contract.feature").with(&tag),
+        )
+        .await
+        .unwrap();
+    let product = gw
+        .post_idempotent(
+            CreateProduct::new(format!("Contract features {tag}")),
+            &IdempotencyIntent::new("contract.product").with(&tag),
+        )
+        .await
+        .unwrap();
+    let one = features::attach(&gw, product.id.as_str(), &format!("{tag}_feature"))
+        .await
+        .unwrap();
+    let again = features::attach(&gw, product.id.as_str(), feature.id.as_str())
+        .await
+        .unwrap();
+    assert_eq!(
+        one.stripe_id, again.stripe_id,
+        "attaching twice is one attachment"
+    );
+    let gone = features::detach(&gw, product.id.as_str(), &format!("{tag}_feature"))
+        .await
+        .unwrap();
+    assert_eq!(gone.stripe_id, one.stripe_id);
+    let e = features::detach(&gw, product.id.as_str(), &format!("{tag}_feature"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("features"));
+});
