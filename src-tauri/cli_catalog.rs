@@ -175,20 +175,30 @@ async fn with_progress<T>(
     let tty = std::io::stderr().is_terminal();
     tokio::pin!(work);
     let mut last = String::new();
+    // One line per change: rewritten in place on a terminal, appended otherwise.
+    let mut show = |line: String| {
+        if line != last {
+            if tty {
+                eprint!("\r\x1b[2K{line}");
+            } else {
+                eprintln!("{line}");
+            }
+            last = line;
+        }
+    };
+    let line_of = |v: &tollgate_core::progress::ProgressView| {
+        if v.total > 0 {
+            format!("{} {}/{}", v.phase, v.done, v.total)
+        } else {
+            v.phase.clone()
+        }
+    };
     loop {
         tokio::select! {
             out = &mut work => {
                 // The last state, so even a run shorter than one tick shows what it did.
                 if let Some(v) = console.op_progress(op).filter(|v| v.total > 0) {
-                    let line = format!("{} {}/{}", v.phase, v.done, v.total);
-                    if line != last {
-                        if tty {
-                            eprint!("\r\x1b[2K{line}");
-                        } else {
-                            eprintln!("{line}");
-                        }
-                        last = line;
-                    }
+                    show(line_of(&v));
                 }
                 if tty && !last.is_empty() {
                     eprintln!();
@@ -196,18 +206,17 @@ async fn with_progress<T>(
                 return out;
             }
             _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {
-                let Some(v) = console.op_progress(op) else { continue };
-                let line = if v.total > 0 { format!("{} {}/{}", v.phase, v.done, v.total) } else { v.phase.clone() };
-                if line != last {
-                    if tty {
-                        eprint!("\r\x1b[2K{line}");
-                    } else {
-                        eprintln!("{line}");
-                    }
-                    last = line;
+                if let Some(v) = console.op_progress(op) {
+                    show(line_of(&v));
                 }
             }
         }
+    }
+}
+
+fn warn_if_stale(cat: &tollgate_core::catalog::Catalog) {
+    if let Some(reason) = &cat.stale_reason {
+        eprintln!("warning: showing the store's copy; Stripe was not read: {reason}");
     }
 }
 
@@ -215,9 +224,7 @@ pub async fn plans(console: &Console, f: Format, cmd: PlansCommand) -> Result<()
     match cmd {
         PlansCommand::List { offline } => {
             let cat = console.catalog(!offline, None).await?;
-            if let Some(reason) = &cat.stale_reason {
-                eprintln!("warning: showing the store's copy; Stripe was not read: {reason}");
-            }
+            warn_if_stale(&cat);
             emit(
                 f,
                 &cat.plans,
@@ -309,33 +316,17 @@ pub async fn lookup_keys(
                 "{} unchanged, {} assign, {} transfer, {} conflict, {} invalid",
                 c.unchanged, c.assign, c.transfer, c.conflict, c.invalid
             );
+            const MAP_HEADERS: &[&str] = &[
+                "price",
+                "lookup_key",
+                "action",
+                "current_key",
+                "pricing",
+                "reason",
+            ];
             match &report {
-                Some(r) => emit(
-                    f,
-                    r,
-                    &[
-                        "price",
-                        "lookup_key",
-                        "action",
-                        "current_key",
-                        "pricing",
-                        "reason",
-                    ],
-                    rows,
-                )?,
-                None => emit(
-                    f,
-                    &plan,
-                    &[
-                        "price",
-                        "lookup_key",
-                        "action",
-                        "current_key",
-                        "pricing",
-                        "reason",
-                    ],
-                    rows,
-                )?,
+                Some(r) => emit(f, r, MAP_HEADERS, rows)?,
+                None => emit(f, &plan, MAP_HEADERS, rows)?,
             }
             match report {
                 Some(r) => eprintln!(
@@ -441,34 +432,29 @@ pub async fn lookup_keys(
 }
 
 pub async fn features(console: &Console, f: Format, cmd: FeaturesCommand) -> Result<(), ErrorBody> {
-    let (cat, confirmless) = match cmd {
-        FeaturesCommand::List => (console.catalog(true, None).await?, true),
+    let cat = match cmd {
+        // Only a list can fall back to the store's copy; a write fails if Stripe does.
+        FeaturesCommand::List => console.catalog(true, None).await?,
         FeaturesCommand::Attach {
             product,
             feature,
             confirm,
-        } => (
+        } => {
             console
                 .product_feature(&product, &feature, true, confirm.as_deref())
-                .await?,
-            false,
-        ),
+                .await?
+        }
         FeaturesCommand::Detach {
             product,
             feature,
             confirm,
-        } => (
+        } => {
             console
                 .product_feature(&product, &feature, false, confirm.as_deref())
-                .await?,
-            false,
-        ),
-    };
-    if confirmless {
-        if let Some(reason) = &cat.stale_reason {
-            eprintln!("warning: showing the store's copy; Stripe was not read: {reason}");
+                .await?
         }
-    }
+    };
+    warn_if_stale(&cat);
     let rows = cat
         .features
         .iter()

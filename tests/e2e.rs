@@ -382,10 +382,6 @@ async fn broken_database_unreachable_stripe_and_missing_keyring_are_explained() 
     c.close().await.ok();
 }
 
-async fn select_option(c: &Client, css: &str) {
-    click(c, css).await;
-}
-
 /// Plans: the demo catalog with every price shape, search and filters, a partner price created
 /// through the form (and bad input refused), the seed 002 map migrated with a dry run first,
 /// verify, the resolver's stats, features, and the Activity log of it all.
@@ -419,7 +415,7 @@ async fn plans_create_migrate_verify_resolve_and_activity() {
 
     // A partner price: new product, per seat, commission, a feature; key previewed live.
     click(&c, "[data-testid=new-price]").await;
-    select_option(&c, "select[name=product] option[value=__new]").await;
+    click(&c, "select[name=product] option[value=__new]").await;
     type_into(&c, "input[name=product_name]", "Partner Enterprise").await;
     type_into(&c, "input[name=tier]", "partner").await;
     type_into(&c, "input[name=audience]", "Enterprise").await;

@@ -530,7 +530,7 @@ impl Console {
         let mut stale = None;
         if refresh {
             let result = match self.gateway() {
-                Ok(gw) => catalog::mirror::refresh(&gw, &store, &progress).await,
+                Ok(gw) => catalog::mirror::refresh(&gw, &store, &progress, true).await,
                 Err(e) => Err(e),
             };
             if let Err(e) = result {
@@ -704,7 +704,8 @@ impl Console {
     }
 
     /// After a write, the store reads the catalog from Stripe again (one path for mirrored
-    /// state). Should that fail, the object Stripe returned is written directly; the write at
+    /// state), without listing subscriptions: a catalog write changes none, so the subscriber
+    /// counts the store has stay right. Should that fail, the object Stripe returned is written directly; the write at
     /// Stripe stands either way, so this never fails the action.
     async fn mirror_after_write(
         &self,
@@ -712,7 +713,7 @@ impl Console {
         store: &Store,
         fallback: Option<(&crate::store::ProductRow, &crate::store::PriceRow)>,
     ) {
-        if let Err(e) = catalog::mirror::refresh(gw, store, &Progress::new()).await {
+        if let Err(e) = catalog::mirror::refresh(gw, store, &Progress::new(), false).await {
             tracing::warn!(error = %e.message, "catalog not re-read after a write");
             if let Some((product, price)) = fallback {
                 if let Err(e) = store.upsert_price_and_product(Some(product), price).await {
@@ -762,7 +763,7 @@ impl Console {
         let result = async {
             // Read the whole catalog first: the plan is made against it, and the store holds
             // every product, so each applied row can be mirrored as it lands.
-            let snap = catalog::mirror::fetch(&gw, &progress).await?;
+            let snap = catalog::mirror::fetch(&gw, &progress, false).await?;
             store.replace_catalog(&snap).await?;
             let plan = catalog::migration::plan(&entries, &snap.prices);
             let store = &store;

@@ -251,7 +251,7 @@ contract!(unknown_ids_are_404_resource_missing, |gw, _tag| {
 contract!(
     partner_price_transfer_migration_features_and_resolver,
     |gw, tag| {
-        use tollgate_core::catalog::{create, features, migration, mirror, resolver};
+        use tollgate_core::catalog::{create, migration, mirror, resolver};
         let key = format!("{tag}-partner-monthly");
         let first = create::parse(&create::NewPrice {
             product_name: Some(format!("Contract {tag}")),

@@ -89,7 +89,7 @@ async fn catalog_snapshots_swap_keys_and_keep_billed_fields(pg: bool) {
         ],
         ..Default::default()
     };
-    snap.subscriber_counts.insert("price_a".into(), 7);
+    snap.subscriber_counts = Some([("price_a".to_owned(), 7)].into());
     store.replace_catalog(&snap).await.unwrap();
     // Stripe swapped the two keys: the unique index must not trip half-way.
     snap.prices = vec![

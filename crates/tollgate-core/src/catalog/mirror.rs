@@ -117,7 +117,12 @@ pub async fn list_prices(gw: &StripeGateway) -> Result<Vec<stripe_shared::Price>
 }
 
 /// Reads the whole catalog from Stripe (no store writes).
-pub async fn fetch(gw: &StripeGateway, progress: &Progress) -> Result<CatalogSnapshot, ErrorBody> {
+/// With `counts`, subscriptions are listed too, for the subscriber count of each price.
+pub async fn fetch(
+    gw: &StripeGateway,
+    progress: &Progress,
+    counts: bool,
+) -> Result<CatalogSnapshot, ErrorBody> {
     let cancelled = || {
         ErrorBody::new(
             crate::ErrorCode::Internal,
@@ -157,21 +162,24 @@ pub async fn fetch(gw: &StripeGateway, progress: &Progress) -> Result<CatalogSna
         }));
         progress.step();
     }
-    progress.phase("subscriber counts", 0);
-    let subs = gw
-        .list_all(ListSubscription::new().limit(100).paginate())
-        .await?;
-    let mut subscriber_counts: HashMap<String, i64> = HashMap::new();
-    for s in &subs {
-        use stripe_shared::SubscriptionStatus as S;
-        if matches!(s.status, S::Active | S::Trialing | S::PastDue) {
-            for item in &s.items.data {
-                *subscriber_counts
-                    .entry(item.price.id.to_string())
-                    .or_default() += 1;
+    let subscriber_counts = if counts {
+        progress.phase("subscriber counts", 0);
+        let subs = gw
+            .list_all(ListSubscription::new().limit(100).paginate())
+            .await?;
+        let mut by_price: HashMap<String, i64> = HashMap::new();
+        for s in &subs {
+            use stripe_shared::SubscriptionStatus as S;
+            if matches!(s.status, S::Active | S::Trialing | S::PastDue) {
+                for item in &s.items.data {
+                    *by_price.entry(item.price.id.to_string()).or_default() += 1;
+                }
             }
         }
-    }
+        Some(by_price)
+    } else {
+        None
+    };
     Ok(CatalogSnapshot {
         products: products.iter().map(product_row).collect(),
         prices: prices.iter().map(price_row).collect(),
@@ -186,8 +194,9 @@ pub async fn refresh(
     gw: &StripeGateway,
     store: &Store,
     progress: &Progress,
+    counts: bool,
 ) -> Result<(), ErrorBody> {
-    let snap = fetch(gw, progress).await?;
+    let snap = fetch(gw, progress, counts).await?;
     progress.phase("saving", 1);
     store.replace_catalog(&snap).await?;
     progress.step();

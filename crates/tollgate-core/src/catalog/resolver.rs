@@ -185,13 +185,15 @@ impl PriceResolver {
 
     /// The cached answer for `key`, if fresh: no await, no allocation beyond the Arc clone.
     pub fn cached(&self, key: &str) -> Option<Option<Arc<ResolvedPrice>>> {
+        self.hit(key).map(|(price, _)| price)
+    }
+
+    /// A fresh cache entry's price and stale flag, counted as a hit.
+    fn hit(&self, key: &str) -> Option<(Option<Arc<ResolvedPrice>>, bool)> {
         let cache = self.cache.read().expect("resolver cache");
-        let e = cache.get(key)?;
-        if e.expires <= Instant::now() {
-            return None;
-        }
+        let e = cache.get(key).filter(|e| e.expires > Instant::now())?;
         self.counters.hits.fetch_add(1, Ordering::Relaxed);
-        Some(e.price.clone())
+        Some((e.price.clone(), e.stale))
     }
 
     pub async fn resolve(&self, key: &str) -> Result<Resolution, ErrorBody> {
@@ -222,21 +224,15 @@ impl PriceResolver {
             if answers.contains_key(k) || cold.contains(k) {
                 continue;
             }
-            if !fresh {
-                let cache = self.cache.read().expect("resolver cache");
-                if let Some(e) = cache.get(k).filter(|e| e.expires > Instant::now()) {
-                    self.counters.hits.fetch_add(1, Ordering::Relaxed);
-                    answers.insert(
-                        k.clone(),
-                        Resolution {
-                            lookup_key: k.clone(),
-                            price: e.price.clone(),
-                            source: Source::Cache,
-                            stale: e.stale,
-                        },
-                    );
-                    continue;
-                }
+            if let Some((price, stale)) = (!fresh).then(|| self.hit(k)).flatten() {
+                let r = Resolution {
+                    lookup_key: k.clone(),
+                    price,
+                    source: Source::Cache,
+                    stale,
+                };
+                answers.insert(k.clone(), r);
+                continue;
             }
             cold.push(k.clone());
         }

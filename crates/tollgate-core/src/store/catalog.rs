@@ -77,8 +77,9 @@ pub struct CatalogSnapshot {
     pub prices: Vec<PriceRow>,
     pub features: Vec<FeatureRow>,
     pub product_features: Vec<ProductFeatureRow>,
-    /// Active, trialing and past-due subscription items per price id.
-    pub subscriber_counts: HashMap<String, i64>,
+    /// Active, trialing and past-due subscription items per price id; `None` keeps the
+    /// counts the store has (a read after an admin write, which changes no subscription).
+    pub subscriber_counts: Option<HashMap<String, i64>>,
 }
 
 const PRICE_COLUMNS: &str = "stripe_id, product_id, lookup_key, nickname, tier, audience, plan_type, price_type, billing_interval, interval_count, usage_type, billing_scheme, unit_amount, unit_amount_decimal, tiers_mode, tiers, transform_divide_by, transform_round, custom_unit_amount, currency, commission_rate_bps, active, active_subscribers, metadata, livemode, created";
@@ -264,23 +265,14 @@ impl Store {
                 for f in &snap.features {
                     upsert_feature(&mut tx, f, now).await?;
                 }
-                // Keys first cleared on rows that lost them, so a swap of two keys cannot trip
-                // the unique index half-way.
-                for p in &snap.prices {
-                    sqlx::query("UPDATE prices SET lookup_key = NULL WHERE stripe_id = $1 AND lookup_key IS NOT NULL AND lookup_key <> $2")
-                        .bind(&p.stripe_id)
-                        .bind(p.lookup_key.clone().unwrap_or_default())
-                        .execute(&mut *tx)
-                        .await?;
-                }
+                // upsert_price takes a key off whichever row held it before, so a swap of
+                // two keys never trips the unique index half-way.
                 for p in &snap.prices {
                     let mut row = p.clone();
-                    row.active_subscribers = snap
-                        .subscriber_counts
-                        .get(&p.stripe_id)
-                        .copied()
-                        .unwrap_or(0);
-                    upsert_price(&mut tx, &row, now, true).await?;
+                    if let Some(counts) = &snap.subscriber_counts {
+                        row.active_subscribers = counts.get(&p.stripe_id).copied().unwrap_or(0);
+                    }
+                    upsert_price(&mut tx, &row, now, snap.subscriber_counts.is_some()).await?;
                 }
                 let keep: std::collections::HashSet<&str> = snap
                     .product_features
