@@ -179,6 +179,10 @@ async fn settings_add_check_refuse_and_switch_environment() {
     ])
     .await;
 
+    // The first screen with no key and an empty store: says why, and where to go.
+    wait_text(&c, "[data-testid=stale]", "no Stripe secret key").await;
+    shot(&c, "00-plans-no-key").await;
+
     // Settings, test environment, sandbox label, no key yet.
     click(&c, "[data-testid=nav-settings]").await;
     wait_text(&c, "[data-testid=env-badge]", "TEST").await;
@@ -333,6 +337,7 @@ async fn broken_database_unreachable_stripe_and_missing_keyring_are_explained() 
 
     // The first screen (Plans) names the damaged store; Settings says what to do.
     wait_text(&c, "[data-testid=plans-error]", "damaged").await;
+    shot(&c, "08a-plans-damaged-database").await;
     click(&c, "[data-testid=nav-settings]").await;
     wait_text(&c, "[data-testid=db-error]", "damaged").await;
     wait_text(
