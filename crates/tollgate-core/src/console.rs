@@ -103,6 +103,9 @@ impl Overrides {
     }
 }
 
+mod sync_ops;
+pub use sync_ops::{AccessAction, DriftItem, DriftReport, ReceiverStatus, SyncReport};
+
 pub struct Console {
     env: Mutex<Environment>,
     /// `desktop` or `cli`.
@@ -120,6 +123,8 @@ pub struct Console {
     creating: Mutex<
         HashMap<String, tokio::sync::watch::Receiver<Option<Result<CreatedPrice, ErrorBody>>>>,
     >,
+    /// The webhook receiver the app runs, when switched on.
+    receiver: tokio::sync::Mutex<Option<sync_ops::RunningReceiver>>,
 }
 
 /// The OS user running Tollgate, as the audit log records it.
@@ -166,6 +171,7 @@ impl Console {
             resolvers: Mutex::new(HashMap::new()),
             operations: Operations::default(),
             creating: Mutex::new(HashMap::new()),
+            receiver: tokio::sync::Mutex::new(None),
         }
     }
 

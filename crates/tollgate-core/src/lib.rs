@@ -1,6 +1,7 @@
 //! Tollgate's engine. No Tauri here: the desktop shell and the CLI twin both call
 //! [`console::Console`], which composes the pieces below.
 
+pub mod access;
 pub mod catalog;
 pub mod console;
 pub mod domain;
@@ -10,6 +11,7 @@ pub mod progress;
 pub mod secrets;
 pub mod store;
 pub mod stripe;
+pub mod sync;
 #[cfg(feature = "test-support")]
 pub mod testing;
 

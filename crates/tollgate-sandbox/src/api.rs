@@ -397,6 +397,7 @@ fn dispatch(w: &mut World, m: &Method, segs: &[&str], c: &Call) -> Result<Value,
                 .map(|v| billing::public_session(&v))
         }
         ["checkout", "sessions", id, "expire"] if post => billing::expire_session(w, c, id),
+        ["checkout", "sessions", id, "line_items"] if get => billing::session_line_items(w, c, id),
         ["payment_intents"] if post => payments::create_intent(w, c),
         ["payment_intents", id] if get => retrieve(w, id, "payment_intent", "payment_intent", c),
         ["payment_intents", id, "confirm"] if post => payments::confirm_intent(w, c, id),

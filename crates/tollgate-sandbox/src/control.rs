@@ -12,6 +12,8 @@
 //! - `POST /_sandbox/checkout_sessions/{id}/complete`: the customer finishes Checkout.
 //! - `POST /_sandbox/faults` `status=429|409|500&count=N`: the next N `/v1` requests fail so,
 //!   with `Stripe-Should-Retry: true`, to exercise a client's retries.
+//! - `POST /_sandbox/populate` `count=N&price=price_…[&prefix=…]`: N organizations, each a
+//!   customer with an `organization_id` and an active subscription to the price (benchmarks).
 //! - `GET /_sandbox/state`: object counts.
 
 use std::sync::Arc;
@@ -167,6 +169,21 @@ pub(crate) async fn handle(
                     },
                 )?;
                 Ok(pi)
+            }
+            (&Method::POST, ["populate"]) => {
+                let p = check(
+                    &[req("count", Kind::Int), req("price", Kind::Str), opt("prefix", Kind::Str)],
+                    call.params.clone(),
+                    "",
+                )?;
+                let count = p["count"].as_i64().unwrap_or(0);
+                if !(1..=200_000).contains(&count) {
+                    return Err(StripeError::invalid_param("count", "must be between 1 and 200000".into()));
+                }
+                let price = p["price"].as_str().unwrap_or_default().to_owned();
+                w.find(&price, "price", "price", Some("price"))?;
+                let prefix = p.get("prefix").and_then(Value::as_str).unwrap_or("bulk").to_owned();
+                billing::populate(&mut w, &price, &prefix, count as usize)
             }
             (&Method::POST, ["checkout_sessions", id, "complete"]) => {
                 billing::complete_session(&mut w, &call, id)

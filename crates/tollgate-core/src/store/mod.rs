@@ -5,6 +5,8 @@
 
 pub mod audit;
 pub mod catalog;
+pub mod sync;
+pub mod sync_views;
 
 use std::path::{Path, PathBuf};
 use std::sync::Once;
@@ -228,7 +230,7 @@ impl Store {
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if conn.backend_name() == "SQLite" {
-                        conn.execute("PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;")
+                        conn.execute("PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;")
                             .await?;
                         // Fails harmlessly on a read-only file; the check below reports that.
                         let _ = conn.execute("PRAGMA journal_mode = WAL;").await;
@@ -364,7 +366,7 @@ pub fn latest_version(backend: Backend) -> i64 {
         .unwrap_or(0)
 }
 
-pub(crate) fn now_seconds() -> i64 {
+pub fn now_seconds() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)

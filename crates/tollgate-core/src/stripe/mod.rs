@@ -113,6 +113,30 @@ impl StripeGateway {
             .map_err(|e| self.map_err(e))
     }
 
+    /// `GET /v1/<path>` as raw JSON, with the client's retries (429 and 5xx back off and try
+    /// again). The sync engine reads objects this way so one parser serves every API version
+    /// and event payloads alike.
+    pub async fn get_json(
+        &self,
+        path: &str,
+        query: &serde_json::Value,
+    ) -> Result<serde_json::Value, GatewayError> {
+        use stripe_client_core::{RequestBuilder, StripeMethod};
+        let mut req = RequestBuilder::new(StripeMethod::Get, path.to_owned());
+        if query.as_object().is_some_and(|q| !q.is_empty()) {
+            req = req.query(query);
+        }
+        let v: miniserde::json::Value = req
+            .customize()
+            .send(&self.client)
+            .await
+            .map_err(|e| self.map_err(e))?;
+        serde_json::from_str(&miniserde::json::to_string(&v)).map_err(|e| GatewayError::Decode {
+            base: self.base.clone(),
+            detail: e.to_string(),
+        })
+    }
+
     /// Sends one request with the client's retries (GETs; POSTs go through `post_idempotent`).
     pub async fn send<R>(&self, request: R) -> Result<R::Output, GatewayError>
     where

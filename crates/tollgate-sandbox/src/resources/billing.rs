@@ -1166,3 +1166,64 @@ pub fn complete_session(w: &mut World, c: &Call, id: &str) -> Result<Value, Stri
     );
     Ok(public_session(&updated))
 }
+
+/// `POST /_sandbox/populate`: `count` organizations, each a customer with an organization id
+/// and an active subscription to `price`, made through the same paths as the API (events too).
+pub fn populate(w: &mut World, price: &str, prefix: &str, count: usize) -> Result<Value, StripeError> {
+    let call = |pairs: Vec<(&str, String)>| Call {
+        params: pairs.into_iter().map(|(k, v)| (k.to_owned(), Value::String(v))).collect(),
+        request_id: String::new(),
+        idempotency_key: None,
+        path: String::new(),
+    };
+    let mut made = 0;
+    for i in 0..count {
+        let org = format!("{prefix}_org_{i:06}");
+        let cus = super::customers::create(
+            w,
+            &call(vec![
+                ("name", format!("{prefix} organization {i:06}")),
+                ("email", format!("billing{i:06}@{prefix}.sandbox.invalid")),
+                ("metadata[organization_id]", org.clone()),
+            ]),
+        )?;
+        let cus = cus["id"].as_str().unwrap_or_default().to_owned();
+        create(
+            w,
+            &call(vec![
+                ("customer", cus),
+                ("items[0][price]", price.to_owned()),
+                ("metadata[organization_id]", org),
+            ]),
+        )?;
+        made += 1;
+    }
+    Ok(json!({ "created": made }))
+}
+
+/// `GET /v1/checkout/sessions/{id}/line_items`.
+pub fn session_line_items(w: &World, c: &Call, id: &str) -> Result<Value, StripeError> {
+    let cs = w.find(id, "checkout.session", "checkout.session", Some("session"))?;
+    let _ = c;
+    let lines = cs["_sandbox"]["line_items"].as_array().cloned().unwrap_or_default();
+    let data: Vec<Value> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, li)| {
+            let price = w.get(li["price"].as_str().unwrap_or_default()).cloned().unwrap_or(Value::Null);
+            let qty = li["quantity"].as_i64().unwrap_or(1);
+            let amount = price["unit_amount"].as_i64().unwrap_or(0) * qty;
+            json!({
+                "id": format!("li_{}_{i}", &id[id.len().saturating_sub(12)..]),
+                "object": "item",
+                "amount_subtotal": amount,
+                "amount_total": amount,
+                "currency": price["currency"].clone(),
+                "description": price["nickname"].clone(),
+                "price": price,
+                "quantity": qty,
+            })
+        })
+        .collect();
+    Ok(json!({ "object": "list", "data": data, "has_more": false, "url": format!("/v1/checkout/sessions/{id}/line_items") }))
+}

@@ -1,0 +1,470 @@
+//! The console's sync, subscriptions and access services: what the Subscriptions and Access
+//! screens and `tollgate sync|subscriptions|access|webhooks` call.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::Row;
+use ts_rs::TS;
+
+use super::Console;
+use crate::access::{self, AccessStatus};
+use crate::domain::InputError;
+use crate::error::{ErrorBody, ErrorCode};
+use crate::store::sync as db;
+use crate::store::sync_views::{AccessPage, AccessQuery, OrgDetail, SubscriptionPage, SubscriptionQuery, SubscriptionRow, SyncState};
+use crate::store::Store;
+use crate::sync::backfill::BackfillReport;
+use crate::sync::cursor::CursorReport;
+use crate::sync::receiver::{Receiver, ReceiverStats};
+use crate::sync::{GatewayReader, Kind, Processor, SettleReport, DEFAULT_ORG_KEYS};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, TS)]
+pub struct SyncReport {
+    pub backfill: Option<BackfillReport>,
+    pub cursor: Option<CursorReport>,
+    pub settle: SettleReport,
+    #[ts(type = "number")]
+    pub elapsed_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct DriftItem {
+    pub org_id: Option<String>,
+    pub org_name: Option<String>,
+    /// The subscription (or, for access, the plan) that differs.
+    pub object_id: String,
+    /// `status`, `price`, `missing_in_store`, `missing_in_stripe` or `access`.
+    pub field: String,
+    pub store: Option<String>,
+    pub stripe: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct DriftReport {
+    #[ts(type = "number")]
+    pub checked_subscriptions: u64,
+    pub items: Vec<DriftItem>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+pub struct ReceiverStatus {
+    pub running: bool,
+    pub url: Option<String>,
+    #[ts(type = "number")]
+    pub secrets: u64,
+    pub stats: Option<ReceiverStats>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessAction {
+    Grant,
+    Revoke,
+    /// Removes a manual override: access follows Stripe again.
+    Clear,
+}
+
+/// The receiver the app runs, with the settle task its events wake.
+pub(crate) struct RunningReceiver {
+    receiver: Receiver,
+    settler: tokio::task::JoinHandle<()>,
+}
+
+impl Console {
+    /// The customer metadata keys that name an organization: `TOLLGATE_ORG_METADATA_KEYS`
+    /// (comma-separated, tried in order), else `organization_id, organizationId, companyId`.
+    pub fn org_keys(&self) -> Vec<String> {
+        std::env::var("TOLLGATE_ORG_METADATA_KEYS")
+            .ok()
+            .map(|v| v.split(',').map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()).collect::<Vec<_>>())
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| DEFAULT_ORG_KEYS.iter().map(|k| k.to_string()).collect())
+    }
+
+    pub async fn processor(&self) -> Result<Processor, ErrorBody> {
+        let store = self.store().await?;
+        let gw = Arc::new(self.gateway()?);
+        Ok(Processor::new(store, Arc::new(GatewayReader(gw)), self.org_keys()))
+    }
+
+    /// `full`, or no checkpoint yet: backfill first. Then the events cursor, then reads of
+    /// everything the events touched.
+    pub async fn sync(&self, full: bool, op: Option<&str>) -> Result<SyncReport, ErrorBody> {
+        let start = std::time::Instant::now();
+        let progress = self.progress_for(op);
+        let p = self.processor().await?;
+        let gw = self.gateway()?;
+        let mut report = SyncReport::default();
+        let state = p.store().sync_state().await?;
+        let result: Result<(), ErrorBody> = async {
+            if full || state.checkpoint.is_none() || state.backfill_pending {
+                let b = crate::sync::backfill::run(&p, &gw, &progress).await?;
+                let cancelled = b.cancelled;
+                report.backfill = Some(b);
+                if cancelled {
+                    return Ok(());
+                }
+            }
+            let c = crate::sync::cursor::run(&p, &gw, &progress).await?;
+            let cancelled = c.cancelled;
+            report.cursor = Some(c);
+            if cancelled {
+                return Ok(());
+            }
+            progress.phase("reading changed objects", 0);
+            let pr = progress.clone();
+            report.settle = p.settle(&move || pr.is_cancelled()).await?;
+            Ok(())
+        }
+        .await;
+        progress.finish();
+        result?;
+        report.elapsed_ms = start.elapsed().as_millis() as u64;
+        Ok(report)
+    }
+
+    pub async fn sync_state(&self) -> Result<SyncState, ErrorBody> {
+        Ok(self.store().await?.sync_state().await?)
+    }
+
+    pub async fn subscriptions(&self, q: &SubscriptionQuery) -> Result<SubscriptionPage, ErrorBody> {
+        check_query(q)?;
+        Ok(self.store().await?.subscriptions_page(q).await?)
+    }
+
+    /// The filtered, sorted view as CSV.
+    pub async fn subscriptions_csv(&self, q: &SubscriptionQuery) -> Result<String, ErrorBody> {
+        check_query(q)?;
+        let rows = self.store().await?.subscriptions_all(q).await?;
+        Ok(subscriptions_csv(&rows))
+    }
+
+    /// Writes the CSV into the downloads folder (else the home folder); returns the path.
+    pub async fn subscriptions_export(&self, q: &SubscriptionQuery) -> Result<String, ErrorBody> {
+        let csv = self.subscriptions_csv(q).await?;
+        let dir = dirs::download_dir().or_else(dirs::home_dir).unwrap_or_else(std::env::temp_dir);
+        let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S");
+        let path = dir.join(format!("tollgate-subscriptions-{}-{stamp}.csv", self.environment().as_str()));
+        std::fs::write(&path, csv).map_err(|e| ErrorBody::new(ErrorCode::Internal, format!("cannot write {}: {e}", path.display())))?;
+        Ok(path.display().to_string())
+    }
+
+    pub async fn org_detail(&self, org: &str) -> Result<OrgDetail, ErrorBody> {
+        self.store()
+            .await?
+            .org_detail(org)
+            .await?
+            .ok_or_else(|| InputError::new("org", format!("no organization {org:?} in the store")).into())
+    }
+
+    pub async fn access(&self, q: &AccessQuery) -> Result<AccessPage, ErrorBody> {
+        if let Some(s) = q.status.as_deref().filter(|s| !s.is_empty()) {
+            if AccessStatus::parse(&s.to_uppercase()).is_none() {
+                return Err(InputError::new("status", "must be ACTIVE, PAST_DUE or CANCELED").into());
+            }
+        }
+        Ok(self.store().await?.access_page(q).await?)
+    }
+
+    /// A manual grant or revoke (or clearing one), with the reason in the audit log.
+    pub async fn access_override(&self, org: &str, plan: &str, action: AccessAction, reason: &str) -> Result<OrgDetail, ErrorBody> {
+        let reason = reason.trim();
+        if reason.chars().count() < 3 {
+            return Err(InputError::new("reason", "is required: say why (at least 3 characters)").into());
+        }
+        if !plan.starts_with("price_") {
+            return Err(InputError::new("plan", "must be a Stripe price id (price_…)").into());
+        }
+        let store = self.store().await?;
+        let known: Option<i64> = sqlx::query_scalar("SELECT 1 FROM organizations WHERE id = $1").bind(org).fetch_optional(store.pool()).await.map_err(|e| store.err(e))?;
+        if known.is_none() {
+            return Err(InputError::new("org", format!("no organization {org:?} in the store")).into());
+        }
+        let status = match action {
+            AccessAction::Grant => Some(AccessStatus::Active),
+            AccessAction::Revoke => Some(AccessStatus::Canceled),
+            AccessAction::Clear => None,
+        };
+        let mut tx = store.pool().begin().await.map_err(|e| store.err(e))?;
+        db::set_override(&mut tx, org, plan, status, reason, &self.os_user).await.map_err(|e| store.err(e))?;
+        tx.commit().await.map_err(|e| store.err(e))?;
+        let name = match action {
+            AccessAction::Grant => "access.grant",
+            AccessAction::Revoke => "access.revoke",
+            AccessAction::Clear => "access.clear_override",
+        };
+        self.audit(name, Some(format!("{org} / {plan}")), json!({"org": org, "plan": plan, "reason": reason}), vec![plan.to_owned()]).await;
+        self.org_detail(org).await
+    }
+
+    /// Compares the store with Stripe now: every subscription's status and price, and access
+    /// that Stripe's state would not give.
+    pub async fn access_drift(&self, op: Option<&str>) -> Result<DriftReport, ErrorBody> {
+        let progress = self.progress_for(op);
+        let store = self.store().await?;
+        let gw = self.gateway()?;
+        progress.phase("listing subscriptions", 0);
+        let mut stripe: HashMap<String, crate::sync::objects::Subscription> = HashMap::new();
+        let mut after: Option<String> = None;
+        loop {
+            if progress.is_cancelled() {
+                progress.finish();
+                return Err(ErrorBody::new(ErrorCode::Internal, "drift check cancelled"));
+            }
+            let mut q = json!({"limit": 100, "status": "all"});
+            if let Some(a) = &after {
+                q["starting_after"] = json!(a);
+            }
+            let page = gw.get_json("/subscriptions", &q).await?;
+            let items = page["data"].as_array().cloned().unwrap_or_default();
+            for it in &items {
+                if let Ok(s) = crate::sync::objects::Subscription::parse(it) {
+                    stripe.insert(s.id.clone(), s);
+                    progress.step();
+                }
+            }
+            after = items.last().and_then(|i| i["id"].as_str()).map(str::to_owned);
+            if !page["has_more"].as_bool().unwrap_or(false) || items.is_empty() {
+                break;
+            }
+        }
+        progress.finish();
+        let items = drift(&store, &stripe).await?;
+        Ok(DriftReport { checked_subscriptions: stripe.len() as u64, items })
+    }
+
+    /// Marks an organization's customers and subscriptions dirty and reads them again.
+    pub async fn resync_org(&self, org: &str) -> Result<OrgDetail, ErrorBody> {
+        let p = self.processor().await?;
+        let store = p.store();
+        let customers: Vec<String> = sqlx::query_scalar("SELECT stripe_id FROM customers WHERE org_id = $1").bind(org).fetch_all(store.pool()).await.map_err(|e| store.err(e))?;
+        if customers.is_empty() {
+            return Err(InputError::new("org", format!("no organization {org:?} in the store")).into());
+        }
+        let gw = self.gateway()?;
+        let mut tx = store.pool().begin().await.map_err(|e| store.err(e))?;
+        for c in &customers {
+            db::mark_dirty(&mut tx, Kind::Customer, c, 0).await.map_err(|e| store.err(e))?;
+            db::mark_dirty(&mut tx, Kind::Entitlements, c, 0).await.map_err(|e| store.err(e))?;
+            // Subscriptions the store may not have yet, too.
+            let page = gw.get_json("/subscriptions", &json!({"customer": c, "status": "all", "limit": 100})).await?;
+            for s in page["data"].as_array().into_iter().flatten() {
+                if let Some(id) = s["id"].as_str() {
+                    db::mark_dirty(&mut tx, Kind::Subscription, id, 0).await.map_err(|e| store.err(e))?;
+                }
+            }
+        }
+        let held = sqlx::query("SELECT stripe_subscription_id FROM org_subscriptions WHERE org_id = $1").bind(org).fetch_all(store.pool()).await.map_err(|e| store.err(e))?;
+        for r in held {
+            let id: String = r.try_get(0).map_err(|e| store.err(e))?;
+            db::mark_dirty(&mut tx, Kind::Subscription, &id, 0).await.map_err(|e| store.err(e))?;
+        }
+        tx.commit().await.map_err(|e| store.err(e))?;
+        p.settle(&|| false).await?;
+        self.audit("sync.resync_org", Some(org.to_owned()), json!({"customers": customers}), customers.clone()).await;
+        self.org_detail(org).await
+    }
+
+    // ---- webhook receiver --------------------------------------------------------------
+
+    /// Starts (or restarts on another port) the app's receiver, with a task that reads what
+    /// each recorded event touched.
+    pub async fn receiver_start(&self, port: u16) -> Result<ReceiverStatus, ErrorBody> {
+        self.receiver_stop().await;
+        let secrets: Vec<_> = self.webhook_secrets()?.into_iter().map(|(s, _)| s).collect();
+        if secrets.is_empty() {
+            return Err(InputError::new("webhook_secret", "add a webhook signing secret (whsec_…) in Settings first: without one no delivery can be verified").into());
+        }
+        let p = self.processor().await?;
+        let notify = Arc::new(tokio::sync::Notify::new());
+        let receiver = Receiver::start(p.clone(), secrets, port, notify.clone())
+            .await
+            .map_err(|e| ErrorBody { code: ErrorCode::InvalidInput, message: format!("cannot listen on 127.0.0.1:{port}: {e}"), field: Some("port".into()) })?;
+        let settler = tokio::spawn(settle_loop(p, notify));
+        *self.receiver.lock().await = Some(RunningReceiver { receiver, settler });
+        Ok(self.receiver_status().await)
+    }
+
+    pub async fn receiver_stop(&self) {
+        if let Some(r) = self.receiver.lock().await.take() {
+            r.settler.abort();
+            r.receiver.stop().await;
+        }
+    }
+
+    pub async fn receiver_status(&self) -> ReceiverStatus {
+        let secrets = self.webhook_secrets().map(|s| s.len() as u64).unwrap_or(0);
+        match &*self.receiver.lock().await {
+            Some(r) => ReceiverStatus { running: true, url: Some(format!("http://{}/webhook", r.receiver.addr)), secrets, stats: Some(r.receiver.stats()) },
+            None => ReceiverStatus { running: false, url: None, secrets, stats: None },
+        }
+    }
+}
+
+/// Reads what recorded events touched, each time the receiver records one (coalesced), and
+/// every 30 s so an offline stretch is retried.
+pub async fn settle_loop(p: Processor, notify: Arc<tokio::sync::Notify>) {
+    loop {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(30), notify.notified()).await;
+        match p.settle(&|| false).await {
+            Ok(r) if r.offline.is_some() => tracing::warn!(offline = ?r.offline, "Stripe unreachable: payloads applied under the watermark"),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e.message, "settle failed"),
+        }
+    }
+}
+
+fn check_query(q: &SubscriptionQuery) -> Result<(), ErrorBody> {
+    if let Some(s) = q.status.as_deref().filter(|s| !s.is_empty()) {
+        if !crate::sync::objects::STATUSES.contains(&s) {
+            return Err(InputError::new("status", format!("must be one of {}", crate::sync::objects::STATUSES.join(", "))).into());
+        }
+    }
+    if let Some(i) = q.interval.as_deref().filter(|s| !s.is_empty()) {
+        if !["day", "week", "month", "year"].contains(&i) {
+            return Err(InputError::new("interval", "must be day, week, month or year").into());
+        }
+    }
+    if let Some(c) = q.currency.as_deref().filter(|s| !s.is_empty()) {
+        crate::domain::Currency::parse("currency", c)?;
+    }
+    if q.limit < 0 || q.offset < 0 {
+        return Err(InputError::new(if q.limit < 0 { "limit" } else { "offset" }, "must not be negative").into());
+    }
+    Ok(())
+}
+
+pub fn subscriptions_csv(rows: &[SubscriptionRow]) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record([
+        "organization_id", "organization", "email", "customer_id", "subscription_id", "price_id", "tier", "plan_type", "interval", "status",
+        "amount_minor", "currency", "amount", "current_period_end", "cancel_at_period_end", "entitlements",
+    ]);
+    for r in rows {
+        let amount = match (r.amount, r.currency.as_deref().and_then(|c| crate::domain::Currency::parse("currency", c).ok())) {
+            (Some(a), Some(c)) => crate::domain::money::format_minor(a, &c),
+            _ => String::new(),
+        };
+        let period_end = r.current_period_end.and_then(|t| chrono::DateTime::from_timestamp(t, 0)).map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_default();
+        let _ = w.write_record([
+            r.org_id.clone().unwrap_or_default(),
+            r.org_name.clone().unwrap_or_default(),
+            r.email.clone().unwrap_or_default(),
+            r.customer_id.clone(),
+            r.subscription_id.clone(),
+            r.price_id.clone().unwrap_or_default(),
+            r.tier.clone().unwrap_or_default(),
+            r.plan_type.clone().unwrap_or_default(),
+            r.interval.clone().unwrap_or_default(),
+            r.status.clone(),
+            r.amount.map(|a| a.to_string()).unwrap_or_default(),
+            r.currency.clone().unwrap_or_default().to_uppercase(),
+            amount,
+            period_end,
+            r.cancel_at_period_end.to_string(),
+            r.entitlements.join(" "),
+        ]);
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+async fn drift(store: &Store, stripe: &HashMap<String, crate::sync::objects::Subscription>) -> Result<Vec<DriftItem>, ErrorBody> {
+    let e = |x| store.err(x);
+    let mut items = Vec::new();
+    let rows = sqlx::query("SELECT stripe_subscription_id, subscription_status, stripe_price_id, org_id, org_name FROM org_subscriptions").fetch_all(store.pool()).await.map_err(e)?;
+    let mut held: HashMap<String, (String, Option<String>, Option<String>, Option<String>)> = HashMap::new();
+    for r in rows {
+        held.insert(r.try_get(0).map_err(e)?, (r.try_get(1).map_err(e)?, r.try_get(2).map_err(e)?, r.try_get(3).map_err(e)?, r.try_get(4).map_err(e)?));
+    }
+    let customers: HashMap<String, (String, String)> = sqlx::query("SELECT c.stripe_id, c.org_id, o.name FROM customers c JOIN organizations o ON o.id = c.org_id")
+        .fetch_all(store.pool())
+        .await
+        .map_err(e)?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?))))
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(e)?;
+    let item = |org: Option<&(String, String)>, object: &str, field: &str, store: Option<String>, stripe: Option<String>| DriftItem {
+        org_id: org.map(|o| o.0.clone()),
+        org_name: org.map(|o| o.1.clone()),
+        object_id: object.to_owned(),
+        field: field.to_owned(),
+        store,
+        stripe,
+    };
+    for (id, s) in stripe {
+        let org = customers.get(&s.customer);
+        let price = s.price().map(|i| i.price.clone());
+        match held.get(id) {
+            None => items.push(item(org, id, "missing_in_store", None, Some(s.status.clone()))),
+            Some((status, p, _, _)) => {
+                if *status != s.status {
+                    items.push(item(org, id, "status", Some(status.clone()), Some(s.status.clone())));
+                }
+                if *p != price {
+                    items.push(item(org, id, "price", p.clone(), price.clone()));
+                }
+            }
+        }
+    }
+    for (id, (status, _, org, name)) in &held {
+        if !stripe.contains_key(id) {
+            let o = org.clone().zip(name.clone());
+            items.push(item(o.as_ref(), id, "missing_in_stripe", Some(status.clone()), None));
+        }
+    }
+    // Access as Stripe's state gives it, against the store's rows.
+    let mut subs_by_org: BTreeMap<String, Vec<access::SubFacts>> = BTreeMap::new();
+    for s in stripe.values() {
+        if let (Some((org, _)), Some(item)) = (customers.get(&s.customer), s.price()) {
+            subs_by_org.entry(org.clone()).or_default().push(access::SubFacts {
+                id: s.id.clone(),
+                price: item.price.clone(),
+                status: s.status.clone(),
+                start_date: s.start_date,
+                ended_at: s.ended_at,
+                canceled_at: s.canceled_at,
+            });
+        }
+    }
+    let mut purchases: BTreeMap<String, Vec<access::PurchaseFacts>> = BTreeMap::new();
+    for r in sqlx::query("SELECT c.org_id, p.stripe_price_id, p.completed_at FROM purchases p JOIN customers c ON c.stripe_id = p.stripe_customer_id").fetch_all(store.pool()).await.map_err(e)? {
+        purchases.entry(r.try_get(0).map_err(e)?).or_default().push(access::PurchaseFacts { price: r.try_get(1).map_err(e)?, completed_at: r.try_get(2).map_err(e)? });
+    }
+    let mut overrides: BTreeMap<String, Vec<access::Override>> = BTreeMap::new();
+    for r in sqlx::query("SELECT org_id, plan_id, status, at FROM access_overrides").fetch_all(store.pool()).await.map_err(e)? {
+        overrides.entry(r.try_get(0).map_err(e)?).or_default().push(access::Override {
+            plan: r.try_get(1).map_err(e)?,
+            status: AccessStatus::parse(&r.try_get::<String, _>(2).map_err(e)?).unwrap_or(AccessStatus::Canceled),
+            at: r.try_get(3).map_err(e)?,
+        });
+    }
+    let mut held_access: BTreeMap<(String, String), (String, String)> = BTreeMap::new();
+    for r in sqlx::query("SELECT a.org_id, a.plan_id, a.status, o.name FROM platform_access a JOIN organizations o ON o.id = a.org_id").fetch_all(store.pool()).await.map_err(e)? {
+        held_access.insert((r.try_get(0).map_err(e)?, r.try_get(1).map_err(e)?), (r.try_get(2).map_err(e)?, r.try_get(3).map_err(e)?));
+    }
+    let orgs: std::collections::BTreeSet<String> = subs_by_org.keys().chain(purchases.keys()).chain(overrides.keys()).cloned().chain(held_access.keys().map(|k| k.0.clone())).collect();
+    let names: HashMap<&String, &String> = customers.values().map(|(o, n)| (o, n)).collect();
+    for org in orgs {
+        let want = access::derive(
+            subs_by_org.get(&org).map(Vec::as_slice).unwrap_or(&[]),
+            purchases.get(&org).map(Vec::as_slice).unwrap_or(&[]),
+            overrides.get(&org).map(Vec::as_slice).unwrap_or(&[]),
+        );
+        let mut plans: std::collections::BTreeSet<String> = want.iter().map(|a| a.plan.clone()).collect();
+        plans.extend(held_access.keys().filter(|k| k.0 == org).map(|k| k.1.clone()));
+        for plan in plans {
+            let w = want.iter().find(|a| a.plan == plan).map(|a| a.status.as_str().to_owned());
+            let h = held_access.get(&(org.clone(), plan.clone())).map(|x| x.0.clone());
+            if w != h {
+                let o = names.get(&org).map(|n| (org.clone(), (*n).clone()));
+                items.push(item(o.as_ref(), &plan, "access", h, w));
+            }
+        }
+    }
+    items.sort_by(|a, b| (&a.org_name, &a.object_id, &a.field).cmp(&(&b.org_name, &b.object_id, &b.field)));
+    Ok(items)
+}
