@@ -73,6 +73,25 @@ pub enum Command {
     /// Entitlement features on products.
     #[command(subcommand)]
     Features(crate::cli_catalog::FeaturesCommand),
+    /// Mirror Stripe into the store: a backfill the first time (or with --full), then the
+    /// events since the last checkpoint.
+    Sync {
+        /// List everything again (resumes an interrupted backfill).
+        #[arg(long)]
+        full: bool,
+        /// Print the sync state instead of syncing.
+        #[arg(long, conflicts_with = "full")]
+        status: bool,
+    },
+    /// The webhook receiver.
+    #[command(subcommand)]
+    Webhooks(crate::cli_sync::WebhooksCommand),
+    /// Organizations' subscriptions (Subscriptions screen).
+    #[command(subcommand)]
+    Subscriptions(crate::cli_sync::SubscriptionsCommand),
+    /// PlatformAccess: list, show, drift, resync, grant, revoke (Access screen).
+    #[command(subcommand)]
+    Access(crate::cli_sync::AccessCommand),
     /// The audit log: who changed what, when, in which environment.
     Activity {
         #[arg(long, default_value_t = 50)]
@@ -312,6 +331,10 @@ async fn execute(global: &GlobalArgs, command: Command) -> Result<(), ErrorBody>
         Command::LookupKeys(c) => crate::cli_catalog::lookup_keys(&console, f, c).await,
         Command::Features(c) => crate::cli_catalog::features(&console, f, c).await,
         Command::Activity { limit } => crate::cli_catalog::activity(&console, f, limit).await,
+        Command::Sync { full, status } => crate::cli_sync::sync(&console, f, full, status).await,
+        Command::Webhooks(c) => crate::cli_sync::webhooks(&console, c).await,
+        Command::Subscriptions(c) => crate::cli_sync::subscriptions(&console, f, c).await,
+        Command::Access(c) => crate::cli_sync::access(&console, f, c).await,
         Command::Db(DbCommand::Path) => {
             let info = console.app_info();
             let value = serde_json::json!({ "backend": info.database_backend, "location": info.database_location });

@@ -167,7 +167,7 @@ const PLAN_HEADERS: &[&str] = &[
 ];
 
 /// Runs `work`, printing the progress of operation `op` on stderr while it runs.
-async fn with_progress<T>(
+pub(crate) async fn with_progress<T>(
     console: &Console,
     op: &str,
     work: impl std::future::Future<Output = T>,
@@ -505,7 +505,7 @@ pub async fn activity(console: &Console, f: Format, limit: i64) -> Result<(), Er
     )
 }
 
-fn chrono_like(secs: i64) -> String {
+pub(crate) fn chrono_like(secs: i64) -> String {
     chrono::DateTime::from_timestamp(secs, 0)
         .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
         .unwrap_or_else(|| secs.to_string())

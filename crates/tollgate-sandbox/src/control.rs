@@ -181,7 +181,9 @@ pub(crate) async fn handle(
                     return Err(StripeError::invalid_param("count", "must be between 1 and 200000".into()));
                 }
                 let price = p["price"].as_str().unwrap_or_default().to_owned();
-                w.find(&price, "price", "price", Some("price"))?;
+                if w.find(&price, "price", "price", Some("price"))?["active"] != true {
+                    return Err(StripeError::invalid_param("price", format!("{price} is archived; pick an active price")));
+                }
                 let prefix = p.get("prefix").and_then(Value::as_str).unwrap_or("bulk").to_owned();
                 billing::populate(&mut w, &price, &prefix, count as usize)
             }

@@ -10,7 +10,7 @@ use crate::world::{stable_id, World};
 use crate::Seed;
 
 /// A call as the seed makes it (its events carry no request, like Dashboard-made changes).
-fn call(pairs: &[(&str, String)]) -> Call {
+pub(crate) fn call(pairs: &[(&str, String)]) -> Call {
     let query: String = form_urlencoded::Serializer::new(String::new())
         .extend_pairs(pairs.iter().map(|(k, v)| (*k, v.as_str())))
         .finish();

@@ -1170,12 +1170,7 @@ pub fn complete_session(w: &mut World, c: &Call, id: &str) -> Result<Value, Stri
 /// `POST /_sandbox/populate`: `count` organizations, each a customer with an organization id
 /// and an active subscription to `price`, made through the same paths as the API (events too).
 pub fn populate(w: &mut World, price: &str, prefix: &str, count: usize) -> Result<Value, StripeError> {
-    let call = |pairs: Vec<(&str, String)>| Call {
-        params: pairs.into_iter().map(|(k, v)| (k.to_owned(), Value::String(v))).collect(),
-        request_id: String::new(),
-        idempotency_key: None,
-        path: String::new(),
-    };
+    let call = |pairs: Vec<(&str, String)>| crate::seed::call(&pairs);
     let mut made = 0;
     for i in 0..count {
         let org = format!("{prefix}_org_{i:06}");
