@@ -94,8 +94,15 @@ fn opt_ts(t: Option<i64>) -> String {
 }
 
 fn money(amount: Option<i64>, currency: Option<&str>) -> String {
-    match (amount, currency.and_then(|c| tollgate_core::domain::Currency::parse("currency", c).ok())) {
-        (Some(a), Some(c)) => format!("{} {}", tollgate_core::domain::money::format_minor(a, &c), c.as_str().to_uppercase()),
+    match (
+        amount,
+        currency.and_then(|c| tollgate_core::domain::Currency::parse("currency", c).ok()),
+    ) {
+        (Some(a), Some(c)) => format!(
+            "{} {}",
+            tollgate_core::domain::money::format_minor(a, &c),
+            c.as_str().to_uppercase()
+        ),
         _ => String::new(),
     }
 }
@@ -114,17 +121,31 @@ pub async fn sync(console: &Console, f: Format, full: bool, status: bool) -> Res
                 b.customers,
                 b.subscriptions,
                 b.purchases,
-                if b.cancelled { " — cancelled, the next run resumes" } else { "" }
+                if b.cancelled {
+                    " — cancelled, the next run resumes"
+                } else {
+                    ""
+                }
             );
         }
         if let Some(c) = &r.cursor {
-            println!("events: {} listed since {} (with a {} s overlap), {} new, {} already recorded", c.read, chrono_like(c.from), tollgate_core::sync::cursor::OVERLAP_SECONDS, c.new, c.duplicate);
+            println!(
+                "events: {} listed since {} (with a {} s overlap), {} new, {} already recorded",
+                c.read,
+                chrono_like(c.from),
+                tollgate_core::sync::cursor::OVERLAP_SECONDS,
+                c.new,
+                c.duplicate
+            );
             if let Some(w) = &c.warning {
                 eprintln!("warning: {w}");
             }
         }
         let s = &r.settle;
-        println!("objects read from Stripe: {} ({} older than the store, {} gone); still to confirm: {}", s.confirmed, s.stale, s.gone, s.remaining);
+        println!(
+            "objects read from Stripe: {} ({} older than the store, {} gone); still to confirm: {}",
+            s.confirmed, s.stale, s.gone, s.remaining
+        );
         if let Some(why) = &s.offline {
             eprintln!("warning: Stripe could not be read ({why}); {} objects were updated from event payloads and stay marked until a read confirms them", s.from_payload);
         }
@@ -135,15 +156,29 @@ pub async fn sync(console: &Console, f: Format, full: bool, status: bool) -> Res
         return emit(f, &st, &[], vec![]);
     }
     if status {
-        println!("events cursor: {}", st.checkpoint.map(chrono_like).unwrap_or_else(|| "none yet: run `tollgate sync --full`".into()));
+        println!(
+            "events cursor: {}",
+            st.checkpoint
+                .map(chrono_like)
+                .unwrap_or_else(|| "none yet: run `tollgate sync --full`".into())
+        );
         if let Some(c) = st.checkpoint {
-            if let Some(w) = tollgate_core::sync::cursor::retention_warning(c, tollgate_core::store::now_seconds()) {
+            if let Some(w) = tollgate_core::sync::cursor::retention_warning(
+                c,
+                tollgate_core::store::now_seconds(),
+            ) {
                 eprintln!("warning: {w}");
             }
         }
         println!("last sync: {}", opt_ts(st.last_sync_at));
-        println!("ledger: {} events; awaiting a read from Stripe: {}", st.events, st.dirty);
-        println!("organizations: {}, subscriptions: {}", st.organizations, st.subscriptions);
+        println!(
+            "ledger: {} events; awaiting a read from Stripe: {}",
+            st.events, st.dirty
+        );
+        println!(
+            "organizations: {}, subscriptions: {}",
+            st.organizations, st.subscriptions
+        );
         if st.backfill_pending {
             println!("a backfill was interrupted: the next `tollgate sync` resumes it");
         }
@@ -162,17 +197,45 @@ pub async fn webhooks(console: &Console, c: WebhooksCommand) -> Result<(), Error
         status.url.unwrap_or_default(),
         status.secrets
     );
-    tokio::signal::ctrl_c().await.map_err(|e| ErrorBody::new(ErrorCode::Internal, e.to_string()))?;
+    tokio::signal::ctrl_c()
+        .await
+        .map_err(|e| ErrorBody::new(ErrorCode::Internal, e.to_string()))?;
     if let Some(s) = console.receiver_status().await.stats {
-        eprintln!("received {}, recorded {}, duplicates {}, rejected {}, failed {}", s.received, s.recorded, s.duplicates, s.rejected, s.failed);
+        eprintln!(
+            "received {}, recorded {}, duplicates {}, rejected {}, failed {}",
+            s.received, s.recorded, s.duplicates, s.rejected, s.failed
+        );
     }
     console.receiver_stop().await;
     Ok(())
 }
 
-pub async fn subscriptions(console: &Console, f: Format, c: SubscriptionsCommand) -> Result<(), ErrorBody> {
-    let SubscriptionsCommand::List { status, tier, interval, currency, search, sort, desc, limit } = c;
-    let q = SubscriptionQuery { status, tier, interval, currency, search, sort, desc, offset: 0, limit };
+pub async fn subscriptions(
+    console: &Console,
+    f: Format,
+    c: SubscriptionsCommand,
+) -> Result<(), ErrorBody> {
+    let SubscriptionsCommand::List {
+        status,
+        tier,
+        interval,
+        currency,
+        search,
+        sort,
+        desc,
+        limit,
+    } = c;
+    let q = SubscriptionQuery {
+        status,
+        tier,
+        interval,
+        currency,
+        search,
+        sort,
+        desc,
+        offset: 0,
+        limit,
+    };
     if f == Format::Csv {
         print!("{}", console.subscriptions_csv(&q).await?);
         return Ok(());
@@ -187,19 +250,40 @@ pub async fn subscriptions(console: &Console, f: Format, c: SubscriptionsCommand
         .iter()
         .map(|r| {
             vec![
-                r.org_name.clone().unwrap_or_else(|| format!("(unknown customer {})", r.customer_id)),
+                r.org_name
+                    .clone()
+                    .unwrap_or_else(|| format!("(unknown customer {})", r.customer_id)),
                 r.email.clone().unwrap_or_default(),
                 r.tier.clone().unwrap_or_default(),
                 r.interval.clone().unwrap_or_default(),
                 r.status.clone(),
                 money(r.amount, r.currency.as_deref()),
                 opt_ts(r.current_period_end),
-                if r.cancel_at_period_end { "yes".into() } else { String::new() },
+                if r.cancel_at_period_end {
+                    "yes".into()
+                } else {
+                    String::new()
+                },
                 r.subscription_id.clone(),
             ]
         })
         .collect();
-    emit(f, &rows, &["organization", "email", "tier", "interval", "status", "amount", "period_end", "cancels", "subscription"], table)
+    emit(
+        f,
+        &rows,
+        &[
+            "organization",
+            "email",
+            "tier",
+            "interval",
+            "status",
+            "amount",
+            "period_end",
+            "cancels",
+            "subscription",
+        ],
+        table,
+    )
 }
 
 pub async fn access(console: &Console, f: Format, c: AccessCommand) -> Result<(), ErrorBody> {
@@ -207,14 +291,48 @@ pub async fn access(console: &Console, f: Format, c: AccessCommand) -> Result<()
         if f == Format::Json {
             return emit(f, d, &[], vec![]);
         }
-        println!("{} ({}){}", d.name, d.org_id, d.email.as_ref().map(|e| format!(" <{e}>")).unwrap_or_default());
+        println!(
+            "{} ({}){}",
+            d.name,
+            d.org_id,
+            d.email
+                .as_ref()
+                .map(|e| format!(" <{e}>"))
+                .unwrap_or_default()
+        );
         println!("customers: {}", d.customer_ids.join(", "));
-        println!("entitlements claim: [{}]", d.claim.iter().map(|k| format!("\"{k}\"")).collect::<Vec<_>>().join(", "));
+        println!(
+            "entitlements claim: [{}]",
+            d.claim
+                .iter()
+                .map(|k| format!("\"{k}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         for a in &d.access {
-            println!("access {} {}: {} since {}{}{}", a.plan_label.as_deref().unwrap_or(""), a.plan_id, a.status, chrono_like(a.started_at), a.ended_at.map(|t| format!(", ended {}", chrono_like(t))).unwrap_or_default(), a.override_reason.as_ref().map(|r| format!(" (manual: {r})")).unwrap_or_default());
+            println!(
+                "access {} {}: {} since {}{}{}",
+                a.plan_label.as_deref().unwrap_or(""),
+                a.plan_id,
+                a.status,
+                chrono_like(a.started_at),
+                a.ended_at
+                    .map(|t| format!(", ended {}", chrono_like(t)))
+                    .unwrap_or_default(),
+                a.override_reason
+                    .as_ref()
+                    .map(|r| format!(" (manual: {r})"))
+                    .unwrap_or_default()
+            );
         }
         for s in &d.subscriptions {
-            println!("subscription {} {} {} {}", s.subscription_id, s.status, s.price_id.as_deref().unwrap_or(""), money(s.amount, s.currency.as_deref()));
+            println!(
+                "subscription {} {} {} {}",
+                s.subscription_id,
+                s.status,
+                s.price_id.as_deref().unwrap_or(""),
+                money(s.amount, s.currency.as_deref())
+            );
         }
         for t in d.timeline.iter().take(20) {
             println!("  {} {} {}", chrono_like(t.at), t.kind, t.title);
@@ -222,31 +340,95 @@ pub async fn access(console: &Console, f: Format, c: AccessCommand) -> Result<()
         Ok(())
     };
     match c {
-        AccessCommand::List { status, plan, ended } => {
-            let page = console.access(&AccessQuery { status, plan, ended, search: None, offset: 0, limit: 5000 }).await?;
+        AccessCommand::List {
+            status,
+            plan,
+            ended,
+        } => {
+            let page = console
+                .access(&AccessQuery {
+                    status,
+                    plan,
+                    ended,
+                    search: None,
+                    offset: 0,
+                    limit: 5000,
+                })
+                .await?;
             let rows = page
                 .rows
                 .iter()
-                .map(|a| vec![a.org_name.clone(), a.org_id.clone(), a.plan_label.clone().unwrap_or_else(|| a.plan_id.clone()), a.status.clone(), chrono_like(a.started_at), opt_ts(a.ended_at), a.source.clone()])
+                .map(|a| {
+                    vec![
+                        a.org_name.clone(),
+                        a.org_id.clone(),
+                        a.plan_label.clone().unwrap_or_else(|| a.plan_id.clone()),
+                        a.status.clone(),
+                        chrono_like(a.started_at),
+                        opt_ts(a.ended_at),
+                        a.source.clone(),
+                    ]
+                })
                 .collect();
-            emit(f, &page, &["organization", "org_id", "plan", "status", "started", "ended", "source"], rows)
+            emit(
+                f,
+                &page,
+                &[
+                    "organization",
+                    "org_id",
+                    "plan",
+                    "status",
+                    "started",
+                    "ended",
+                    "source",
+                ],
+                rows,
+            )
         }
         AccessCommand::Show { org } => show(&console.org_detail(&org).await?),
         AccessCommand::Resync { org } => show(&console.resync_org(&org).await?),
-        AccessCommand::Grant { org, plan, reason } => show(&console.access_override(&org, &plan, AccessAction::Grant, &reason).await?),
-        AccessCommand::Revoke { org, plan, reason } => show(&console.access_override(&org, &plan, AccessAction::Revoke, &reason).await?),
-        AccessCommand::Clear { org, plan, reason } => show(&console.access_override(&org, &plan, AccessAction::Clear, &reason).await?),
+        AccessCommand::Grant { org, plan, reason } => show(
+            &console
+                .access_override(&org, &plan, AccessAction::Grant, &reason)
+                .await?,
+        ),
+        AccessCommand::Revoke { org, plan, reason } => show(
+            &console
+                .access_override(&org, &plan, AccessAction::Revoke, &reason)
+                .await?,
+        ),
+        AccessCommand::Clear { org, plan, reason } => show(
+            &console
+                .access_override(&org, &plan, AccessAction::Clear, &reason)
+                .await?,
+        ),
         AccessCommand::Drift => {
             let op = "cli-drift";
             let report = with_progress(console, op, console.access_drift(Some(op))).await?;
             let rows = report
                 .items
                 .iter()
-                .map(|i| vec![i.org_name.clone().unwrap_or_default(), i.object_id.clone(), i.field.clone(), i.store.clone().unwrap_or_else(|| "—".into()), i.stripe.clone().unwrap_or_else(|| "—".into())])
+                .map(|i| {
+                    vec![
+                        i.org_name.clone().unwrap_or_default(),
+                        i.object_id.clone(),
+                        i.field.clone(),
+                        i.store.clone().unwrap_or_else(|| "—".into()),
+                        i.stripe.clone().unwrap_or_else(|| "—".into()),
+                    ]
+                })
                 .collect();
-            emit(f, &report, &["organization", "object", "what", "store", "stripe"], rows)?;
+            emit(
+                f,
+                &report,
+                &["organization", "object", "what", "store", "stripe"],
+                rows,
+            )?;
             if report.items.is_empty() {
-                eprintln!("no drift: {} subscriptions checked", report.checked_subscriptions);
+                eprintln!(
+                    "no drift: {} subscriptions checked",
+                    report.checked_subscriptions
+                );
                 Ok(())
             } else {
                 Err(ErrorBody::new(ErrorCode::Internal, format!("{} differences between the store and Stripe; `tollgate access resync ORG` fixes one organization, `tollgate sync --full` all", report.items.len())))

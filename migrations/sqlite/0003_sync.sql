@@ -111,7 +111,8 @@ CREATE TABLE platform_access (
     stripe_subscription_id  TEXT,
     source                  TEXT NOT NULL CHECK (source IN ('subscription', 'purchase', 'manual')),
     updated_at              BIGINT NOT NULL,
-    PRIMARY KEY (org_id, plan_id)
+    PRIMARY KEY (org_id, plan_id),
+    CHECK (ended_at IS NULL OR ended_at >= started_at)
 );
 CREATE INDEX platform_access_status ON platform_access (status);
 CREATE INDEX platform_access_subscription ON platform_access (stripe_subscription_id);
@@ -179,14 +180,15 @@ CREATE INDEX stripe_events_subscription ON stripe_events (subscription_id, creat
 -- Objects an event touched that still await a read from Stripe. `generation` rises with each
 -- event, so a read that began before a newer event does not clear the mark.
 CREATE TABLE dirty_objects (
-    object_id          TEXT PRIMARY KEY,
+    object_id          TEXT NOT NULL,
     kind               TEXT NOT NULL CHECK (kind IN ('subscription', 'customer', 'checkout_session', 'entitlements', 'catalog')),
     generation         BIGINT NOT NULL,
     last_event_id      TEXT,
     last_event_created BIGINT NOT NULL,
     attempts           INTEGER NOT NULL DEFAULT 0,
     last_error         TEXT,
-    marked_at          BIGINT NOT NULL
+    marked_at          BIGINT NOT NULL,
+    PRIMARY KEY (object_id, kind)
 );
 
 -- What the processor could not place: an event for a customer Stripe does not know, an object

@@ -20,6 +20,13 @@ const TABLES: &[&str] = &[
     "sync_cursors",
     "webhook_deliveries",
     "audit_log",
+    "customers",
+    "purchases",
+    "customer_entitlements",
+    "platform_access_history",
+    "access_overrides",
+    "dirty_objects",
+    "sync_issues",
 ];
 
 async fn exec(store: &Store, sql: &str) -> Result<u64, sqlx::Error> {
@@ -49,7 +56,136 @@ both_backends!(
     prices_are_immutable_and_lookup_keys_unique,
     audit_log_round_trips,
     catalog_snapshots_swap_keys_and_keep_billed_fields,
+    the_event_processor_records_once_and_derives_access,
 );
+
+/// Stripe as a script, always online.
+struct Script;
+impl tollgate_core::sync::StripeReader for Script {
+    fn read(
+        &self,
+        kind: tollgate_core::sync::Kind,
+        _id: &str,
+    ) -> tollgate_core::store::SendFuture<
+        '_,
+        Result<tollgate_core::sync::Fetched, tollgate_core::sync::FetchError>,
+    > {
+        use tollgate_core::sync::{Fetched, Kind};
+        let v = match kind {
+            Kind::Customer => {
+                serde_json::json!({"id": "cus_1", "object": "customer", "name": "Clinic One", "created": 1, "metadata": {"organization_id": "org_1"}})
+            }
+            Kind::Subscription => {
+                serde_json::json!({"id": "sub_1", "object": "subscription", "customer": "cus_1", "status": "past_due", "created": 5,
+                "items": {"data": [{"quantity": 1, "current_period_end": 99, "price": {"id": "price_cm", "unit_amount": 2500, "currency": "eur", "recurring": {"interval": "month"}}}]}})
+            }
+            _ => {
+                serde_json::json!({"object": "list", "data": [{"feature": "feat_1", "lookup_key": "video-consults"}]})
+            }
+        };
+        Box::pin(async move { Ok(Fetched::Found(v)) })
+    }
+    fn refresh_catalog<'a>(
+        &'a self,
+        _: &'a Store,
+    ) -> tollgate_core::store::SendFuture<'a, Result<(), tollgate_core::sync::FetchError>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+async fn the_event_processor_records_once_and_derives_access(pg: bool) {
+    use tollgate_core::store::sync_views::{AccessQuery, SubscriptionQuery};
+    use tollgate_core::sync::{Event, Processor};
+    let (store, _guard) = fresh_store(pg).await;
+    store.migrate().await.unwrap();
+    seed_org_and_plan(&store).await;
+    let p = Processor::new(
+        store.clone(),
+        std::sync::Arc::new(Script),
+        vec!["organization_id".into()],
+    );
+    let ev = |id: &str, t: &str, obj: serde_json::Value| {
+        let v = serde_json::json!({"id": id, "object": "event", "type": t, "created": 10, "data": {"object": obj}});
+        Event::from_value(&v, v.to_string()).unwrap()
+    };
+    let events = vec![
+        ev(
+            "evt_1",
+            "customer.subscription.updated",
+            serde_json::json!({"id": "sub_1", "object": "subscription", "customer": "cus_1"}),
+        ),
+        ev(
+            "evt_2",
+            "invoice.payment_failed",
+            serde_json::json!({"id": "in_1", "object": "invoice", "customer": "cus_1", "subscription": "sub_1"}),
+        ),
+        ev(
+            "evt_3",
+            "entitlements.active_entitlement_summary.updated",
+            serde_json::json!({"object": "entitlements.active_entitlement_summary", "customer": "cus_1"}),
+        ),
+        ev(
+            "evt_4",
+            "charge.succeeded",
+            serde_json::json!({"id": "ch_1", "object": "charge"}),
+        ),
+    ];
+    let first = p.ingest(&events, "webhook").await.unwrap();
+    assert_eq!((first.new, first.duplicate, first.recorded_only), (4, 0, 1));
+    let again = p.ingest(&events[..2], "cursor").await.unwrap();
+    assert_eq!(
+        (again.new, again.duplicate),
+        (0, 2),
+        "a duplicate id is a no-op"
+    );
+    let r = p.settle(&|| false).await.unwrap();
+    assert_eq!((r.remaining, r.offline.clone()), (0, None), "{r:?}");
+    let page = store
+        .subscriptions_page(&SubscriptionQuery {
+            search: Some("CLINIC".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.total, 1);
+    let row = &page.rows[0];
+    assert_eq!(
+        (
+            row.status.as_str(),
+            row.tier.as_deref(),
+            row.current_period_end,
+            row.amount
+        ),
+        ("past_due", Some("community"), Some(99), Some(2500))
+    );
+    let access = store
+        .access_page(&AccessQuery {
+            status: None,
+            plan: None,
+            ended: None,
+            search: None,
+            offset: 0,
+            limit: 0,
+        })
+        .await
+        .unwrap();
+    assert_eq!(access.rows.len(), 1);
+    assert_eq!(
+        (
+            access.rows[0].status.as_str(),
+            access.rows[0].plan_label.as_deref()
+        ),
+        ("PAST_DUE", Some("community-expert-monthly"))
+    );
+    let detail = store.org_detail("org_1").await.unwrap().unwrap();
+    assert_eq!(detail.claim, vec!["video-consults".to_owned()]);
+    assert!(detail
+        .timeline
+        .iter()
+        .any(|t| t.kind == "event" && t.title == "invoice.payment_failed"));
+    let state = store.sync_state().await.unwrap();
+    assert_eq!((state.events, state.dirty, state.subscriptions), (4, 0, 1));
+}
 
 async fn catalog_snapshots_swap_keys_and_keep_billed_fields(pg: bool) {
     use tollgate_core::store::{CatalogSnapshot, PriceRow, ProductRow};
@@ -123,7 +259,7 @@ async fn migrates_the_whole_schema_once(pg: bool) {
     let before = store.status().await.unwrap();
     assert_eq!(before.schema_version, 0);
     let first = store.migrate().await.unwrap();
-    assert_eq!(first.applied, vec![1, 2]);
+    assert_eq!(first.applied, vec![1, 2, 3]);
     assert_eq!(first.schema_version, latest_version(store.backend()));
     let again = store.migrate().await.unwrap();
     assert!(again.applied.is_empty(), "second migrate applies nothing");
@@ -137,14 +273,14 @@ async fn platform_access_is_unique_per_org_and_plan(pg: bool) {
     let (store, _guard) = fresh_store(pg).await;
     store.migrate().await.unwrap();
     seed_org_and_plan(&store).await;
-    exec(&store, "INSERT INTO platform_access (id, org_id, plan_id, status, started_at, ended_at, updated_at) VALUES ('pa1', 'org_1', 'price_cm', 'ACTIVE', 10, NULL, 10)").await.unwrap();
-    let dup = exec(&store, "INSERT INTO platform_access (id, org_id, plan_id, status, started_at, updated_at) VALUES ('pa2', 'org_1', 'price_cm', 'ACTIVE', 11, 11)").await;
+    exec(&store, "INSERT INTO platform_access (org_id, plan_id, status, started_at, ended_at, source, updated_at) VALUES ('org_1', 'price_cm', 'ACTIVE', 10, NULL, 'subscription', 10)").await.unwrap();
+    let dup = exec(&store, "INSERT INTO platform_access (org_id, plan_id, status, started_at, source, updated_at) VALUES ('org_1', 'price_cm', 'ACTIVE', 11, 'subscription', 11)").await;
     assert!(dup.is_err(), "(org, plan) must be unique");
-    let orphan = exec(&store, "INSERT INTO platform_access (id, org_id, plan_id, status, started_at, updated_at) VALUES ('pa3', 'org_nope', 'price_cm', 'ACTIVE', 11, 11)").await;
+    let orphan = exec(&store, "INSERT INTO platform_access (org_id, plan_id, status, started_at, source, updated_at) VALUES ('org_nope', 'price_cm', 'ACTIVE', 11, 'subscription', 11)").await;
     assert!(orphan.is_err(), "foreign keys are enforced");
     let backwards = exec(
         &store,
-        "UPDATE platform_access SET ended_at = 5 WHERE id = 'pa1'",
+        "UPDATE platform_access SET ended_at = 5 WHERE org_id = 'org_1'",
     )
     .await;
     assert!(backwards.is_err(), "ended_at before started_at is refused");
@@ -154,7 +290,7 @@ async fn statuses_and_rates_are_checked(pg: bool) {
     let (store, _guard) = fresh_store(pg).await;
     store.migrate().await.unwrap();
     seed_org_and_plan(&store).await;
-    let paused = exec(&store, "INSERT INTO platform_access (id, org_id, plan_id, status, started_at, updated_at) VALUES ('pa1', 'org_1', 'price_cm', 'PAUSED', 1, 1)").await;
+    let paused = exec(&store, "INSERT INTO platform_access (org_id, plan_id, status, started_at, source, updated_at) VALUES ('org_1', 'price_cm', 'PAUSED', 1, 'subscription', 1)").await;
     assert!(paused.is_err(), "only ACTIVE, PAST_DUE, CANCELED");
     let rate = exec(&store, "INSERT INTO transaction_commissions (id, gross_amount, commission_rate, commission_amount, currency, occurred_at, created_at) VALUES ('tc1', 10000, 10001, 1, 'eur', 1, 1)").await;
     assert!(rate.is_err(), "a rate above 10000 bps is refused");
@@ -247,7 +383,11 @@ async fn a_read_only_database_reads_but_refuses_writes() {
     let ro = Store::open(&StoreTarget::Url(url))
         .await
         .expect("a read-only file opens");
-    assert_eq!(ro.status().await.unwrap().schema_version, 2, "and reads");
+    assert_eq!(
+        ro.status().await.unwrap().schema_version,
+        latest_version(Backend::Sqlite),
+        "and reads"
+    );
     let err = ro
         .append_audit(&NewAuditEntry {
             environment: Environment::Test,

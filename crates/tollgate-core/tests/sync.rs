@@ -20,10 +20,20 @@ struct Fixture {
 }
 
 async fn fixture(seed: Seed) -> Fixture {
-    let sandbox = tollgate_sandbox::start(SandboxConfig { seed, ..Default::default() }).await.unwrap();
+    let sandbox = tollgate_sandbox::start(SandboxConfig {
+        seed,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let db_url = format!("sqlite://{}", dir.path().join("tollgate.db").display());
-    Fixture { sandbox, _dir: dir, db_url, http: reqwest::Client::new() }
+    Fixture {
+        sandbox,
+        _dir: dir,
+        db_url,
+        http: reqwest::Client::new(),
+    }
 }
 
 impl Fixture {
@@ -72,51 +82,148 @@ async fn a_full_sync_mirrors_every_subscription_and_derives_access_without_drift
     let f = fixture(Seed::Demo).await;
     let c = f.console(None);
     let r = c.sync(false, None).await.unwrap();
-    let b = r.backfill.expect("no checkpoint: the first sync is a backfill");
-    assert_eq!((b.customers, b.subscriptions), (300, 312), "canceled subscriptions included (status=all)");
+    let b = r
+        .backfill
+        .expect("no checkpoint: the first sync is a backfill");
+    assert_eq!(
+        (b.customers, b.subscriptions),
+        (300, 312),
+        "canceled subscriptions included (status=all)"
+    );
     let state = c.sync_state().await.unwrap();
-    assert_eq!((state.organizations, state.subscriptions, state.dirty), (300, 312, 0));
+    assert_eq!(
+        (state.organizations, state.subscriptions, state.dirty),
+        (300, 312, 0)
+    );
     assert!(state.checkpoint.is_some() && !state.backfill_pending);
     // Every status the seed made is there, and a filter finds them.
-    for status in ["active", "trialing", "past_due", "canceled", "incomplete", "paused"] {
-        let page = c.subscriptions(&SubscriptionQuery { status: Some(status.into()), ..q() }).await.unwrap();
+    for status in [
+        "active",
+        "trialing",
+        "past_due",
+        "canceled",
+        "incomplete",
+        "paused",
+    ] {
+        let page = c
+            .subscriptions(&SubscriptionQuery {
+                status: Some(status.into()),
+                ..q()
+            })
+            .await
+            .unwrap();
         assert!(page.total > 0, "no {status} subscription mirrored");
         assert!(page.rows.iter().all(|r| r.status == status));
     }
-    let all = c.subscriptions(&SubscriptionQuery { limit: 1000, ..q() }).await.unwrap();
+    let all = c
+        .subscriptions(&SubscriptionQuery { limit: 1000, ..q() })
+        .await
+        .unwrap();
     assert_eq!(all.total, 312);
-    assert!(all.rows.iter().any(|r| r.tier.as_deref() == Some("top")), "tiers come from the catalog");
+    assert!(
+        all.rows.iter().any(|r| r.tier.as_deref() == Some("top")),
+        "tiers come from the catalog"
+    );
     assert!(all.rows.iter().any(|r| r.cancel_at_period_end));
-    assert!(all.rows.iter().all(|r| r.org_id.as_deref().is_some_and(|o| o.starts_with("org_"))));
+    assert!(all
+        .rows
+        .iter()
+        .all(|r| r.org_id.as_deref().is_some_and(|o| o.starts_with("org_"))));
     // Sorted by amount descending, the first page is in order.
-    let by_amount = c.subscriptions(&SubscriptionQuery { sort: Some("amount".into()), desc: true, limit: 50, ..q() }).await.unwrap();
+    let by_amount = c
+        .subscriptions(&SubscriptionQuery {
+            sort: Some("amount".into()),
+            desc: true,
+            limit: 50,
+            ..q()
+        })
+        .await
+        .unwrap();
     let amounts: Vec<i64> = by_amount.rows.iter().filter_map(|r| r.amount).collect();
     assert!(amounts.windows(2).all(|w| w[0] >= w[1]), "{amounts:?}");
     // Search by an id finds exactly it.
     let one = &all.rows[17];
-    let found = c.subscriptions(&SubscriptionQuery { search: Some(one.subscription_id.to_uppercase()), ..q() }).await.unwrap();
+    let found = c
+        .subscriptions(&SubscriptionQuery {
+            search: Some(one.subscription_id.to_uppercase()),
+            ..q()
+        })
+        .await
+        .unwrap();
     assert_eq!(found.rows.len(), 1);
     // Access: the seed 004 mapping, and no drift against Stripe.
-    let access = c.access(&AccessQuery { status: None, plan: None, ended: None, search: None, offset: 0, limit: 5000 }).await.unwrap();
-    assert!(access.counts.get("ACTIVE").copied().unwrap_or(0) > 200, "{:?}", access.counts);
-    assert!(access.counts.contains_key("PAST_DUE") && access.counts.contains_key("CANCELED"), "{:?}", access.counts);
-    assert!(access.rows.iter().filter(|a| a.status == "CANCELED").all(|a| a.ended_at.is_some()));
-    assert!(access.rows.iter().filter(|a| a.status == "ACTIVE").all(|a| a.ended_at.is_none()));
+    let access = c
+        .access(&AccessQuery {
+            status: None,
+            plan: None,
+            ended: None,
+            search: None,
+            offset: 0,
+            limit: 5000,
+        })
+        .await
+        .unwrap();
+    assert!(
+        access.counts.get("ACTIVE").copied().unwrap_or(0) > 200,
+        "{:?}",
+        access.counts
+    );
+    assert!(
+        access.counts.contains_key("PAST_DUE") && access.counts.contains_key("CANCELED"),
+        "{:?}",
+        access.counts
+    );
+    assert!(access
+        .rows
+        .iter()
+        .filter(|a| a.status == "CANCELED")
+        .all(|a| a.ended_at.is_some()));
+    assert!(access
+        .rows
+        .iter()
+        .filter(|a| a.status == "ACTIVE")
+        .all(|a| a.ended_at.is_none()));
     let drift = c.access_drift(None).await.unwrap();
     assert_eq!(drift.checked_subscriptions, 312);
     assert!(drift.items.is_empty(), "{:#?}", drift.items);
     // Entitlements: an active org carries its plan's features as a claim.
-    let active = all.rows.iter().find(|r| r.status == "active" && !r.entitlements.is_empty()).expect("an active org with entitlements");
-    let detail = c.org_detail(active.org_id.as_deref().unwrap()).await.unwrap();
+    let active = all
+        .rows
+        .iter()
+        .find(|r| r.status == "active" && !r.entitlements.is_empty())
+        .expect("an active org with entitlements");
+    let detail = c
+        .org_detail(active.org_id.as_deref().unwrap())
+        .await
+        .unwrap();
     assert!(!detail.claim.is_empty() && detail.claim.windows(2).all(|w| w[0] < w[1]));
     assert!(detail.timeline.iter().any(|t| t.kind == "change"));
     // CSV of a filter holds its rows and a header.
-    let csv = c.subscriptions_csv(&SubscriptionQuery { status: Some("past_due".into()), ..q() }).await.unwrap();
-    let past_due = c.subscriptions(&SubscriptionQuery { status: Some("past_due".into()), ..q() }).await.unwrap().total;
+    let csv = c
+        .subscriptions_csv(&SubscriptionQuery {
+            status: Some("past_due".into()),
+            ..q()
+        })
+        .await
+        .unwrap();
+    let past_due = c
+        .subscriptions(&SubscriptionQuery {
+            status: Some("past_due".into()),
+            ..q()
+        })
+        .await
+        .unwrap()
+        .total;
     assert_eq!(csv.lines().count() as i64, past_due + 1);
     assert!(csv.starts_with("organization_id,organization,email"));
     // Bad filters name the field.
-    let e = c.subscriptions(&SubscriptionQuery { status: Some("zombie".into()), ..q() }).await.unwrap_err();
+    let e = c
+        .subscriptions(&SubscriptionQuery {
+            status: Some("zombie".into()),
+            ..q()
+        })
+        .await
+        .unwrap_err();
     assert_eq!(e.field.as_deref(), Some("status"));
 }
 
@@ -125,25 +232,57 @@ async fn the_events_cursor_picks_up_changes_missed_by_webhooks_once() {
     let f = fixture(Seed::Demo).await;
     let c = f.console(None);
     c.sync(true, None).await.unwrap();
-    let active = c.subscriptions(&SubscriptionQuery { status: Some("active".into()), ..q() }).await.unwrap().rows[0].clone();
+    let active = c
+        .subscriptions(&SubscriptionQuery {
+            status: Some("active".into()),
+            ..q()
+        })
+        .await
+        .unwrap()
+        .rows[0]
+        .clone();
     // Changes at Stripe that no webhook told us about.
-    f.call(reqwest::Method::DELETE, &format!("/v1/subscriptions/{}", active.subscription_id), &[]).await;
+    f.call(
+        reqwest::Method::DELETE,
+        &format!("/v1/subscriptions/{}", active.subscription_id),
+        &[],
+    )
+    .await;
     let r = c.sync(false, None).await.unwrap();
     assert!(r.backfill.is_none());
     let cur = r.cursor.unwrap();
     assert!(cur.new >= 1 && cur.read >= cur.new, "{cur:?}");
     assert!(r.settle.confirmed >= 1, "{:?}", r.settle);
-    let detail = c.org_detail(active.org_id.as_deref().unwrap()).await.unwrap();
-    let sub = detail.subscriptions.iter().find(|s| s.subscription_id == active.subscription_id).unwrap();
+    let detail = c
+        .org_detail(active.org_id.as_deref().unwrap())
+        .await
+        .unwrap();
+    let sub = detail
+        .subscriptions
+        .iter()
+        .find(|s| s.subscription_id == active.subscription_id)
+        .unwrap();
     assert_eq!(sub.status, "canceled");
     let plan = active.price_id.clone().unwrap();
     let acc = detail.access.iter().find(|a| a.plan_id == plan).unwrap();
-    assert!(acc.status == "CANCELED" || detail.subscriptions.iter().any(|s| s.price_id.as_deref() == Some(plan.as_str()) && s.status == "active"));
-    assert!(detail.history.iter().any(|h| h.status.as_deref() == Some("CANCELED")));
+    assert!(
+        acc.status == "CANCELED"
+            || detail
+                .subscriptions
+                .iter()
+                .any(|s| s.price_id.as_deref() == Some(plan.as_str()) && s.status == "active")
+    );
+    assert!(detail
+        .history
+        .iter()
+        .any(|h| h.status.as_deref() == Some("CANCELED")));
     // The overlap re-reads the last seconds; nothing is recorded twice.
     let again = c.sync(false, None).await.unwrap().cursor.unwrap();
     assert_eq!(again.new, 0, "{again:?}");
-    assert!(again.duplicate >= 1, "the overlapping window re-read at least the last event: {again:?}");
+    assert!(
+        again.duplicate >= 1,
+        "the overlapping window re-read at least the last event: {again:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -155,29 +294,58 @@ async fn webhooks_are_verified_recorded_once_and_answered_after_commit() {
     let c = f.console(Some("whsec_oldrotated0000000000"));
     let probe = c.receiver_start(0).await.unwrap();
     let url = probe.url.clone().unwrap();
-    let ep = f.post("/v1/webhook_endpoints", &[("url", &url), ("enabled_events[]", "*")]).await;
+    let ep = f
+        .post(
+            "/v1/webhook_endpoints",
+            &[("url", &url), ("enabled_events[]", "*")],
+        )
+        .await;
     let secret = ep["secret"].as_str().unwrap().to_owned();
     drop(c);
     let c = f.console(Some(&format!("whsec_oldrotated0000000000,{secret}")));
     let status = c.receiver_start(0).await.unwrap();
     let url2 = status.url.clone().unwrap();
-    f.post(&format!("/v1/webhook_endpoints/{}", ep["id"].as_str().unwrap()), &[("url", &url2)]).await;
+    f.post(
+        &format!("/v1/webhook_endpoints/{}", ep["id"].as_str().unwrap()),
+        &[("url", &url2)],
+    )
+    .await;
     assert_eq!(status.secrets, 2);
 
     // A change at Stripe arrives signed, is recorded, and the settle task reads it.
-    let subs = c.subscriptions(&SubscriptionQuery { status: Some("active".into()), ..q() }).await.unwrap();
+    let subs = c
+        .subscriptions(&SubscriptionQuery {
+            status: Some("active".into()),
+            ..q()
+        })
+        .await
+        .unwrap();
     let target = subs.rows[3].clone();
-    f.post(&format!("/v1/subscriptions/{}", target.subscription_id), &[("cancel_at_period_end", "true")]).await;
+    f.post(
+        &format!("/v1/subscriptions/{}", target.subscription_id),
+        &[("cancel_at_period_end", "true")],
+    )
+    .await;
     let mut seen = false;
     for _ in 0..100 {
-        let d = c.org_detail(target.org_id.as_deref().unwrap()).await.unwrap();
-        if d.subscriptions.iter().any(|s| s.subscription_id == target.subscription_id && s.cancel_at_period_end) {
+        let d = c
+            .org_detail(target.org_id.as_deref().unwrap())
+            .await
+            .unwrap();
+        if d.subscriptions
+            .iter()
+            .any(|s| s.subscription_id == target.subscription_id && s.cancel_at_period_end)
+        {
             seen = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(seen, "the webhook's change reached the store: {:?}", c.receiver_status().await.stats);
+    assert!(
+        seen,
+        "the webhook's change reached the store: {:?}",
+        c.receiver_status().await.stats
+    );
 
     // Bad input: each answered with the reason, nothing recorded.
     let before = c.sync_state().await.unwrap().events;
@@ -193,26 +361,71 @@ async fn webhooks_are_verified_recorded_once_and_answered_after_commit() {
     };
     let r = send(None, body.clone()).await.unwrap();
     assert_eq!(r.status(), 400);
-    assert!(r.text().await.unwrap().contains("no Stripe-Signature header"));
-    let r = send(Some(tollgate_sandbox::signature_header("whsec_wrong000000000000000", now, &body)), body.clone()).await.unwrap();
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("no Stripe-Signature header"));
+    let r = send(
+        Some(tollgate_sandbox::signature_header(
+            "whsec_wrong000000000000000",
+            now,
+            &body,
+        )),
+        body.clone(),
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status(), 400);
-    let r = send(Some(tollgate_sandbox::signature_header(&secret, now - 301, &body)), body.clone()).await.unwrap();
+    let r = send(
+        Some(tollgate_sandbox::signature_header(
+            &secret,
+            now - 301,
+            &body,
+        )),
+        body.clone(),
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("tolerance"));
     let garbage = "{not json".to_owned();
-    let r = send(Some(tollgate_sandbox::signature_header(&secret, now, &garbage)), garbage).await.unwrap();
+    let r = send(
+        Some(tollgate_sandbox::signature_header(&secret, now, &garbage)),
+        garbage,
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status(), 400);
     let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(1024 * 1024 + 10));
-    let r = send(Some(tollgate_sandbox::signature_header(&secret, now, &big)), big).await.unwrap();
+    let r = send(
+        Some(tollgate_sandbox::signature_header(&secret, now, &big)),
+        big,
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status(), 413);
-    assert_eq!(c.sync_state().await.unwrap().events, before, "nothing recorded from bad deliveries");
+    assert_eq!(
+        c.sync_state().await.unwrap().events,
+        before,
+        "nothing recorded from bad deliveries"
+    );
 
     // A genuine delivery, signed by the older secret, twice: recorded once.
     let ev = json!({"id": "evt_unknowncustomer1", "object": "event", "type": "customer.subscription.updated", "created": now, "livemode": false,
         "api_version": tollgate_sandbox::API_VERSION,
         "data": {"object": {"id": "sub_ghost", "object": "subscription", "customer": "cus_ghost", "status": "active", "created": now, "items": {"data": []}}}}).to_string();
     for dup in [false, true] {
-        let r = send(Some(tollgate_sandbox::signature_header("whsec_oldrotated0000000000", now, &ev)), ev.clone()).await.unwrap();
+        let r = send(
+            Some(tollgate_sandbox::signature_header(
+                "whsec_oldrotated0000000000",
+                now,
+                &ev,
+            )),
+            ev.clone(),
+        )
+        .await
+        .unwrap();
         assert_eq!(r.status(), 200);
         let v: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
         assert_eq!(v["duplicate"], dup);
@@ -221,7 +434,10 @@ async fn webhooks_are_verified_recorded_once_and_answered_after_commit() {
     let mut reported = false;
     for _ in 0..100 {
         let s = c.sync_state().await.unwrap();
-        if s.issues.iter().any(|i| i.object_id == "sub_ghost" || i.object_id == "cus_ghost") {
+        if s.issues
+            .iter()
+            .any(|i| i.object_id == "sub_ghost" || i.object_id == "cus_ghost")
+        {
             reported = true;
             break;
         }
@@ -241,37 +457,140 @@ async fn a_lifetime_purchase_manual_overrides_and_resync() {
     c.sync(true, None).await.unwrap();
     let products = f.get("/v1/products?limit=1").await;
     let product = products["data"][0]["id"].as_str().unwrap().to_owned();
-    let price = f.post("/v1/prices", &[("currency", "eur"), ("unit_amount", "49900"), ("product", &product), ("nickname", "Lifetime")]).await;
+    let price = f
+        .post(
+            "/v1/prices",
+            &[
+                ("currency", "eur"),
+                ("unit_amount", "49900"),
+                ("product", &product),
+                ("nickname", "Lifetime"),
+            ],
+        )
+        .await;
     let price_id = price["id"].as_str().unwrap().to_owned();
-    let cus = f.post("/v1/customers", &[("name", "Lifetime Clinic"), ("metadata[companyId]", "hq_lifetime")]).await;
+    let cus = f
+        .post(
+            "/v1/customers",
+            &[
+                ("name", "Lifetime Clinic"),
+                ("metadata[companyId]", "hq_lifetime"),
+            ],
+        )
+        .await;
     let cus_id = cus["id"].as_str().unwrap().to_owned();
-    let cs = f.post("/v1/checkout/sessions", &[("mode", "payment"), ("customer", &cus_id), ("line_items[0][price]", &price_id), ("line_items[0][quantity]", "1"), ("success_url", "https://example.invalid/ok")]).await;
-    f.post(&format!("/_sandbox/checkout_sessions/{}/complete", cs["id"].as_str().unwrap()), &[]).await;
+    let cs = f
+        .post(
+            "/v1/checkout/sessions",
+            &[
+                ("mode", "payment"),
+                ("customer", &cus_id),
+                ("line_items[0][price]", &price_id),
+                ("line_items[0][quantity]", "1"),
+                ("success_url", "https://example.invalid/ok"),
+            ],
+        )
+        .await;
+    f.post(
+        &format!(
+            "/_sandbox/checkout_sessions/{}/complete",
+            cs["id"].as_str().unwrap()
+        ),
+        &[],
+    )
+    .await;
     c.sync(false, None).await.unwrap();
-    let d = c.org_detail("hq_lifetime").await.expect("the companyId key names the organization");
+    let d = c
+        .org_detail("hq_lifetime")
+        .await
+        .expect("the companyId key names the organization");
     assert_eq!(d.org_key.as_deref(), Some("companyId"));
-    let a = d.access.iter().find(|a| a.plan_id == price_id).expect("lifetime access");
-    assert_eq!((a.status.as_str(), a.ended_at, a.source.as_str()), ("ACTIVE", None, "purchase"));
+    let a = d
+        .access
+        .iter()
+        .find(|a| a.plan_id == price_id)
+        .expect("lifetime access");
+    assert_eq!(
+        (a.status.as_str(), a.ended_at, a.source.as_str()),
+        ("ACTIVE", None, "purchase")
+    );
 
     // A manual revoke needs a reason, wins, and is audited; clearing it restores Stripe's view.
-    let e = c.access_override("hq_lifetime", &price_id, AccessAction::Revoke, " ").await.unwrap_err();
+    let e = c
+        .access_override("hq_lifetime", &price_id, AccessAction::Revoke, " ")
+        .await
+        .unwrap_err();
     assert_eq!(e.field.as_deref(), Some("reason"));
-    let d = c.access_override("hq_lifetime", &price_id, AccessAction::Revoke, "chargeback under review").await.unwrap();
+    let d = c
+        .access_override(
+            "hq_lifetime",
+            &price_id,
+            AccessAction::Revoke,
+            "chargeback under review",
+        )
+        .await
+        .unwrap();
     let a = d.access.iter().find(|a| a.plan_id == price_id).unwrap();
-    assert_eq!((a.status.as_str(), a.source.as_str(), a.override_reason.as_deref()), ("CANCELED", "manual", Some("chargeback under review")));
+    assert_eq!(
+        (
+            a.status.as_str(),
+            a.source.as_str(),
+            a.override_reason.as_deref()
+        ),
+        ("CANCELED", "manual", Some("chargeback under review"))
+    );
     let log = c.activity(10, None).await.unwrap();
-    assert!(log.iter().any(|e| e.action == "access.revoke" && e.detail.contains("chargeback")));
-    let d = c.access_override("hq_lifetime", &price_id, AccessAction::Clear, "resolved with the bank").await.unwrap();
-    assert_eq!(d.access.iter().find(|a| a.plan_id == price_id).unwrap().status, "ACTIVE");
+    assert!(log
+        .iter()
+        .any(|e| e.action == "access.revoke" && e.detail.contains("chargeback")));
+    let d = c
+        .access_override(
+            "hq_lifetime",
+            &price_id,
+            AccessAction::Clear,
+            "resolved with the bank",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        d.access
+            .iter()
+            .find(|a| a.plan_id == price_id)
+            .unwrap()
+            .status,
+        "ACTIVE"
+    );
     assert!(d.history.len() >= 3, "{:?}", d.history);
 
     // Drift appears when the store is behind, and a re-sync of the org fixes it.
-    let subs = c.subscriptions(&SubscriptionQuery { status: Some("active".into()), ..q() }).await.unwrap();
+    let subs = c
+        .subscriptions(&SubscriptionQuery {
+            status: Some("active".into()),
+            ..q()
+        })
+        .await
+        .unwrap();
     let victim = subs.rows[5].clone();
-    f.call(reqwest::Method::DELETE, &format!("/v1/subscriptions/{}", victim.subscription_id), &[]).await;
+    f.call(
+        reqwest::Method::DELETE,
+        &format!("/v1/subscriptions/{}", victim.subscription_id),
+        &[],
+    )
+    .await;
     let drift = c.access_drift(None).await.unwrap();
-    assert!(drift.items.iter().any(|i| i.object_id == victim.subscription_id && i.field == "status" && i.stripe.as_deref() == Some("canceled")), "{:#?}", drift.items);
-    c.resync_org(victim.org_id.as_deref().unwrap()).await.unwrap();
+    assert!(
+        drift
+            .items
+            .iter()
+            .any(|i| i.object_id == victim.subscription_id
+                && i.field == "status"
+                && i.stripe.as_deref() == Some("canceled")),
+        "{:#?}",
+        drift.items
+    );
+    c.resync_org(victim.org_id.as_deref().unwrap())
+        .await
+        .unwrap();
     let drift = c.access_drift(None).await.unwrap();
     assert!(drift.items.is_empty(), "{:#?}", drift.items);
 }
@@ -280,10 +599,12 @@ async fn a_lifetime_purchase_manual_overrides_and_resync() {
 async fn stripe_failing_with_500_and_429_is_retried_then_the_sync_completes() {
     let f = fixture(Seed::Demo).await;
     let c = f.console(None);
-    f.post("/_sandbox/faults", &[("status", "500"), ("count", "2")]).await;
+    f.post("/_sandbox/faults", &[("status", "500"), ("count", "2")])
+        .await;
     let r = c.sync(true, None).await.unwrap();
     assert_eq!(r.backfill.unwrap().subscriptions, 312);
-    f.post("/_sandbox/faults", &[("status", "429"), ("count", "2")]).await;
+    f.post("/_sandbox/faults", &[("status", "429"), ("count", "2")])
+        .await;
     let r = c.sync(false, None).await.unwrap();
     assert!(r.cursor.is_some());
 }
@@ -291,10 +612,17 @@ async fn stripe_failing_with_500_and_429_is_retried_then_the_sync_completes() {
 /// A reader that is offline: the processor must fall back to payloads under the watermark.
 struct Offline;
 impl StripeReader for Offline {
-    fn read(&self, _: Kind, _: &str) -> tollgate_core::store::SendFuture<'_, Result<Fetched, FetchError>> {
+    fn read(
+        &self,
+        _: Kind,
+        _: &str,
+    ) -> tollgate_core::store::SendFuture<'_, Result<Fetched, FetchError>> {
         Box::pin(async { Err(FetchError::Unreachable("connection refused".into())) })
     }
-    fn refresh_catalog<'a>(&'a self, _: &'a tollgate_core::store::Store) -> tollgate_core::store::SendFuture<'a, Result<(), FetchError>> {
+    fn refresh_catalog<'a>(
+        &'a self,
+        _: &'a tollgate_core::store::Store,
+    ) -> tollgate_core::store::SendFuture<'a, Result<(), FetchError>> {
         Box::pin(async { Err(FetchError::Unreachable("connection refused".into())) })
     }
 }
@@ -305,8 +633,18 @@ async fn offline_a_stale_active_after_deleted_never_revives_access() {
     let c = f.console(None);
     c.sync(true, None).await.unwrap();
     let store = c.store().await.unwrap();
-    let row = c.subscriptions(&SubscriptionQuery { status: Some("active".into()), ..q() }).await.unwrap().rows[0].clone();
-    let sub = f.get(&format!("/v1/subscriptions/{}", row.subscription_id)).await;
+    let row = c
+        .subscriptions(&SubscriptionQuery {
+            status: Some("active".into()),
+            ..q()
+        })
+        .await
+        .unwrap()
+        .rows[0]
+        .clone();
+    let sub = f
+        .get(&format!("/v1/subscriptions/{}", row.subscription_id))
+        .await;
     let mut canceled = sub.clone();
     canceled["status"] = json!("canceled");
     canceled["ended_at"] = json!(2_000_000_000i64);
@@ -314,17 +652,36 @@ async fn offline_a_stale_active_after_deleted_never_revives_access() {
         let v = json!({"id": id, "object": "event", "type": t, "created": created, "livemode": false, "data": {"object": obj}});
         Event::from_value(&v, v.to_string()).unwrap()
     };
-    let deleted = ev("evt_del", "customer.subscription.deleted", 2_000_000_000, &canceled);
-    let stale = ev("evt_stale", "customer.subscription.updated", 1_999_999_990, &sub);
+    let deleted = ev(
+        "evt_del",
+        "customer.subscription.deleted",
+        2_000_000_000,
+        &canceled,
+    );
+    let stale = ev(
+        "evt_stale",
+        "customer.subscription.updated",
+        1_999_999_990,
+        &sub,
+    );
     let p = Processor::new(store.clone(), Arc::new(Offline), c.org_keys());
-    p.ingest(std::slice::from_ref(&deleted), "webhook").await.unwrap();
+    p.ingest(std::slice::from_ref(&deleted), "webhook")
+        .await
+        .unwrap();
     let r = p.settle(&|| false).await.unwrap();
     assert!(r.offline.is_some() && r.from_payload >= 1, "{r:?}");
     p.ingest(&[stale.clone(), stale], "webhook").await.unwrap();
     p.settle(&|| false).await.unwrap();
     let d = c.org_detail(row.org_id.as_deref().unwrap()).await.unwrap();
-    let s = d.subscriptions.iter().find(|s| s.subscription_id == row.subscription_id).unwrap();
+    let s = d
+        .subscriptions
+        .iter()
+        .find(|s| s.subscription_id == row.subscription_id)
+        .unwrap();
     assert_eq!(s.status, "canceled", "terminal states are absorbing");
-    assert!(s.unconfirmed, "a payload applied offline stays unconfirmed until Stripe is read");
+    assert!(
+        s.unconfirmed,
+        "a payload applied offline stays unconfirmed until Stripe is read"
+    );
     assert!(c.sync_state().await.unwrap().dirty >= 1);
 }

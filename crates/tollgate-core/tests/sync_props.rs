@@ -49,9 +49,16 @@ fn sub(status: &str, created: i64, price: &str) -> Value {
 }
 
 fn event(n: usize, status: &str, created: i64, price: &str) -> Event {
-    let t = if status == "canceled" { "customer.subscription.deleted" } else { "customer.subscription.updated" };
+    let t = if status == "canceled" {
+        "customer.subscription.deleted"
+    } else {
+        "customer.subscription.updated"
+    };
     // Stripe's event ids are not time-ordered: scramble them.
-    let id = format!("evt_{:08x}", (n as u64).wrapping_mul(2_654_435_761) % (1 << 32));
+    let id = format!(
+        "evt_{:08x}",
+        (n as u64).wrapping_mul(2_654_435_761) % (1 << 32)
+    );
     let v = json!({"id": id, "object": "event", "type": t, "created": created, "livemode": false,
         "data": {"object": sub(status, created, price)}});
     Event::from_value(&v, v.to_string()).unwrap()
@@ -60,51 +67,94 @@ fn event(n: usize, status: &str, created: i64, price: &str) -> Event {
 /// A believable history: statuses walk forward in time; a same-second pair only when the
 /// later status ranks higher (as Stripe's same-second bursts do); canceled, if any, is last.
 fn history() -> impl Strategy<Value = Vec<(String, i64, String)>> {
-    let step = prop_oneof![Just("active"), Just("past_due"), Just("unpaid"), Just("trialing"), Just("paused")];
-    (prop::collection::vec((step, 0i64..3, 0usize..2), 1..8), any::<bool>()).prop_map(|(steps, cancel)| {
-        let rank = tollgate_core::sync::objects::status_rank;
-        let mut out: Vec<(String, i64, String)> = Vec::new();
-        let mut t = 1000;
-        for (status, gap, price) in steps {
-            let gap = match out.last() {
-                Some((prev, _, _)) if gap == 0 && rank(status) <= rank(prev) => 1,
-                _ => gap,
-            };
-            t += gap;
-            out.push((status.to_owned(), t, ["price_a", "price_b"][price].to_owned()));
-        }
-        if cancel {
-            let price = out.last().unwrap().2.clone();
-            out.push(("canceled".into(), t + 1, price));
-        }
-        out
-    })
+    let step = prop_oneof![
+        Just("active"),
+        Just("past_due"),
+        Just("unpaid"),
+        Just("trialing"),
+        Just("paused")
+    ];
+    (
+        prop::collection::vec((step, 0i64..3, 0usize..2), 1..8),
+        any::<bool>(),
+    )
+        .prop_map(|(steps, cancel)| {
+            let rank = tollgate_core::sync::objects::status_rank;
+            let mut out: Vec<(String, i64, String)> = Vec::new();
+            let mut t = 1000;
+            for (status, gap, price) in steps {
+                let gap = match out.last() {
+                    Some((prev, _, _)) if gap == 0 && rank(status) <= rank(prev) => 1,
+                    _ => gap,
+                };
+                t += gap;
+                out.push((
+                    status.to_owned(),
+                    t,
+                    ["price_a", "price_b"][price].to_owned(),
+                ));
+            }
+            if cancel {
+                let price = out.last().unwrap().2.clone();
+                out.push(("canceled".into(), t + 1, price));
+            }
+            out
+        })
 }
 
-async fn run(hist: Vec<(String, i64, String)>, order: Vec<usize>, batch: usize, online: bool) -> (String, Option<String>, Vec<(String, String)>) {
+async fn run(
+    hist: Vec<(String, i64, String)>,
+    order: Vec<usize>,
+    batch: usize,
+    online: bool,
+) -> (String, Option<String>, Vec<(String, String)>) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&StoreTarget::SqliteFile(dir.path().join("p.db"))).await.unwrap();
+    let store = Store::open(&StoreTarget::SqliteFile(dir.path().join("p.db")))
+        .await
+        .unwrap();
     store.migrate().await.unwrap();
     let last = hist.last().unwrap().clone();
-    let reader = Arc::new(Scripted { online: Mutex::new(true), subscription: Mutex::new(sub(&last.0, last.1, &last.2)) });
-    let p = Processor::new(store.clone(), reader.clone(), vec!["organization_id".into()]);
+    let reader = Arc::new(Scripted {
+        online: Mutex::new(true),
+        subscription: Mutex::new(sub(&last.0, last.1, &last.2)),
+    });
+    let p = Processor::new(
+        store.clone(),
+        reader.clone(),
+        vec!["organization_id".into()],
+    );
     // The customer is known before the subscription's events arrive.
     let cus = json!({"id": "evt_cus", "object": "event", "type": "customer.created", "created": 1, "data": {"object": customer()}});
-    p.ingest(&[Event::from_value(&cus, cus.to_string()).unwrap()], "webhook").await.unwrap();
+    p.ingest(
+        &[Event::from_value(&cus, cus.to_string()).unwrap()],
+        "webhook",
+    )
+    .await
+    .unwrap();
     p.settle(&|| false).await.unwrap();
     *reader.online.lock().unwrap() = online;
-    let events: Vec<Event> = order.iter().map(|&i| {
-        let (s, c, pr) = &hist[i % hist.len()];
-        event(i % hist.len(), s, *c, pr)
-    }).collect();
+    let events: Vec<Event> = order
+        .iter()
+        .map(|&i| {
+            let (s, c, pr) = &hist[i % hist.len()];
+            event(i % hist.len(), s, *c, pr)
+        })
+        .collect();
     for chunk in events.chunks(batch.max(1)) {
         p.ingest(chunk, "webhook").await.unwrap();
         p.settle(&|| false).await.unwrap();
     }
-    let page = store.subscriptions_page(&SubscriptionQuery::default()).await.unwrap();
+    let page = store
+        .subscriptions_page(&SubscriptionQuery::default())
+        .await
+        .unwrap();
     let row = &page.rows[0];
     let detail = store.org_detail("org_p").await.unwrap().unwrap();
-    let access = detail.access.iter().map(|a| (a.plan_id.clone(), a.status.clone())).collect();
+    let access = detail
+        .access
+        .iter()
+        .map(|a| (a.plan_id.clone(), a.status.clone()))
+        .collect();
     (row.status.clone(), row.price_id.clone(), access)
 }
 

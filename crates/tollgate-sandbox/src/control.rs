@@ -172,19 +172,33 @@ pub(crate) async fn handle(
             }
             (&Method::POST, ["populate"]) => {
                 let p = check(
-                    &[req("count", Kind::Int), req("price", Kind::Str), opt("prefix", Kind::Str)],
+                    &[
+                        req("count", Kind::Int),
+                        req("price", Kind::Str),
+                        opt("prefix", Kind::Str),
+                    ],
                     call.params.clone(),
                     "",
                 )?;
                 let count = p["count"].as_i64().unwrap_or(0);
                 if !(1..=200_000).contains(&count) {
-                    return Err(StripeError::invalid_param("count", "must be between 1 and 200000".into()));
+                    return Err(StripeError::invalid_param(
+                        "count",
+                        "must be between 1 and 200000".into(),
+                    ));
                 }
                 let price = p["price"].as_str().unwrap_or_default().to_owned();
                 if w.find(&price, "price", "price", Some("price"))?["active"] != true {
-                    return Err(StripeError::invalid_param("price", format!("{price} is archived; pick an active price")));
+                    return Err(StripeError::invalid_param(
+                        "price",
+                        format!("{price} is archived; pick an active price"),
+                    ));
                 }
-                let prefix = p.get("prefix").and_then(Value::as_str).unwrap_or("bulk").to_owned();
+                let prefix = p
+                    .get("prefix")
+                    .and_then(Value::as_str)
+                    .unwrap_or("bulk")
+                    .to_owned();
                 billing::populate(&mut w, &price, &prefix, count as usize)
             }
             (&Method::POST, ["checkout_sessions", id, "complete"]) => {

@@ -115,7 +115,11 @@ pub struct Access {
 }
 
 /// The organization's access rows, one per plan, sorted by plan.
-pub fn derive(subs: &[SubFacts], purchases: &[PurchaseFacts], overrides: &[Override]) -> Vec<Access> {
+pub fn derive(
+    subs: &[SubFacts],
+    purchases: &[PurchaseFacts],
+    overrides: &[Override],
+) -> Vec<Access> {
     let mut best: std::collections::BTreeMap<String, Access> = Default::default();
     let mut offer = |a: Access| {
         let better = match best.get(&a.plan) {
@@ -215,21 +219,33 @@ mod tests {
     fn a_lifetime_purchase_is_active_with_no_end_whatever_the_subscriptions_say() {
         let got = derive(
             &[sub("sub_1", "price_a", "canceled", 10)],
-            &[PurchaseFacts { price: "price_a".into(), completed_at: 5 }],
+            &[PurchaseFacts {
+                price: "price_a".into(),
+                completed_at: 5,
+            }],
             &[],
         );
         assert_eq!(got.len(), 1);
-        assert_eq!((got[0].status, got[0].ended_at, got[0].source), (AccessStatus::Active, None, AccessSource::Purchase));
+        assert_eq!(
+            (got[0].status, got[0].ended_at, got[0].source),
+            (AccessStatus::Active, None, AccessSource::Purchase)
+        );
     }
 
     #[test]
     fn an_old_canceled_subscription_never_locks_out_a_paying_org() {
         let got = derive(
-            &[sub("sub_old", "price_a", "canceled", 10), sub("sub_new", "price_a", "active", 100)],
+            &[
+                sub("sub_old", "price_a", "canceled", 10),
+                sub("sub_new", "price_a", "active", 100),
+            ],
             &[],
             &[],
         );
-        assert_eq!((got[0].status, got[0].subscription.as_deref()), (AccessStatus::Active, Some("sub_new")));
+        assert_eq!(
+            (got[0].status, got[0].subscription.as_deref()),
+            (AccessStatus::Active, Some("sub_new"))
+        );
     }
 
     #[test]
@@ -237,10 +253,32 @@ mod tests {
         let got = derive(
             &[sub("sub_1", "price_a", "active", 10)],
             &[],
-            &[Override { plan: "price_a".into(), status: AccessStatus::Canceled, at: 500 }],
+            &[Override {
+                plan: "price_a".into(),
+                status: AccessStatus::Canceled,
+                at: 500,
+            }],
         );
-        assert_eq!((got[0].status, got[0].ended_at, got[0].source), (AccessStatus::Canceled, Some(500), AccessSource::Manual));
-        let granted = derive(&[], &[], &[Override { plan: "price_b".into(), status: AccessStatus::Active, at: 7 }]);
-        assert_eq!((granted[0].status, granted[0].started_at, granted[0].ended_at), (AccessStatus::Active, 7, None));
+        assert_eq!(
+            (got[0].status, got[0].ended_at, got[0].source),
+            (AccessStatus::Canceled, Some(500), AccessSource::Manual)
+        );
+        let granted = derive(
+            &[],
+            &[],
+            &[Override {
+                plan: "price_b".into(),
+                status: AccessStatus::Active,
+                at: 7,
+            }],
+        );
+        assert_eq!(
+            (
+                granted[0].status,
+                granted[0].started_at,
+                granted[0].ended_at
+            ),
+            (AccessStatus::Active, 7, None)
+        );
     }
 }

@@ -14,7 +14,10 @@ use crate::access::{self, AccessStatus};
 use crate::domain::InputError;
 use crate::error::{ErrorBody, ErrorCode};
 use crate::store::sync as db;
-use crate::store::sync_views::{AccessPage, AccessQuery, OrgDetail, SubscriptionPage, SubscriptionQuery, SubscriptionRow, SyncState};
+use crate::store::sync_views::{
+    AccessPage, AccessQuery, OrgDetail, SubscriptionPage, SubscriptionQuery, SubscriptionRow,
+    SyncState,
+};
 use crate::store::Store;
 use crate::sync::backfill::BackfillReport;
 use crate::sync::cursor::CursorReport;
@@ -79,7 +82,12 @@ impl Console {
     pub fn org_keys(&self) -> Vec<String> {
         std::env::var("TOLLGATE_ORG_METADATA_KEYS")
             .ok()
-            .map(|v| v.split(',').map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()).collect::<Vec<_>>())
+            .map(|v| {
+                v.split(',')
+                    .map(|k| k.trim().to_owned())
+                    .filter(|k| !k.is_empty())
+                    .collect::<Vec<_>>()
+            })
             .filter(|v| !v.is_empty())
             .unwrap_or_else(|| DEFAULT_ORG_KEYS.iter().map(|k| k.to_string()).collect())
     }
@@ -87,7 +95,11 @@ impl Console {
     pub async fn processor(&self) -> Result<Processor, ErrorBody> {
         let store = self.store().await?;
         let gw = Arc::new(self.gateway()?);
-        Ok(Processor::new(store, Arc::new(GatewayReader(gw)), self.org_keys()))
+        Ok(Processor::new(
+            store,
+            Arc::new(GatewayReader(gw)),
+            self.org_keys(),
+        ))
     }
 
     /// `full`, or no checkpoint yet: backfill first. Then the events cursor, then reads of
@@ -130,7 +142,10 @@ impl Console {
         Ok(self.store().await?.sync_state().await?)
     }
 
-    pub async fn subscriptions(&self, q: &SubscriptionQuery) -> Result<SubscriptionPage, ErrorBody> {
+    pub async fn subscriptions(
+        &self,
+        q: &SubscriptionQuery,
+    ) -> Result<SubscriptionPage, ErrorBody> {
         check_query(q)?;
         Ok(self.store().await?.subscriptions_page(q).await?)
     }
@@ -145,43 +160,67 @@ impl Console {
     /// Writes the CSV into the downloads folder (else the home folder); returns the path.
     pub async fn subscriptions_export(&self, q: &SubscriptionQuery) -> Result<String, ErrorBody> {
         let csv = self.subscriptions_csv(q).await?;
-        let dir = dirs::download_dir().or_else(dirs::home_dir).unwrap_or_else(std::env::temp_dir);
+        let dir = dirs::download_dir()
+            .or_else(dirs::home_dir)
+            .unwrap_or_else(std::env::temp_dir);
         let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S");
-        let path = dir.join(format!("tollgate-subscriptions-{}-{stamp}.csv", self.environment().as_str()));
-        std::fs::write(&path, csv).map_err(|e| ErrorBody::new(ErrorCode::Internal, format!("cannot write {}: {e}", path.display())))?;
+        let path = dir.join(format!(
+            "tollgate-subscriptions-{}-{stamp}.csv",
+            self.environment().as_str()
+        ));
+        std::fs::write(&path, csv).map_err(|e| {
+            ErrorBody::new(
+                ErrorCode::Internal,
+                format!("cannot write {}: {e}", path.display()),
+            )
+        })?;
         Ok(path.display().to_string())
     }
 
     pub async fn org_detail(&self, org: &str) -> Result<OrgDetail, ErrorBody> {
-        self.store()
-            .await?
-            .org_detail(org)
-            .await?
-            .ok_or_else(|| InputError::new("org", format!("no organization {org:?} in the store")).into())
+        self.store().await?.org_detail(org).await?.ok_or_else(|| {
+            InputError::new("org", format!("no organization {org:?} in the store")).into()
+        })
     }
 
     pub async fn access(&self, q: &AccessQuery) -> Result<AccessPage, ErrorBody> {
         if let Some(s) = q.status.as_deref().filter(|s| !s.is_empty()) {
             if AccessStatus::parse(&s.to_uppercase()).is_none() {
-                return Err(InputError::new("status", "must be ACTIVE, PAST_DUE or CANCELED").into());
+                return Err(
+                    InputError::new("status", "must be ACTIVE, PAST_DUE or CANCELED").into(),
+                );
             }
         }
         Ok(self.store().await?.access_page(q).await?)
     }
 
     /// A manual grant or revoke (or clearing one), with the reason in the audit log.
-    pub async fn access_override(&self, org: &str, plan: &str, action: AccessAction, reason: &str) -> Result<OrgDetail, ErrorBody> {
+    pub async fn access_override(
+        &self,
+        org: &str,
+        plan: &str,
+        action: AccessAction,
+        reason: &str,
+    ) -> Result<OrgDetail, ErrorBody> {
         let reason = reason.trim();
         if reason.chars().count() < 3 {
-            return Err(InputError::new("reason", "is required: say why (at least 3 characters)").into());
+            return Err(
+                InputError::new("reason", "is required: say why (at least 3 characters)").into(),
+            );
         }
         if !plan.starts_with("price_") {
             return Err(InputError::new("plan", "must be a Stripe price id (price_…)").into());
         }
         let store = self.store().await?;
-        let known: Option<i64> = sqlx::query_scalar("SELECT 1 FROM organizations WHERE id = $1").bind(org).fetch_optional(store.pool()).await.map_err(|e| store.err(e))?;
+        let known: Option<i64> = sqlx::query_scalar("SELECT 1 FROM organizations WHERE id = $1")
+            .bind(org)
+            .fetch_optional(store.pool())
+            .await
+            .map_err(|e| store.err(e))?;
         if known.is_none() {
-            return Err(InputError::new("org", format!("no organization {org:?} in the store")).into());
+            return Err(
+                InputError::new("org", format!("no organization {org:?} in the store")).into(),
+            );
         }
         let status = match action {
             AccessAction::Grant => Some(AccessStatus::Active),
@@ -189,14 +228,22 @@ impl Console {
             AccessAction::Clear => None,
         };
         let mut tx = store.pool().begin().await.map_err(|e| store.err(e))?;
-        db::set_override(&mut tx, org, plan, status, reason, &self.os_user).await.map_err(|e| store.err(e))?;
+        db::set_override(&mut tx, org, plan, status, reason, &self.os_user)
+            .await
+            .map_err(|e| store.err(e))?;
         tx.commit().await.map_err(|e| store.err(e))?;
         let name = match action {
             AccessAction::Grant => "access.grant",
             AccessAction::Revoke => "access.revoke",
             AccessAction::Clear => "access.clear_override",
         };
-        self.audit(name, Some(format!("{org} / {plan}")), json!({"org": org, "plan": plan, "reason": reason}), vec![plan.to_owned()]).await;
+        self.audit(
+            name,
+            Some(format!("{org} / {plan}")),
+            json!({"org": org, "plan": plan, "reason": reason}),
+            vec![plan.to_owned()],
+        )
+        .await;
         self.org_detail(org).await
     }
 
@@ -226,45 +273,82 @@ impl Console {
                     progress.step();
                 }
             }
-            after = items.last().and_then(|i| i["id"].as_str()).map(str::to_owned);
+            after = items
+                .last()
+                .and_then(|i| i["id"].as_str())
+                .map(str::to_owned);
             if !page["has_more"].as_bool().unwrap_or(false) || items.is_empty() {
                 break;
             }
         }
         progress.finish();
         let items = drift(&store, &stripe).await?;
-        Ok(DriftReport { checked_subscriptions: stripe.len() as u64, items })
+        Ok(DriftReport {
+            checked_subscriptions: stripe.len() as u64,
+            items,
+        })
     }
 
     /// Marks an organization's customers and subscriptions dirty and reads them again.
     pub async fn resync_org(&self, org: &str) -> Result<OrgDetail, ErrorBody> {
         let p = self.processor().await?;
         let store = p.store();
-        let customers: Vec<String> = sqlx::query_scalar("SELECT stripe_id FROM customers WHERE org_id = $1").bind(org).fetch_all(store.pool()).await.map_err(|e| store.err(e))?;
+        let customers: Vec<String> =
+            sqlx::query_scalar("SELECT stripe_id FROM customers WHERE org_id = $1")
+                .bind(org)
+                .fetch_all(store.pool())
+                .await
+                .map_err(|e| store.err(e))?;
         if customers.is_empty() {
-            return Err(InputError::new("org", format!("no organization {org:?} in the store")).into());
+            return Err(
+                InputError::new("org", format!("no organization {org:?} in the store")).into(),
+            );
         }
         let gw = self.gateway()?;
         let mut tx = store.pool().begin().await.map_err(|e| store.err(e))?;
         for c in &customers {
-            db::mark_dirty(&mut tx, Kind::Customer, c, 0).await.map_err(|e| store.err(e))?;
-            db::mark_dirty(&mut tx, Kind::Entitlements, c, 0).await.map_err(|e| store.err(e))?;
+            db::mark_dirty(&mut tx, Kind::Customer, c, 0)
+                .await
+                .map_err(|e| store.err(e))?;
+            db::mark_dirty(&mut tx, Kind::Entitlements, c, 0)
+                .await
+                .map_err(|e| store.err(e))?;
             // Subscriptions the store may not have yet, too.
-            let page = gw.get_json("/subscriptions", &json!({"customer": c, "status": "all", "limit": 100})).await?;
+            let page = gw
+                .get_json(
+                    "/subscriptions",
+                    &json!({"customer": c, "status": "all", "limit": 100}),
+                )
+                .await?;
             for s in page["data"].as_array().into_iter().flatten() {
                 if let Some(id) = s["id"].as_str() {
-                    db::mark_dirty(&mut tx, Kind::Subscription, id, 0).await.map_err(|e| store.err(e))?;
+                    db::mark_dirty(&mut tx, Kind::Subscription, id, 0)
+                        .await
+                        .map_err(|e| store.err(e))?;
                 }
             }
         }
-        let held = sqlx::query("SELECT stripe_subscription_id FROM org_subscriptions WHERE org_id = $1").bind(org).fetch_all(store.pool()).await.map_err(|e| store.err(e))?;
+        let held =
+            sqlx::query("SELECT stripe_subscription_id FROM org_subscriptions WHERE org_id = $1")
+                .bind(org)
+                .fetch_all(store.pool())
+                .await
+                .map_err(|e| store.err(e))?;
         for r in held {
             let id: String = r.try_get(0).map_err(|e| store.err(e))?;
-            db::mark_dirty(&mut tx, Kind::Subscription, &id, 0).await.map_err(|e| store.err(e))?;
+            db::mark_dirty(&mut tx, Kind::Subscription, &id, 0)
+                .await
+                .map_err(|e| store.err(e))?;
         }
         tx.commit().await.map_err(|e| store.err(e))?;
         p.settle(&|| false).await?;
-        self.audit("sync.resync_org", Some(org.to_owned()), json!({"customers": customers}), customers.clone()).await;
+        self.audit(
+            "sync.resync_org",
+            Some(org.to_owned()),
+            json!({"customers": customers}),
+            customers.clone(),
+        )
+        .await;
         self.org_detail(org).await
     }
 
@@ -274,7 +358,11 @@ impl Console {
     /// each recorded event touched.
     pub async fn receiver_start(&self, port: u16) -> Result<ReceiverStatus, ErrorBody> {
         self.receiver_stop().await;
-        let secrets: Vec<_> = self.webhook_secrets()?.into_iter().map(|(s, _)| s).collect();
+        let secrets: Vec<_> = self
+            .webhook_secrets()?
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
         if secrets.is_empty() {
             return Err(InputError::new("webhook_secret", "add a webhook signing secret (whsec_…) in Settings first: without one no delivery can be verified").into());
         }
@@ -282,7 +370,11 @@ impl Console {
         let notify = Arc::new(tokio::sync::Notify::new());
         let receiver = Receiver::start(p.clone(), secrets, port, notify.clone())
             .await
-            .map_err(|e| ErrorBody { code: ErrorCode::InvalidInput, message: format!("cannot listen on 127.0.0.1:{port}: {e}"), field: Some("port".into()) })?;
+            .map_err(|e| ErrorBody {
+                code: ErrorCode::InvalidInput,
+                message: format!("cannot listen on 127.0.0.1:{port}: {e}"),
+                field: Some("port".into()),
+            })?;
         let settler = tokio::spawn(settle_loop(p, notify));
         *self.receiver.lock().await = Some(RunningReceiver { receiver, settler });
         Ok(self.receiver_status().await)
@@ -298,8 +390,18 @@ impl Console {
     pub async fn receiver_status(&self) -> ReceiverStatus {
         let secrets = self.webhook_secrets().map(|s| s.len() as u64).unwrap_or(0);
         match &*self.receiver.lock().await {
-            Some(r) => ReceiverStatus { running: true, url: Some(format!("http://{}/webhook", r.receiver.addr)), secrets, stats: Some(r.receiver.stats()) },
-            None => ReceiverStatus { running: false, url: None, secrets, stats: None },
+            Some(r) => ReceiverStatus {
+                running: true,
+                url: Some(format!("http://{}/webhook", r.receiver.addr)),
+                secrets,
+                stats: Some(r.receiver.stats()),
+            },
+            None => ReceiverStatus {
+                running: false,
+                url: None,
+                secrets,
+                stats: None,
+            },
         }
     }
 }
@@ -310,7 +412,9 @@ pub async fn settle_loop(p: Processor, notify: Arc<tokio::sync::Notify>) {
     loop {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(30), notify.notified()).await;
         match p.settle(&|| false).await {
-            Ok(r) if r.offline.is_some() => tracing::warn!(offline = ?r.offline, "Stripe unreachable: payloads applied under the watermark"),
+            Ok(r) if r.offline.is_some() => {
+                tracing::warn!(offline = ?r.offline, "Stripe unreachable: payloads applied under the watermark")
+            }
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e.message, "settle failed"),
         }
@@ -320,7 +424,14 @@ pub async fn settle_loop(p: Processor, notify: Arc<tokio::sync::Notify>) {
 fn check_query(q: &SubscriptionQuery) -> Result<(), ErrorBody> {
     if let Some(s) = q.status.as_deref().filter(|s| !s.is_empty()) {
         if !crate::sync::objects::STATUSES.contains(&s) {
-            return Err(InputError::new("status", format!("must be one of {}", crate::sync::objects::STATUSES.join(", "))).into());
+            return Err(InputError::new(
+                "status",
+                format!(
+                    "must be one of {}",
+                    crate::sync::objects::STATUSES.join(", ")
+                ),
+            )
+            .into());
         }
     }
     if let Some(i) = q.interval.as_deref().filter(|s| !s.is_empty()) {
@@ -332,7 +443,11 @@ fn check_query(q: &SubscriptionQuery) -> Result<(), ErrorBody> {
         crate::domain::Currency::parse("currency", c)?;
     }
     if q.limit < 0 || q.offset < 0 {
-        return Err(InputError::new(if q.limit < 0 { "limit" } else { "offset" }, "must not be negative").into());
+        return Err(InputError::new(
+            if q.limit < 0 { "limit" } else { "offset" },
+            "must not be negative",
+        )
+        .into());
     }
     Ok(())
 }
@@ -340,15 +455,38 @@ fn check_query(q: &SubscriptionQuery) -> Result<(), ErrorBody> {
 pub fn subscriptions_csv(rows: &[SubscriptionRow]) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
     let _ = w.write_record([
-        "organization_id", "organization", "email", "customer_id", "subscription_id", "price_id", "tier", "plan_type", "interval", "status",
-        "amount_minor", "currency", "amount", "current_period_end", "cancel_at_period_end", "entitlements",
+        "organization_id",
+        "organization",
+        "email",
+        "customer_id",
+        "subscription_id",
+        "price_id",
+        "tier",
+        "plan_type",
+        "interval",
+        "status",
+        "amount_minor",
+        "currency",
+        "amount",
+        "current_period_end",
+        "cancel_at_period_end",
+        "entitlements",
     ]);
     for r in rows {
-        let amount = match (r.amount, r.currency.as_deref().and_then(|c| crate::domain::Currency::parse("currency", c).ok())) {
+        let amount = match (
+            r.amount,
+            r.currency
+                .as_deref()
+                .and_then(|c| crate::domain::Currency::parse("currency", c).ok()),
+        ) {
             (Some(a), Some(c)) => crate::domain::money::format_minor(a, &c),
             _ => String::new(),
         };
-        let period_end = r.current_period_end.and_then(|t| chrono::DateTime::from_timestamp(t, 0)).map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_default();
+        let period_end = r
+            .current_period_end
+            .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+            .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .unwrap_or_default();
         let _ = w.write_record([
             r.org_id.clone().unwrap_or_default(),
             r.org_name.clone().unwrap_or_default(),
@@ -371,13 +509,25 @@ pub fn subscriptions_csv(rows: &[SubscriptionRow]) -> String {
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
-async fn drift(store: &Store, stripe: &HashMap<String, crate::sync::objects::Subscription>) -> Result<Vec<DriftItem>, ErrorBody> {
+async fn drift(
+    store: &Store,
+    stripe: &HashMap<String, crate::sync::objects::Subscription>,
+) -> Result<Vec<DriftItem>, ErrorBody> {
     let e = |x| store.err(x);
     let mut items = Vec::new();
     let rows = sqlx::query("SELECT stripe_subscription_id, subscription_status, stripe_price_id, org_id, org_name FROM org_subscriptions").fetch_all(store.pool()).await.map_err(e)?;
-    let mut held: HashMap<String, (String, Option<String>, Option<String>, Option<String>)> = HashMap::new();
+    let mut held: HashMap<String, (String, Option<String>, Option<String>, Option<String>)> =
+        HashMap::new();
     for r in rows {
-        held.insert(r.try_get(0).map_err(e)?, (r.try_get(1).map_err(e)?, r.try_get(2).map_err(e)?, r.try_get(3).map_err(e)?, r.try_get(4).map_err(e)?));
+        held.insert(
+            r.try_get(0).map_err(e)?,
+            (
+                r.try_get(1).map_err(e)?,
+                r.try_get(2).map_err(e)?,
+                r.try_get(3).map_err(e)?,
+                r.try_get(4).map_err(e)?,
+            ),
+        );
     }
     let customers: HashMap<String, (String, String)> = sqlx::query("SELECT c.stripe_id, c.org_id, o.name FROM customers c JOIN organizations o ON o.id = c.org_id")
         .fetch_all(store.pool())
@@ -387,7 +537,11 @@ async fn drift(store: &Store, stripe: &HashMap<String, crate::sync::objects::Sub
         .map(|r| Ok((r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?))))
         .collect::<Result<_, sqlx::Error>>()
         .map_err(e)?;
-    let item = |org: Option<&(String, String)>, object: &str, field: &str, store: Option<String>, stripe: Option<String>| DriftItem {
+    let item = |org: Option<&(String, String)>,
+                object: &str,
+                field: &str,
+                store: Option<String>,
+                stripe: Option<String>| DriftItem {
         org_id: org.map(|o| o.0.clone()),
         org_name: org.map(|o| o.1.clone()),
         object_id: object.to_owned(),
@@ -399,10 +553,22 @@ async fn drift(store: &Store, stripe: &HashMap<String, crate::sync::objects::Sub
         let org = customers.get(&s.customer);
         let price = s.price().map(|i| i.price.clone());
         match held.get(id) {
-            None => items.push(item(org, id, "missing_in_store", None, Some(s.status.clone()))),
+            None => items.push(item(
+                org,
+                id,
+                "missing_in_store",
+                None,
+                Some(s.status.clone()),
+            )),
             Some((status, p, _, _)) => {
                 if *status != s.status {
-                    items.push(item(org, id, "status", Some(status.clone()), Some(s.status.clone())));
+                    items.push(item(
+                        org,
+                        id,
+                        "status",
+                        Some(status.clone()),
+                        Some(s.status.clone()),
+                    ));
                 }
                 if *p != price {
                     items.push(item(org, id, "price", p.clone(), price.clone()));
@@ -413,21 +579,30 @@ async fn drift(store: &Store, stripe: &HashMap<String, crate::sync::objects::Sub
     for (id, (status, _, org, name)) in &held {
         if !stripe.contains_key(id) {
             let o = org.clone().zip(name.clone());
-            items.push(item(o.as_ref(), id, "missing_in_stripe", Some(status.clone()), None));
+            items.push(item(
+                o.as_ref(),
+                id,
+                "missing_in_stripe",
+                Some(status.clone()),
+                None,
+            ));
         }
     }
     // Access as Stripe's state gives it, against the store's rows.
     let mut subs_by_org: BTreeMap<String, Vec<access::SubFacts>> = BTreeMap::new();
     for s in stripe.values() {
         if let (Some((org, _)), Some(item)) = (customers.get(&s.customer), s.price()) {
-            subs_by_org.entry(org.clone()).or_default().push(access::SubFacts {
-                id: s.id.clone(),
-                price: item.price.clone(),
-                status: s.status.clone(),
-                start_date: s.start_date,
-                ended_at: s.ended_at,
-                canceled_at: s.canceled_at,
-            });
+            subs_by_org
+                .entry(org.clone())
+                .or_default()
+                .push(access::SubFacts {
+                    id: s.id.clone(),
+                    price: item.price.clone(),
+                    status: s.status.clone(),
+                    start_date: s.start_date,
+                    ended_at: s.ended_at,
+                    canceled_at: s.canceled_at,
+                });
         }
     }
     let mut purchases: BTreeMap<String, Vec<access::PurchaseFacts>> = BTreeMap::new();
@@ -435,18 +610,32 @@ async fn drift(store: &Store, stripe: &HashMap<String, crate::sync::objects::Sub
         purchases.entry(r.try_get(0).map_err(e)?).or_default().push(access::PurchaseFacts { price: r.try_get(1).map_err(e)?, completed_at: r.try_get(2).map_err(e)? });
     }
     let mut overrides: BTreeMap<String, Vec<access::Override>> = BTreeMap::new();
-    for r in sqlx::query("SELECT org_id, plan_id, status, at FROM access_overrides").fetch_all(store.pool()).await.map_err(e)? {
-        overrides.entry(r.try_get(0).map_err(e)?).or_default().push(access::Override {
-            plan: r.try_get(1).map_err(e)?,
-            status: AccessStatus::parse(&r.try_get::<String, _>(2).map_err(e)?).unwrap_or(AccessStatus::Canceled),
-            at: r.try_get(3).map_err(e)?,
-        });
+    for r in sqlx::query("SELECT org_id, plan_id, status, at FROM access_overrides")
+        .fetch_all(store.pool())
+        .await
+        .map_err(e)?
+    {
+        overrides
+            .entry(r.try_get(0).map_err(e)?)
+            .or_default()
+            .push(access::Override {
+                plan: r.try_get(1).map_err(e)?,
+                status: AccessStatus::parse(&r.try_get::<String, _>(2).map_err(e)?)
+                    .unwrap_or(AccessStatus::Canceled),
+                at: r.try_get(3).map_err(e)?,
+            });
     }
     let mut held_access: BTreeMap<(String, String), (String, String)> = BTreeMap::new();
     for r in sqlx::query("SELECT a.org_id, a.plan_id, a.status, o.name FROM platform_access a JOIN organizations o ON o.id = a.org_id").fetch_all(store.pool()).await.map_err(e)? {
         held_access.insert((r.try_get(0).map_err(e)?, r.try_get(1).map_err(e)?), (r.try_get(2).map_err(e)?, r.try_get(3).map_err(e)?));
     }
-    let orgs: std::collections::BTreeSet<String> = subs_by_org.keys().chain(purchases.keys()).chain(overrides.keys()).cloned().chain(held_access.keys().map(|k| k.0.clone())).collect();
+    let orgs: std::collections::BTreeSet<String> = subs_by_org
+        .keys()
+        .chain(purchases.keys())
+        .chain(overrides.keys())
+        .cloned()
+        .chain(held_access.keys().map(|k| k.0.clone()))
+        .collect();
     let names: HashMap<&String, &String> = customers.values().map(|(o, n)| (o, n)).collect();
     for org in orgs {
         let want = access::derive(
@@ -454,17 +643,30 @@ async fn drift(store: &Store, stripe: &HashMap<String, crate::sync::objects::Sub
             purchases.get(&org).map(Vec::as_slice).unwrap_or(&[]),
             overrides.get(&org).map(Vec::as_slice).unwrap_or(&[]),
         );
-        let mut plans: std::collections::BTreeSet<String> = want.iter().map(|a| a.plan.clone()).collect();
-        plans.extend(held_access.keys().filter(|k| k.0 == org).map(|k| k.1.clone()));
+        let mut plans: std::collections::BTreeSet<String> =
+            want.iter().map(|a| a.plan.clone()).collect();
+        plans.extend(
+            held_access
+                .keys()
+                .filter(|k| k.0 == org)
+                .map(|k| k.1.clone()),
+        );
         for plan in plans {
-            let w = want.iter().find(|a| a.plan == plan).map(|a| a.status.as_str().to_owned());
-            let h = held_access.get(&(org.clone(), plan.clone())).map(|x| x.0.clone());
+            let w = want
+                .iter()
+                .find(|a| a.plan == plan)
+                .map(|a| a.status.as_str().to_owned());
+            let h = held_access
+                .get(&(org.clone(), plan.clone()))
+                .map(|x| x.0.clone());
             if w != h {
                 let o = names.get(&org).map(|n| (org.clone(), (*n).clone()));
                 items.push(item(o.as_ref(), &plan, "access", h, w));
             }
         }
     }
-    items.sort_by(|a, b| (&a.org_name, &a.object_id, &a.field).cmp(&(&b.org_name, &b.object_id, &b.field)));
+    items.sort_by(|a, b| {
+        (&a.org_name, &a.object_id, &a.field).cmp(&(&b.org_name, &b.object_id, &b.field))
+    });
     Ok(items)
 }

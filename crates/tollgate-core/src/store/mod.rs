@@ -230,10 +230,13 @@ impl Store {
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if conn.backend_name() == "SQLite" {
-                        conn.execute("PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;")
+                        conn.execute("PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;")
                             .await?;
                         // Fails harmlessly on a read-only file; the check below reports that.
                         let _ = conn.execute("PRAGMA journal_mode = WAL;").await;
+                        // WAL makes NORMAL safe against a crash of the app (not of the
+                        // machine's power): a commit is one write, not two fsyncs.
+                        let _ = conn.execute("PRAGMA synchronous = NORMAL;").await;
                     }
                     Ok(())
                 })

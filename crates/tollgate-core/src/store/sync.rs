@@ -108,7 +108,10 @@ pub(crate) async fn ingest_tx(
     let mut counts = IngestCounts::default();
     let received = now_ms();
     let mut seen = std::collections::HashSet::new();
-    let unique: Vec<&&Event> = events.iter().filter(|e| seen.insert(e.id.as_str())).collect();
+    let unique: Vec<&&Event> = events
+        .iter()
+        .filter(|e| seen.insert(e.id.as_str()))
+        .collect();
     counts.duplicate += (events.len() - unique.len()) as u64;
     let mut inserted: std::collections::HashSet<String> = Default::default();
     for chunk in unique.chunks(64) {
@@ -120,7 +123,18 @@ pub(crate) async fn ingest_tx(
             }
             sql.push_str(&format!(
                 "(${},${},${},${},${},${},${},${},${},${},${},${})",
-                b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8, b + 9, b + 10, b + 11, b + 12
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7,
+                b + 8,
+                b + 9,
+                b + 10,
+                b + 11,
+                b + 12
             ));
         }
         sql.push_str(" ON CONFLICT (event_id) DO NOTHING RETURNING event_id");
@@ -136,7 +150,11 @@ pub(crate) async fn ingest_tx(
                 .bind(e.customer.clone())
                 .bind(e.subscription.clone())
                 .bind(source)
-                .bind(if e.is_recorded_only() { "ignored" } else { "recorded" })
+                .bind(if e.is_recorded_only() {
+                    "ignored"
+                } else {
+                    "recorded"
+                })
                 .bind(&e.raw)
                 .bind(received);
         }
@@ -156,7 +174,9 @@ pub(crate) async fn ingest_tx(
             counts.recorded_only += 1;
         }
         for (kind, id) in &e.touches {
-            let m = marks.entry((*kind, id.clone())).or_insert((e.created, e.id.clone()));
+            let m = marks
+                .entry((*kind, id.clone()))
+                .or_insert((e.created, e.id.clone()));
             if e.created >= m.0 {
                 *m = (e.created, e.id.clone());
             }
@@ -165,7 +185,7 @@ pub(crate) async fn ingest_tx(
     for ((kind, id), (created, event_id)) in marks {
         sqlx::query(
             "INSERT INTO dirty_objects (object_id, kind, generation, last_event_id, last_event_created, marked_at) VALUES ($1, $2, 1, $3, $4, $5)
-             ON CONFLICT (object_id) DO UPDATE SET generation = dirty_objects.generation + 1,
+             ON CONFLICT (object_id, kind) DO UPDATE SET generation = dirty_objects.generation + 1,
                last_event_id = CASE WHEN excluded.last_event_created >= dirty_objects.last_event_created THEN excluded.last_event_id ELSE dirty_objects.last_event_id END,
                last_event_created = CASE WHEN excluded.last_event_created > dirty_objects.last_event_created THEN excluded.last_event_created ELSE dirty_objects.last_event_created END",
         )
@@ -180,10 +200,15 @@ pub(crate) async fn ingest_tx(
     Ok(counts)
 }
 
-pub(crate) async fn mark_dirty(tx: &mut Tx<'_>, kind: Kind, id: &str, watermark: i64) -> Result<(), sqlx::Error> {
+pub(crate) async fn mark_dirty(
+    tx: &mut Tx<'_>,
+    kind: Kind,
+    id: &str,
+    watermark: i64,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO dirty_objects (object_id, kind, generation, last_event_id, last_event_created, marked_at) VALUES ($1, $2, 1, NULL, $3, $4)
-         ON CONFLICT (object_id) DO UPDATE SET generation = dirty_objects.generation + 1",
+         ON CONFLICT (object_id, kind) DO UPDATE SET generation = dirty_objects.generation + 1",
     )
     .bind(id)
     .bind(kind.as_str())
@@ -194,7 +219,11 @@ pub(crate) async fn mark_dirty(tx: &mut Tx<'_>, kind: Kind, id: &str, watermark:
     Ok(())
 }
 
-pub(crate) async fn dirty_batch(store: &Store, limit: i64, max_attempts: i64) -> Result<Vec<Dirty>, StoreError> {
+pub(crate) async fn dirty_batch(
+    store: &Store,
+    limit: i64,
+    max_attempts: i64,
+) -> Result<Vec<Dirty>, StoreError> {
     let rows = sqlx::query(
         "SELECT object_id, kind, generation, last_event_id, last_event_created, attempts FROM dirty_objects WHERE attempts < $1 ORDER BY kind = 'customer' DESC, marked_at, object_id LIMIT $2",
     )
@@ -220,19 +249,26 @@ pub(crate) async fn dirty_batch(store: &Store, limit: i64, max_attempts: i64) ->
 
 /// Clears a mark if no event arrived since the read began.
 pub(crate) async fn clear_dirty(tx: &mut Tx<'_>, d: &Dirty) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM dirty_objects WHERE object_id = $1 AND generation = $2")
+    sqlx::query("DELETE FROM dirty_objects WHERE object_id = $1 AND kind = $2 AND generation = $3")
         .bind(&d.object_id)
+        .bind(d.kind.as_str())
         .bind(d.generation)
         .execute(&mut **tx)
         .await?;
     Ok(())
 }
 
-pub(crate) async fn dirty_failed(store: &Store, d: &Dirty, error: &str, count_attempt: bool) -> Result<(), StoreError> {
-    sqlx::query("UPDATE dirty_objects SET attempts = attempts + $1, last_error = $2 WHERE object_id = $3")
+pub(crate) async fn dirty_failed(
+    store: &Store,
+    d: &Dirty,
+    error: &str,
+    count_attempt: bool,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE dirty_objects SET attempts = attempts + $1, last_error = $2 WHERE object_id = $3 AND kind = $4")
         .bind(count_attempt as i64)
         .bind(error)
         .bind(&d.object_id)
+        .bind(d.kind.as_str())
         .execute(store.pool())
         .await
         .map_err(|e| store.err(e))?;
@@ -240,31 +276,51 @@ pub(crate) async fn dirty_failed(store: &Store, d: &Dirty, error: &str, count_at
 }
 
 /// The recorded payloads of an object's events, oldest first, for applying while offline.
-pub(crate) async fn payloads_for(store: &Store, kind: Kind, id: &str) -> Result<Vec<(String, i64, i64)>, StoreError> {
+pub(crate) async fn payloads_for(
+    store: &Store,
+    kind: Kind,
+    id: &str,
+) -> Result<Vec<(String, i64, i64)>, StoreError> {
     let col = match kind {
         Kind::Subscription => "subscription_id",
         Kind::Customer | Kind::Entitlements => "customer_id",
         _ => "object_id",
     };
     let sql = format!("SELECT payload, created, received_at, event_type FROM stripe_events WHERE {col} = $1 ORDER BY created, event_id");
-    let rows = sqlx::query(&sql).bind(id).fetch_all(store.pool()).await.map_err(|e| store.err(e))?;
+    let rows = sqlx::query(&sql)
+        .bind(id)
+        .fetch_all(store.pool())
+        .await
+        .map_err(|e| store.err(e))?;
     let mut out = Vec::new();
     for r in rows {
         let t: String = r.try_get(3).map_err(|e| store.err(e))?;
         let wanted = match kind {
             Kind::Subscription => t.starts_with("customer.subscription."),
-            Kind::Customer => t.starts_with("customer.") && !t.starts_with("customer.subscription."),
+            Kind::Customer => {
+                t.starts_with("customer.") && !t.starts_with("customer.subscription.")
+            }
             Kind::Entitlements => t.starts_with("entitlements.active_entitlement_summary."),
             _ => false,
         };
         if wanted {
-            out.push((r.try_get(0).map_err(|e| store.err(e))?, r.try_get(1).map_err(|e| store.err(e))?, r.try_get(2).map_err(|e| store.err(e))?));
+            out.push((
+                r.try_get(0).map_err(|e| store.err(e))?,
+                r.try_get(1).map_err(|e| store.err(e))?,
+                r.try_get(2).map_err(|e| store.err(e))?,
+            ));
         }
     }
     Ok(out)
 }
 
-pub(crate) async fn record_issue(tx: &mut Tx<'_>, object_id: &str, kind: &str, detail: &str, event_id: Option<&str>) -> Result<(), sqlx::Error> {
+pub(crate) async fn record_issue(
+    tx: &mut Tx<'_>,
+    object_id: &str,
+    kind: &str,
+    detail: &str,
+    event_id: Option<&str>,
+) -> Result<(), sqlx::Error> {
     let now = now_seconds();
     sqlx::query(
         "INSERT INTO sync_issues (object_id, kind, detail, event_id, first_seen, last_seen) VALUES ($1, $2, $3, $4, $5, $5)
@@ -281,23 +337,43 @@ pub(crate) async fn record_issue(tx: &mut Tx<'_>, object_id: &str, kind: &str, d
 }
 
 pub(crate) async fn resolve_issue(tx: &mut Tx<'_>, object_id: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM sync_issues WHERE object_id = $1").bind(object_id).execute(&mut **tx).await?;
+    sqlx::query("DELETE FROM sync_issues WHERE object_id = $1")
+        .bind(object_id)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
 fn search_text(parts: &[Option<&str>]) -> String {
-    parts.iter().flatten().map(|s| s.to_lowercase()).collect::<Vec<_>>().join(" ")
+    parts
+        .iter()
+        .flatten()
+        .map(|s| s.to_lowercase())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Writes a customer and the organization it bills for; relinks its subscriptions.
-pub(crate) async fn write_customer(tx: &mut Tx<'_>, c: &Customer, stamp: Stamp) -> Result<Outcome, sqlx::Error> {
-    let held = sqlx::query("SELECT confirmed, watermark, fetched_ms, org_id FROM customers WHERE stripe_id = $1")
-        .bind(&c.id)
-        .fetch_optional(&mut **tx)
-        .await?;
+pub(crate) async fn write_customer(
+    tx: &mut Tx<'_>,
+    c: &Customer,
+    stamp: Stamp,
+) -> Result<Outcome, sqlx::Error> {
+    let held = sqlx::query(
+        "SELECT confirmed, watermark, fetched_ms, org_id FROM customers WHERE stripe_id = $1",
+    )
+    .bind(&c.id)
+    .fetch_optional(&mut **tx)
+    .await?;
     let mut previous_org: Option<String> = None;
     if let Some(r) = &held {
-        let h = Held { confirmed: r.try_get::<i64, _>(0)? == 1, watermark: r.try_get(1)?, as_of_ms: r.try_get(2)?, rank: 0, terminal: false };
+        let h = Held {
+            confirmed: r.try_get::<i64, _>(0)? == 1,
+            watermark: r.try_get(1)?,
+            as_of_ms: r.try_get(2)?,
+            rank: 0,
+            terminal: false,
+        };
         if !wins(&h, stamp, 0, false) {
             return Ok(Outcome::Stale);
         }
@@ -305,7 +381,11 @@ pub(crate) async fn write_customer(tx: &mut Tx<'_>, c: &Customer, stamp: Stamp) 
     }
     let now = now_seconds();
     let org = c.org_id().to_owned();
-    let name = c.name.clone().or_else(|| c.email.clone()).unwrap_or_else(|| c.id.clone());
+    let name = c
+        .name
+        .clone()
+        .or_else(|| c.email.clone())
+        .unwrap_or_else(|| c.id.clone());
     sqlx::query("UPDATE organizations SET stripe_customer_id = NULL WHERE stripe_customer_id = $1 AND id <> $2")
         .bind(&c.id)
         .bind(&org)
@@ -350,7 +430,8 @@ pub(crate) async fn write_customer(tx: &mut Tx<'_>, c: &Customer, stamp: Stamp) 
         .fetch_all(&mut **tx)
         .await?;
     for r in subs {
-        let (sid, price, product): (String, Option<String>, Option<String>) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
+        let (sid, price, product): (String, Option<String>, Option<String>) =
+            (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
         sqlx::query("UPDATE org_subscriptions SET org_id = $1, org_name = $2, email = $3, search = $4 WHERE stripe_subscription_id = $5")
             .bind(&org)
             .bind(&name)
@@ -384,11 +465,22 @@ pub(crate) async fn write_subscription(
     let mut before: Option<(String, Option<String>, bool, Option<String>)> = None;
     if let Some(r) = &held {
         let status: String = r.try_get(4)?;
-        let h = Held { confirmed: r.try_get::<i64, _>(0)? == 1, watermark: r.try_get(1)?, as_of_ms: r.try_get(2)?, rank: r.try_get(3)?, terminal: is_terminal(&status) };
+        let h = Held {
+            confirmed: r.try_get::<i64, _>(0)? == 1,
+            watermark: r.try_get(1)?,
+            as_of_ms: r.try_get(2)?,
+            rank: r.try_get(3)?,
+            terminal: is_terminal(&status),
+        };
         if !wins(&h, stamp, rank, is_terminal(&s.status)) {
             return Ok(Outcome::Stale);
         }
-        before = Some((status, r.try_get(5)?, r.try_get::<i64, _>(6)? == 1, r.try_get(7)?));
+        before = Some((
+            status,
+            r.try_get(5)?,
+            r.try_get::<i64, _>(6)? == 1,
+            r.try_get(7)?,
+        ));
     }
     let customer = sqlx::query("SELECT c.org_id, o.name, c.email FROM customers c JOIN organizations o ON o.id = c.org_id WHERE c.stripe_id = $1")
         .bind(&s.customer)
@@ -407,16 +499,32 @@ pub(crate) async fn write_subscription(
             .await?,
         None => None,
     };
-    let (tier, plan_type, bps, catalog_product): (Option<String>, Option<String>, Option<i64>, Option<String>) = match &plan {
+    let (tier, plan_type, bps, catalog_product): (
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+        Option<String>,
+    ) = match &plan {
         Some(r) => (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?),
         None => (None, None, None, None),
     };
     let product = item.and_then(|i| i.product.clone()).or(catalog_product);
     let items = serde_json::Value::Array(
-        s.items.iter().map(|i| serde_json::json!({"price": i.price, "quantity": i.quantity})).collect(),
+        s.items
+            .iter()
+            .map(|i| serde_json::json!({"price": i.price, "quantity": i.quantity}))
+            .collect(),
     )
     .to_string();
-    let search = search_text(&[org_name.as_deref(), email.as_deref(), Some(&s.id), Some(&s.customer), price_id.as_deref(), product.as_deref(), org.as_deref()]);
+    let search = search_text(&[
+        org_name.as_deref(),
+        email.as_deref(),
+        Some(&s.id),
+        Some(&s.customer),
+        price_id.as_deref(),
+        product.as_deref(),
+        org.as_deref(),
+    ]);
     let now = now_seconds();
     sqlx::query(
         "INSERT INTO org_subscriptions (stripe_subscription_id, stripe_customer_id, org_id, org_name, email, stripe_price_id, stripe_product_id, items, tier, plan_type, billing_interval, interval_count, amount, currency, commission_rate_bps,
@@ -466,18 +574,42 @@ pub(crate) async fn write_subscription(
     .execute(&mut **tx)
     .await?;
     // The timeline: what changed, not which event said so.
-    let mut changes: Vec<(&str, Option<String>, Option<String>, Option<String>, Option<String>)> = Vec::new();
+    let mut changes: Vec<(
+        &str,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    )> = Vec::new();
     match &before {
-        None => changes.push(("created", None, Some(s.status.clone()), None, price_id.clone())),
+        None => changes.push((
+            "created",
+            None,
+            Some(s.status.clone()),
+            None,
+            price_id.clone(),
+        )),
         Some((status, price, cape, _)) => {
             if *status != s.status {
-                changes.push(("status", Some(status.clone()), Some(s.status.clone()), None, None));
+                changes.push((
+                    "status",
+                    Some(status.clone()),
+                    Some(s.status.clone()),
+                    None,
+                    None,
+                ));
             }
             if *price != price_id {
                 changes.push(("plan", None, None, price.clone(), price_id.clone()));
             }
             if *cape != s.cancel_at_period_end {
-                changes.push(("cancel_at_period_end", None, Some(s.cancel_at_period_end.to_string()), None, None));
+                changes.push((
+                    "cancel_at_period_end",
+                    None,
+                    Some(s.cancel_at_period_end.to_string()),
+                    None,
+                    None,
+                ));
             }
         }
     }
@@ -503,7 +635,17 @@ pub(crate) async fn write_subscription(
             recompute_access(tx, o, event_id).await?;
         }
         None => {
-            record_issue(tx, &s.id, "unknown_customer", &format!("subscription {} belongs to customer {}, which the store does not know", s.id, s.customer), event_id).await?;
+            record_issue(
+                tx,
+                &s.id,
+                "unknown_customer",
+                &format!(
+                    "subscription {} belongs to customer {}, which the store does not know",
+                    s.id, s.customer
+                ),
+                event_id,
+            )
+            .await?;
         }
     }
     if let Some((_, _, _, Some(prev))) = before.filter(|b| b.3 != org) {
@@ -526,10 +668,11 @@ pub(crate) async fn write_purchase(tx: &mut Tx<'_>, p: &Purchase) -> Result<(), 
     .bind(now_seconds())
     .execute(&mut **tx)
     .await?;
-    let org: Option<String> = sqlx::query_scalar("SELECT org_id FROM customers WHERE stripe_id = $1")
-        .bind(&p.customer)
-        .fetch_optional(&mut **tx)
-        .await?;
+    let org: Option<String> =
+        sqlx::query_scalar("SELECT org_id FROM customers WHERE stripe_id = $1")
+            .bind(&p.customer)
+            .fetch_optional(&mut **tx)
+            .await?;
     if let Some(org) = org {
         recompute_access(tx, &org, None).await?;
     }
@@ -537,15 +680,25 @@ pub(crate) async fn write_purchase(tx: &mut Tx<'_>, p: &Purchase) -> Result<(), 
 }
 
 /// Replaces a customer's active entitlements with Stripe's list, unless a newer one is held.
-pub(crate) async fn write_entitlements(tx: &mut Tx<'_>, customer: &str, list: &[(String, String)], watermark: i64) -> Result<Outcome, sqlx::Error> {
-    let held: Option<i64> = sqlx::query_scalar("SELECT max(watermark) FROM customer_entitlements WHERE stripe_customer_id = $1")
-        .bind(customer)
-        .fetch_one(&mut **tx)
-        .await?;
+pub(crate) async fn write_entitlements(
+    tx: &mut Tx<'_>,
+    customer: &str,
+    list: &[(String, String)],
+    watermark: i64,
+) -> Result<Outcome, sqlx::Error> {
+    let held: Option<i64> = sqlx::query_scalar(
+        "SELECT max(watermark) FROM customer_entitlements WHERE stripe_customer_id = $1",
+    )
+    .bind(customer)
+    .fetch_one(&mut **tx)
+    .await?;
     if held.is_some_and(|h| h > watermark) {
         return Ok(Outcome::Stale);
     }
-    sqlx::query("DELETE FROM customer_entitlements WHERE stripe_customer_id = $1").bind(customer).execute(&mut **tx).await?;
+    sqlx::query("DELETE FROM customer_entitlements WHERE stripe_customer_id = $1")
+        .bind(customer)
+        .execute(&mut **tx)
+        .await?;
     for (feature, key) in list {
         sqlx::query("INSERT INTO customer_entitlements (stripe_customer_id, feature_id, lookup_key, watermark) VALUES ($1, $2, $3, $4) ON CONFLICT (stripe_customer_id, feature_id) DO NOTHING")
             .bind(customer)
@@ -560,7 +713,11 @@ pub(crate) async fn write_entitlements(tx: &mut Tx<'_>, customer: &str, list: &[
 
 /// Re-derives an organization's PlatformAccess rows from its current rows; appends history
 /// for each row that changed.
-pub(crate) async fn recompute_access(tx: &mut Tx<'_>, org: &str, cause: Option<&str>) -> Result<(), sqlx::Error> {
+pub(crate) async fn recompute_access(
+    tx: &mut Tx<'_>,
+    org: &str,
+    cause: Option<&str>,
+) -> Result<(), sqlx::Error> {
     let subs = sqlx::query("SELECT stripe_subscription_id, stripe_price_id, subscription_status, start_date, ended_at, canceled_at FROM org_subscriptions WHERE org_id = $1 AND stripe_price_id IS NOT NULL")
         .bind(org)
         .fetch_all(&mut **tx)
@@ -575,20 +732,25 @@ pub(crate) async fn recompute_access(tx: &mut Tx<'_>, org: &str, cause: Option<&
         .iter()
         .map(|r| Ok(access::PurchaseFacts { price: r.try_get(0)?, completed_at: r.try_get(1)? }))
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    let overrides = sqlx::query("SELECT plan_id, status, at FROM access_overrides WHERE org_id = $1")
-        .bind(org)
-        .fetch_all(&mut **tx)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(access::Override {
-                plan: r.try_get(0)?,
-                status: AccessStatus::parse(&r.try_get::<String, _>(1)?).unwrap_or(AccessStatus::Canceled),
-                at: r.try_get(2)?,
+    let overrides =
+        sqlx::query("SELECT plan_id, status, at FROM access_overrides WHERE org_id = $1")
+            .bind(org)
+            .fetch_all(&mut **tx)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(access::Override {
+                    plan: r.try_get(0)?,
+                    status: AccessStatus::parse(&r.try_get::<String, _>(1)?)
+                        .unwrap_or(AccessStatus::Canceled),
+                    at: r.try_get(2)?,
+                })
             })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    let want: HashMap<String, Access> = access::derive(&subs, &purchases, &overrides).into_iter().map(|a| (a.plan.clone(), a)).collect();
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let want: HashMap<String, Access> = access::derive(&subs, &purchases, &overrides)
+        .into_iter()
+        .map(|a| (a.plan.clone(), a))
+        .collect();
     let held: HashMap<String, Access> = sqlx::query("SELECT plan_id, status, started_at, ended_at, stripe_subscription_id, source FROM platform_access WHERE org_id = $1")
         .bind(org)
         .fetch_all(&mut **tx)
@@ -628,19 +790,44 @@ pub(crate) async fn recompute_access(tx: &mut Tx<'_>, org: &str, cause: Option<&
         .bind(now)
         .execute(&mut **tx)
         .await?;
-        if held.get(plan).map(|h| (h.status, h.ended_at, h.source)) != Some((a.status, a.ended_at, a.source)) {
-            history(tx, org, plan, Some(a.status), a.ended_at, Some(a.source), cause, now).await?;
+        if held.get(plan).map(|h| (h.status, h.ended_at, h.source))
+            != Some((a.status, a.ended_at, a.source))
+        {
+            history(
+                tx,
+                org,
+                plan,
+                Some(a.status),
+                a.ended_at,
+                Some(a.source),
+                cause,
+                now,
+            )
+            .await?;
         }
     }
     for plan in held.keys().filter(|p| !want.contains_key(*p)) {
-        sqlx::query("DELETE FROM platform_access WHERE org_id = $1 AND plan_id = $2").bind(org).bind(plan).execute(&mut **tx).await?;
+        sqlx::query("DELETE FROM platform_access WHERE org_id = $1 AND plan_id = $2")
+            .bind(org)
+            .bind(plan)
+            .execute(&mut **tx)
+            .await?;
         history(tx, org, plan, None, None, None, cause, now).await?;
     }
     Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn history(tx: &mut Tx<'_>, org: &str, plan: &str, status: Option<AccessStatus>, ended_at: Option<i64>, source: Option<AccessSource>, cause: Option<&str>, at: i64) -> Result<(), sqlx::Error> {
+async fn history(
+    tx: &mut Tx<'_>,
+    org: &str,
+    plan: &str,
+    status: Option<AccessStatus>,
+    ended_at: Option<i64>,
+    source: Option<AccessSource>,
+    cause: Option<&str>,
+    at: i64,
+) -> Result<(), sqlx::Error> {
     sqlx::query("INSERT INTO platform_access_history (org_id, plan_id, status, ended_at, source, cause, at) VALUES ($1,$2,$3,$4,$5,$6,$7)")
         .bind(org)
         .bind(plan)
@@ -655,7 +842,14 @@ async fn history(tx: &mut Tx<'_>, org: &str, plan: &str, status: Option<AccessSt
 }
 
 /// Sets or clears a manual override; the caller writes the audit entry.
-pub(crate) async fn set_override(tx: &mut Tx<'_>, org: &str, plan: &str, status: Option<AccessStatus>, reason: &str, actor: &str) -> Result<(), sqlx::Error> {
+pub(crate) async fn set_override(
+    tx: &mut Tx<'_>,
+    org: &str,
+    plan: &str,
+    status: Option<AccessStatus>,
+    reason: &str,
+    actor: &str,
+) -> Result<(), sqlx::Error> {
     match status {
         Some(s) => {
             sqlx::query(
@@ -672,7 +866,11 @@ pub(crate) async fn set_override(tx: &mut Tx<'_>, org: &str, plan: &str, status:
             .await?;
         }
         None => {
-            sqlx::query("DELETE FROM access_overrides WHERE org_id = $1 AND plan_id = $2").bind(org).bind(plan).execute(&mut **tx).await?;
+            sqlx::query("DELETE FROM access_overrides WHERE org_id = $1 AND plan_id = $2")
+                .bind(org)
+                .bind(plan)
+                .execute(&mut **tx)
+                .await?;
         }
     }
     recompute_access(tx, org, Some(&format!("manual: {reason}"))).await
@@ -692,16 +890,28 @@ pub(crate) async fn refresh_plan_columns(tx: &mut Tx<'_>) -> Result<(), sqlx::Er
     Ok(())
 }
 
-pub(crate) async fn cursor(store: &Store, name: &str) -> Result<Option<(Option<i64>, Option<String>, i64)>, StoreError> {
-    let r = sqlx::query("SELECT last_event_created, last_event_id, updated_at FROM sync_cursors WHERE name = $1")
-        .bind(name)
-        .fetch_optional(store.pool())
-        .await
-        .map_err(|e| store.err(e))?;
-    r.map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))).transpose().map_err(|e: sqlx::Error| store.err(e))
+pub(crate) async fn cursor(
+    store: &Store,
+    name: &str,
+) -> Result<Option<(Option<i64>, Option<String>, i64)>, StoreError> {
+    let r = sqlx::query(
+        "SELECT last_event_created, last_event_id, updated_at FROM sync_cursors WHERE name = $1",
+    )
+    .bind(name)
+    .fetch_optional(store.pool())
+    .await
+    .map_err(|e| store.err(e))?;
+    r.map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+        .transpose()
+        .map_err(|e: sqlx::Error| store.err(e))
 }
 
-pub(crate) async fn set_cursor(tx: &mut Tx<'_>, name: &str, created: Option<i64>, id: Option<&str>) -> Result<(), sqlx::Error> {
+pub(crate) async fn set_cursor(
+    tx: &mut Tx<'_>,
+    name: &str,
+    created: Option<i64>,
+    id: Option<&str>,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO sync_cursors (name, last_event_created, last_event_id, updated_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (name) DO UPDATE SET last_event_created = excluded.last_event_created, last_event_id = excluded.last_event_id, updated_at = excluded.updated_at",
@@ -716,6 +926,9 @@ pub(crate) async fn set_cursor(tx: &mut Tx<'_>, name: &str, created: Option<i64>
 }
 
 pub(crate) async fn delete_cursors(tx: &mut Tx<'_>, prefix: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM sync_cursors WHERE name LIKE $1").bind(format!("{prefix}%")).execute(&mut **tx).await?;
+    sqlx::query("DELETE FROM sync_cursors WHERE name LIKE $1")
+        .bind(format!("{prefix}%"))
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }

@@ -123,23 +123,41 @@ fn filters(q: &SubscriptionQuery) -> (String, Vec<String>) {
     eq("tier", &q.tier);
     eq("billing_interval", &q.interval);
     eq("currency", &q.currency);
-    if let Some(s) = q.search.as_ref().map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty()) {
-        let escaped = s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    if let Some(s) = q
+        .search
+        .as_ref()
+        .map(|s| s.trim().to_lowercase())
+        .filter(|s| !s.is_empty())
+    {
+        let escaped = s
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
         binds.push(format!("%{escaped}%"));
         clauses.push(format!("search LIKE ${} ESCAPE '\\'", binds.len()));
     }
-    let sql = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
+    let sql = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", clauses.join(" AND "))
+    };
     (sql, binds)
 }
 
 /// Entitlement lookup keys per organization: Stripe's summaries of its customers, and the
 /// features of the plans it has ACTIVE access to.
-async fn entitlements_of(store: &Store, orgs: &[String]) -> Result<BTreeMap<String, BTreeMap<String, Vec<&'static str>>>, StoreError> {
+async fn entitlements_of(
+    store: &Store,
+    orgs: &[String],
+) -> Result<BTreeMap<String, BTreeMap<String, Vec<&'static str>>>, StoreError> {
     let mut out: BTreeMap<String, BTreeMap<String, Vec<&'static str>>> = BTreeMap::new();
     if orgs.is_empty() {
         return Ok(out);
     }
-    let list = (1..=orgs.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(",");
+    let list = (1..=orgs.len())
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(",");
     let sql = format!(
         "SELECT c.org_id, e.lookup_key, 'stripe' FROM customer_entitlements e JOIN customers c ON c.stripe_id = e.stripe_customer_id WHERE c.org_id IN ({list})
          UNION ALL
@@ -151,7 +169,11 @@ async fn entitlements_of(store: &Store, orgs: &[String]) -> Result<BTreeMap<Stri
         q = q.bind(o);
     }
     for r in q.fetch_all(store.pool()).await.map_err(|e| store.err(e))? {
-        let (org, key, src): (String, String, String) = (r.try_get(0).map_err(|e| store.err(e))?, r.try_get(1).map_err(|e| store.err(e))?, r.try_get(2).map_err(|e| store.err(e))?);
+        let (org, key, src): (String, String, String) = (
+            r.try_get(0).map_err(|e| store.err(e))?,
+            r.try_get(1).map_err(|e| store.err(e))?,
+            r.try_get(2).map_err(|e| store.err(e))?,
+        );
         let srcs = out.entry(org).or_default().entry(key).or_default();
         let s = if src == "stripe" { "stripe" } else { "plan" };
         if !srcs.contains(&s) {
@@ -306,23 +328,40 @@ const ACCESS_SELECT: &str = "SELECT a.org_id, o.name, a.plan_id, COALESCE(p.look
     LEFT JOIN access_overrides x ON x.org_id = a.org_id AND x.plan_id = a.plan_id";
 
 impl Store {
-    pub fn subscriptions_page<'a>(&'a self, q: &'a SubscriptionQuery) -> SendFuture<'a, Result<SubscriptionPage, StoreError>> {
+    pub fn subscriptions_page<'a>(
+        &'a self,
+        q: &'a SubscriptionQuery,
+    ) -> SendFuture<'a, Result<SubscriptionPage, StoreError>> {
         Box::pin(async move {
             let limit = if q.limit <= 0 { 100 } else { q.limit.min(1000) };
             let offset = q.offset.max(0);
             let (rows, total) = self.subscriptions_rows(q, Some((offset, limit))).await?;
-            Ok(SubscriptionPage { rows, total, offset })
+            Ok(SubscriptionPage {
+                rows,
+                total,
+                offset,
+            })
         })
     }
 
     /// Every row the filter matches, sorted, for export.
-    pub fn subscriptions_all<'a>(&'a self, q: &'a SubscriptionQuery) -> SendFuture<'a, Result<Vec<SubscriptionRow>, StoreError>> {
+    pub fn subscriptions_all<'a>(
+        &'a self,
+        q: &'a SubscriptionQuery,
+    ) -> SendFuture<'a, Result<Vec<SubscriptionRow>, StoreError>> {
         Box::pin(async move { Ok(self.subscriptions_rows(q, None).await?.0) })
     }
 
-    async fn subscriptions_rows(&self, q: &SubscriptionQuery, page: Option<(i64, i64)>) -> Result<(Vec<SubscriptionRow>, i64), StoreError> {
+    async fn subscriptions_rows(
+        &self,
+        q: &SubscriptionQuery,
+        page: Option<(i64, i64)>,
+    ) -> Result<(Vec<SubscriptionRow>, i64), StoreError> {
         let (where_sql, binds) = filters(q);
-        let col = SORTS.iter().find(|(k, _)| Some(*k) == q.sort.as_deref()).map_or("org_name", |(_, c)| c);
+        let col = SORTS
+            .iter()
+            .find(|(k, _)| Some(*k) == q.sort.as_deref())
+            .map_or("org_name", |(_, c)| c);
         let dir = if q.desc { "DESC" } else { "ASC" };
         let mut sql = format!("SELECT {SUB_COLUMNS} FROM org_subscriptions{where_sql} ORDER BY {col} IS NULL, {col} {dir}, stripe_subscription_id {dir}");
         if let Some((offset, limit)) = page {
@@ -332,7 +371,14 @@ impl Store {
         for b in &binds {
             query = query.bind(b);
         }
-        let mut rows = query.fetch_all(self.pool()).await.map_err(|e| self.err(e))?.iter().map(sub_row).collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))?;
+        let mut rows = query
+            .fetch_all(self.pool())
+            .await
+            .map_err(|e| self.err(e))?
+            .iter()
+            .map(sub_row)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))?;
         let total = match page {
             Some(_) => {
                 let count_sql = format!("SELECT count(*) FROM org_subscriptions{where_sql}");
@@ -344,7 +390,12 @@ impl Store {
             }
             None => rows.len() as i64,
         };
-        let orgs: Vec<String> = rows.iter().filter_map(|r| r.org_id.clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+        let orgs: Vec<String> = rows
+            .iter()
+            .filter_map(|r| r.org_id.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
         let mut ents = BTreeMap::new();
         for chunk in orgs.chunks(400) {
             ents.extend(entitlements_of(self, chunk).await?);
@@ -357,7 +408,10 @@ impl Store {
         Ok((rows, total))
     }
 
-    pub fn access_page<'a>(&'a self, q: &'a AccessQuery) -> SendFuture<'a, Result<AccessPage, StoreError>> {
+    pub fn access_page<'a>(
+        &'a self,
+        q: &'a AccessQuery,
+    ) -> SendFuture<'a, Result<AccessPage, StoreError>> {
         Box::pin(async move {
             let mut clauses = Vec::new();
             let mut binds: Vec<String> = Vec::new();
@@ -367,25 +421,44 @@ impl Store {
             }
             if let Some(p) = q.plan.as_ref().filter(|s| !s.is_empty()) {
                 binds.push(p.clone());
-                clauses.push(format!("(a.plan_id = ${n} OR p.lookup_key = ${n})", n = binds.len()));
+                clauses.push(format!(
+                    "(a.plan_id = ${n} OR p.lookup_key = ${n})",
+                    n = binds.len()
+                ));
             }
             match q.ended {
                 Some(true) => clauses.push("a.ended_at IS NOT NULL".into()),
                 Some(false) => clauses.push("a.ended_at IS NULL".into()),
                 None => {}
             }
-            if let Some(s) = q.search.as_ref().map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty()) {
+            if let Some(s) = q
+                .search
+                .as_ref()
+                .map(|s| s.trim().to_lowercase())
+                .filter(|s| !s.is_empty())
+            {
                 binds.push(format!("%{s}%"));
                 clauses.push(format!("(lower(o.name) LIKE ${n} OR lower(a.org_id) LIKE ${n} OR lower(COALESCE(a.stripe_subscription_id, '')) LIKE ${n})", n = binds.len()));
             }
-            let where_sql = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
+            let where_sql = if clauses.is_empty() {
+                String::new()
+            } else {
+                format!(" WHERE {}", clauses.join(" AND "))
+            };
             let limit = if q.limit <= 0 { 200 } else { q.limit.min(5000) };
             let sql = format!("{ACCESS_SELECT}{where_sql} ORDER BY o.name, a.org_id, a.plan_id LIMIT {limit} OFFSET {}", q.offset.max(0));
             let mut query = sqlx::query(&sql);
             for b in &binds {
                 query = query.bind(b);
             }
-            let rows = query.fetch_all(self.pool()).await.map_err(|e| self.err(e))?.iter().map(access_row).collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))?;
+            let rows = query
+                .fetch_all(self.pool())
+                .await
+                .map_err(|e| self.err(e))?
+                .iter()
+                .map(access_row)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| self.err(e))?;
             let count_sql = format!("SELECT count(*) FROM platform_access a JOIN organizations o ON o.id = a.org_id LEFT JOIN prices p ON p.stripe_id = a.plan_id{where_sql}");
             let mut cq = sqlx::query_scalar::<_, i64>(&count_sql);
             for b in &binds {
@@ -393,20 +466,46 @@ impl Store {
             }
             let total = cq.fetch_one(self.pool()).await.map_err(|e| self.err(e))?;
             let mut counts = BTreeMap::new();
-            for r in sqlx::query("SELECT status, count(*) FROM platform_access GROUP BY status").fetch_all(self.pool()).await.map_err(|e| self.err(e))? {
-                counts.insert(r.try_get::<String, _>(0).map_err(|e| self.err(e))?, r.try_get::<i64, _>(1).map_err(|e| self.err(e))?);
+            for r in sqlx::query("SELECT status, count(*) FROM platform_access GROUP BY status")
+                .fetch_all(self.pool())
+                .await
+                .map_err(|e| self.err(e))?
+            {
+                counts.insert(
+                    r.try_get::<String, _>(0).map_err(|e| self.err(e))?,
+                    r.try_get::<i64, _>(1).map_err(|e| self.err(e))?,
+                );
             }
-            Ok(AccessPage { rows, total, counts })
+            Ok(AccessPage {
+                rows,
+                total,
+                counts,
+            })
         })
     }
 
-    pub fn org_detail<'a>(&'a self, org: &'a str) -> SendFuture<'a, Result<Option<OrgDetail>, StoreError>> {
+    pub fn org_detail<'a>(
+        &'a self,
+        org: &'a str,
+    ) -> SendFuture<'a, Result<Option<OrgDetail>, StoreError>> {
         Box::pin(async move {
             let e = |e| self.err(e);
-            let Some(o) = sqlx::query("SELECT id, name, email, org_key FROM organizations WHERE id = $1").bind(org).fetch_optional(self.pool()).await.map_err(e)? else {
+            let Some(o) =
+                sqlx::query("SELECT id, name, email, org_key FROM organizations WHERE id = $1")
+                    .bind(org)
+                    .fetch_optional(self.pool())
+                    .await
+                    .map_err(e)?
+            else {
                 return Ok(None);
             };
-            let customer_ids: Vec<String> = sqlx::query_scalar("SELECT stripe_id FROM customers WHERE org_id = $1 ORDER BY created").bind(org).fetch_all(self.pool()).await.map_err(e)?;
+            let customer_ids: Vec<String> = sqlx::query_scalar(
+                "SELECT stripe_id FROM customers WHERE org_id = $1 ORDER BY created",
+            )
+            .bind(org)
+            .fetch_all(self.pool())
+            .await
+            .map_err(e)?;
             let mut subscriptions = sqlx::query(&format!("SELECT {SUB_COLUMNS} FROM org_subscriptions WHERE org_id = $1 ORDER BY created DESC"))
                 .bind(org)
                 .fetch_all(self.pool())
@@ -416,15 +515,17 @@ impl Store {
                 .map(sub_row)
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(e)?;
-            let access = sqlx::query(&format!("{ACCESS_SELECT} WHERE a.org_id = $1 ORDER BY a.plan_id"))
-                .bind(org)
-                .fetch_all(self.pool())
-                .await
-                .map_err(e)?
-                .iter()
-                .map(access_row)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(e)?;
+            let access = sqlx::query(&format!(
+                "{ACCESS_SELECT} WHERE a.org_id = $1 ORDER BY a.plan_id"
+            ))
+            .bind(org)
+            .fetch_all(self.pool())
+            .await
+            .map_err(e)?
+            .iter()
+            .map(access_row)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(e)?;
             let history = sqlx::query("SELECT plan_id, status, ended_at, source, cause, at FROM platform_access_history WHERE org_id = $1 ORDER BY id DESC LIMIT 200")
                 .bind(org)
                 .fetch_all(self.pool())
@@ -465,7 +566,14 @@ impl Store {
             let ents = entitlements_of(self, &[org.to_owned()]).await?;
             let entitlements: Vec<Entitlement> = ents
                 .get(org)
-                .map(|m| m.iter().map(|(k, s)| Entitlement { lookup_key: k.clone(), sources: s.iter().map(|x| x.to_string()).collect() }).collect())
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, s)| Entitlement {
+                            lookup_key: k.clone(),
+                            sources: s.iter().map(|x| x.to_string()).collect(),
+                        })
+                        .collect()
+                })
                 .unwrap_or_default();
             let claim = entitlements.iter().map(|e| e.lookup_key.clone()).collect();
             for s in &mut subscriptions {
@@ -490,12 +598,22 @@ impl Store {
     pub fn sync_state(&self) -> SendFuture<'_, Result<SyncState, StoreError>> {
         Box::pin(async move {
             let e = |e| self.err(e);
-            let cur = sqlx::query("SELECT last_event_created, updated_at FROM sync_cursors WHERE name = 'events'").fetch_optional(self.pool()).await.map_err(e)?;
+            let cur = sqlx::query(
+                "SELECT last_event_created, updated_at FROM sync_cursors WHERE name = 'events'",
+            )
+            .fetch_optional(self.pool())
+            .await
+            .map_err(e)?;
             let (checkpoint, last_sync_at) = match cur {
                 Some(r) => (r.try_get(0).map_err(e)?, Some(r.try_get(1).map_err(e)?)),
                 None => (None, None),
             };
-            let count = |sql: &'static str| async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(self.pool()).await.map_err(|x| self.err(x)) };
+            let count = |sql: &'static str| async move {
+                sqlx::query_scalar::<_, i64>(sql)
+                    .fetch_one(self.pool())
+                    .await
+                    .map_err(|x| self.err(x))
+            };
             let issues = sqlx::query("SELECT object_id, kind, detail, event_id, last_seen FROM sync_issues ORDER BY last_seen DESC LIMIT 500")
                 .fetch_all(self.pool())
                 .await
@@ -507,7 +625,11 @@ impl Store {
             Ok(SyncState {
                 checkpoint,
                 last_sync_at,
-                backfill_pending: count("SELECT count(*) FROM sync_cursors WHERE name LIKE 'backfill:%'").await? > 0,
+                backfill_pending: count(
+                    "SELECT count(*) FROM sync_cursors WHERE name LIKE 'backfill:%'",
+                )
+                .await?
+                    > 0,
                 events: count("SELECT count(*) FROM stripe_events").await?,
                 dirty: count("SELECT count(*) FROM dirty_objects").await?,
                 organizations: count("SELECT count(*) FROM organizations").await?,

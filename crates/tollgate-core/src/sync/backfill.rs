@@ -29,7 +29,11 @@ pub struct BackfillReport {
 const STAGES: [(&str, &str, Kind); 3] = [
     ("customers", "/customers", Kind::Customer),
     ("subscriptions", "/subscriptions", Kind::Subscription),
-    ("checkout sessions", "/checkout/sessions", Kind::CheckoutSession),
+    (
+        "checkout sessions",
+        "/checkout/sessions",
+        Kind::CheckoutSession,
+    ),
 ];
 
 const DONE: &str = "done";
@@ -38,10 +42,16 @@ const DONE: &str = "done";
 pub(crate) async fn stripe_now(gw: &StripeGateway) -> Result<i64, ErrorBody> {
     let page = gw.get_json("/events", &json!({"limit": 1})).await?;
     let local = crate::store::now_seconds();
-    Ok(page["data"][0]["created"].as_i64().map_or(local, |c| c.max(local)))
+    Ok(page["data"][0]["created"]
+        .as_i64()
+        .map_or(local, |c| c.max(local)))
 }
 
-pub async fn run(p: &Processor, gw: &StripeGateway, progress: &Progress) -> Result<BackfillReport, ErrorBody> {
+pub async fn run(
+    p: &Processor,
+    gw: &StripeGateway,
+    progress: &Progress,
+) -> Result<BackfillReport, ErrorBody> {
     let store = p.store();
     let mut report = BackfillReport::default();
     let started = match db::cursor(store, "backfill:started").await? {
@@ -52,7 +62,9 @@ pub async fn run(p: &Processor, gw: &StripeGateway, progress: &Progress) -> Resu
         _ => {
             let at = stripe_now(gw).await?;
             let mut tx = store.pool().begin().await.map_err(|e| store.err(e))?;
-            db::set_cursor(&mut tx, "backfill:started", Some(at), None).await.map_err(|e| store.err(e))?;
+            db::set_cursor(&mut tx, "backfill:started", Some(at), None)
+                .await
+                .map_err(|e| store.err(e))?;
             tx.commit().await.map_err(|e| store.err(e))?;
             at
         }
@@ -64,7 +76,9 @@ pub async fn run(p: &Processor, gw: &StripeGateway, progress: &Progress) -> Resu
             super::FetchError::Failed(b) => b,
         })?;
         let mut tx = store.pool().begin().await.map_err(|e| store.err(e))?;
-        db::set_cursor(&mut tx, "backfill:catalog", None, Some(DONE)).await.map_err(|e| store.err(e))?;
+        db::set_cursor(&mut tx, "backfill:catalog", None, Some(DONE))
+            .await
+            .map_err(|e| store.err(e))?;
         tx.commit().await.map_err(|e| store.err(e))?;
         progress.step();
     }
@@ -93,7 +107,10 @@ pub async fn run(p: &Processor, gw: &StripeGateway, progress: &Progress) -> Resu
             let as_of_ms = db::now_ms();
             let page = gw.get_json(path, &q).await?;
             let items: Vec<Value> = page["data"].as_array().cloned().unwrap_or_default();
-            let stamp = Stamp::Confirmed { watermark: started, as_of_ms };
+            let stamp = Stamp::Confirmed {
+                watermark: started,
+                as_of_ms,
+            };
             let mut tx = store.pool().begin().await.map_err(|e| store.err(e))?;
             for item in &items {
                 let id = item["id"].as_str().unwrap_or_default().to_owned();
@@ -102,7 +119,12 @@ pub async fn run(p: &Processor, gw: &StripeGateway, progress: &Progress) -> Resu
                     if item["mode"] != "payment" {
                         continue;
                     }
-                    let lines = gw.get_json(&format!("/checkout/sessions/{id}/line_items"), &json!({"limit": 100})).await;
+                    let lines = gw
+                        .get_json(
+                            &format!("/checkout/sessions/{id}/line_items"),
+                            &json!({"limit": 100}),
+                        )
+                        .await;
                     if let Ok(lines) = lines {
                         v["line_items"] = lines;
                     }
@@ -110,7 +132,9 @@ pub async fn run(p: &Processor, gw: &StripeGateway, progress: &Progress) -> Resu
                 match p.write(&mut tx, kind, &id, &v, stamp, None).await {
                     Ok(_) => {}
                     Err(sqlx::Error::Protocol(why)) => {
-                        db::record_issue(&mut tx, &id, "unreadable", &why, None).await.map_err(|e| store.err(e))?;
+                        db::record_issue(&mut tx, &id, "unreadable", &why, None)
+                            .await
+                            .map_err(|e| store.err(e))?;
                     }
                     Err(e) => return Err(store.err(e).into()),
                 }
@@ -122,9 +146,14 @@ pub async fn run(p: &Processor, gw: &StripeGateway, progress: &Progress) -> Resu
                 progress.step();
             }
             let more = page["has_more"].as_bool().unwrap_or(false) && !items.is_empty();
-            after = items.last().and_then(|i| i["id"].as_str()).map(str::to_owned);
+            after = items
+                .last()
+                .and_then(|i| i["id"].as_str())
+                .map(str::to_owned);
             let mark = if more { after.as_deref() } else { Some(DONE) };
-            db::set_cursor(&mut tx, &key, None, mark).await.map_err(|e| store.err(e))?;
+            db::set_cursor(&mut tx, &key, None, mark)
+                .await
+                .map_err(|e| store.err(e))?;
             tx.commit().await.map_err(|e| store.err(e))?;
             if !more {
                 break;
@@ -133,11 +162,20 @@ pub async fn run(p: &Processor, gw: &StripeGateway, progress: &Progress) -> Resu
     }
     // Done: the events cursor takes over from when the backfill began.
     let mut tx = store.pool().begin().await.map_err(|e| store.err(e))?;
-    db::refresh_plan_columns(&mut tx).await.map_err(|e| store.err(e))?;
-    if db::cursor(store, super::cursor::CURSOR).await?.is_none_or(|c| c.0.is_none_or(|at| at < started)) {
-        db::set_cursor(&mut tx, super::cursor::CURSOR, Some(started), None).await.map_err(|e| store.err(e))?;
+    db::refresh_plan_columns(&mut tx)
+        .await
+        .map_err(|e| store.err(e))?;
+    if db::cursor(store, super::cursor::CURSOR)
+        .await?
+        .is_none_or(|c| c.0.is_none_or(|at| at < started))
+    {
+        db::set_cursor(&mut tx, super::cursor::CURSOR, Some(started), None)
+            .await
+            .map_err(|e| store.err(e))?;
     }
-    db::delete_cursors(&mut tx, "backfill:").await.map_err(|e| store.err(e))?;
+    db::delete_cursors(&mut tx, "backfill:")
+        .await
+        .map_err(|e| store.err(e))?;
     tx.commit().await.map_err(|e| store.err(e))?;
     progress.finish();
     Ok(report)

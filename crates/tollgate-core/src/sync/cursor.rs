@@ -52,13 +52,24 @@ pub fn retention_warning(checkpoint: i64, now: i64) -> Option<String> {
     }
 }
 
-pub async fn run(p: &Processor, gw: &StripeGateway, progress: &Progress) -> Result<CursorReport, ErrorBody> {
+pub async fn run(
+    p: &Processor,
+    gw: &StripeGateway,
+    progress: &Progress,
+) -> Result<CursorReport, ErrorBody> {
     let store = p.store();
     let Some((Some(checkpoint), _, _)) = db::cursor(store, CURSOR).await? else {
-        return Err(ErrorBody::new(ErrorCode::NotFound, "no events checkpoint yet: run a full sync (`tollgate sync --full`) first"));
+        return Err(ErrorBody::new(
+            ErrorCode::NotFound,
+            "no events checkpoint yet: run a full sync (`tollgate sync --full`) first",
+        ));
     };
     let from = checkpoint - OVERLAP_SECONDS;
-    let mut report = CursorReport { from: checkpoint, to: checkpoint, ..Default::default() };
+    let mut report = CursorReport {
+        from: checkpoint,
+        to: checkpoint,
+        ..Default::default()
+    };
     progress.phase("events", 0);
     let mut events: Vec<Event> = Vec::new();
     let mut after: Option<String> = None;
@@ -80,7 +91,10 @@ pub async fn run(p: &Processor, gw: &StripeGateway, progress: &Progress) -> Resu
             }
         }
         progress.set_total(events.len() as u64);
-        after = items.last().and_then(|i| i["id"].as_str()).map(str::to_owned);
+        after = items
+            .last()
+            .and_then(|i| i["id"].as_str())
+            .map(str::to_owned);
         if !page["has_more"].as_bool().unwrap_or(false) || items.is_empty() {
             break;
         }
@@ -99,7 +113,14 @@ pub async fn run(p: &Processor, gw: &StripeGateway, progress: &Progress) -> Resu
     let newest = events.iter().map(|e| e.created).max();
     report.to = newest.map_or(checkpoint, |n| n.max(checkpoint));
     let mut tx = store.pool().begin().await.map_err(|e| store.err(e))?;
-    db::set_cursor(&mut tx, CURSOR, Some(report.to), events.last().map(|e| e.id.as_str())).await.map_err(|e| store.err(e))?;
+    db::set_cursor(
+        &mut tx,
+        CURSOR,
+        Some(report.to),
+        events.last().map(|e| e.id.as_str()),
+    )
+    .await
+    .map_err(|e| store.err(e))?;
     tx.commit().await.map_err(|e| store.err(e))?;
     // Stripe's clock: the newest event, else this machine's (the sandbox's may run ahead).
     let local = crate::store::now_seconds();
@@ -115,7 +136,11 @@ mod tests {
     fn the_cursor_warns_before_stripe_forgets() {
         let day = 86400;
         assert_eq!(retention_warning(0, 10 * day), None);
-        assert!(retention_warning(0, 26 * day).unwrap().contains("within 3 days"));
-        assert!(retention_warning(0, 31 * day).unwrap().contains("may have been missed"));
+        assert!(retention_warning(0, 26 * day)
+            .unwrap()
+            .contains("within 3 days"));
+        assert!(retention_warning(0, 31 * day)
+            .unwrap()
+            .contains("may have been missed"));
     }
 }

@@ -94,7 +94,12 @@ impl Event {
         }
         let object_id = object["id"].as_str().map(str::to_owned);
         let customer = customer_of(object);
-        let (subscription, touches) = route(&event_type, object, object_id.as_deref(), customer.as_deref());
+        let (subscription, touches) = route(
+            &event_type,
+            object,
+            object_id.as_deref(),
+            customer.as_deref(),
+        );
         Ok(Event {
             id,
             event_type,
@@ -161,7 +166,10 @@ fn route(
         _ => {}
     }
     // A subscription's customer must be known to place it under an organization.
-    if matches!(touches.first(), Some((Kind::Subscription | Kind::CheckoutSession, _))) {
+    if matches!(
+        touches.first(),
+        Some((Kind::Subscription | Kind::CheckoutSession, _))
+    ) {
         if let Some(c) = customer {
             touches.push((Kind::Customer, c.to_owned()));
         }
@@ -182,25 +190,48 @@ mod tests {
 
     #[test]
     fn events_route_to_the_objects_they_touch() {
-        let e = ev("customer.subscription.updated", json!({"id": "sub_1", "object": "subscription", "customer": "cus_1"}));
-        assert_eq!(e.touches, vec![(Kind::Subscription, "sub_1".into()), (Kind::Customer, "cus_1".into())]);
-        let e = ev("invoice.paid", json!({"id": "in_1", "object": "invoice", "customer": "cus_1",
-            "parent": {"subscription_details": {"subscription": "sub_2"}}}));
+        let e = ev(
+            "customer.subscription.updated",
+            json!({"id": "sub_1", "object": "subscription", "customer": "cus_1"}),
+        );
+        assert_eq!(
+            e.touches,
+            vec![
+                (Kind::Subscription, "sub_1".into()),
+                (Kind::Customer, "cus_1".into())
+            ]
+        );
+        let e = ev(
+            "invoice.paid",
+            json!({"id": "in_1", "object": "invoice", "customer": "cus_1",
+            "parent": {"subscription_details": {"subscription": "sub_2"}}}),
+        );
         assert_eq!(e.subscription.as_deref(), Some("sub_2"));
         assert_eq!(e.touches[0], (Kind::Subscription, "sub_2".into()));
         let e = ev("price.updated", json!({"id": "price_1", "object": "price"}));
         assert_eq!(e.touches, vec![(Kind::Catalog, CATALOG.into())]);
-        let e = ev("entitlements.active_entitlement_summary.updated",
-            json!({"object": "entitlements.active_entitlement_summary", "customer": "cus_9"}));
+        let e = ev(
+            "entitlements.active_entitlement_summary.updated",
+            json!({"object": "entitlements.active_entitlement_summary", "customer": "cus_9"}),
+        );
         assert_eq!(e.touches, vec![(Kind::Entitlements, "cus_9".into())]);
-        let e = ev("charge.succeeded", json!({"id": "ch_1", "object": "charge"}));
-        assert!(e.is_recorded_only(), "unknown types are recorded and acknowledged");
+        let e = ev(
+            "charge.succeeded",
+            json!({"id": "ch_1", "object": "charge"}),
+        );
+        assert!(
+            e.is_recorded_only(),
+            "unknown types are recorded and acknowledged"
+        );
     }
 
     #[test]
     fn what_is_not_an_event_is_refused_with_the_reason() {
         assert!(matches!(Event::parse("{"), Err(EventError::Json(_))));
-        assert_eq!(Event::parse(r#"{"object":"event","id":"x"}"#), Err(EventError::NotAnEvent("`id` is not an evt_ id")));
+        assert_eq!(
+            Event::parse(r#"{"object":"event","id":"x"}"#),
+            Err(EventError::NotAnEvent("`id` is not an evt_ id"))
+        );
         assert_eq!(
             Event::parse(r#"{"object":"event","id":"evt_1","type":"a.b","created":1}"#),
             Err(EventError::NotAnEvent("`data.object` is missing"))

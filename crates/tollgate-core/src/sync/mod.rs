@@ -51,8 +51,12 @@ pub enum FetchError {
 impl From<GatewayError> for FetchError {
     fn from(e: GatewayError) -> Self {
         match &e {
-            GatewayError::Unreachable { .. } | GatewayError::Timeout { .. } => FetchError::Unreachable(e.to_string()),
-            GatewayError::Api { status, .. } if *status == 429 || *status >= 500 => FetchError::Unreachable(e.to_string()),
+            GatewayError::Unreachable { .. } | GatewayError::Timeout { .. } => {
+                FetchError::Unreachable(e.to_string())
+            }
+            GatewayError::Api { status, .. } if *status == 429 || *status >= 500 => {
+                FetchError::Unreachable(e.to_string())
+            }
             _ => FetchError::Failed(e.into()),
         }
     }
@@ -83,18 +87,31 @@ impl GatewayReader {
             Kind::Subscription => self.get(&format!("/subscriptions/{id}"), Value::Null).await,
             Kind::Customer => self.get(&format!("/customers/{id}"), Value::Null).await,
             Kind::CheckoutSession => {
-                let Fetched::Found(mut session) = self.get(&format!("/checkout/sessions/{id}"), Value::Null).await? else {
+                let Fetched::Found(mut session) = self
+                    .get(&format!("/checkout/sessions/{id}"), Value::Null)
+                    .await?
+                else {
                     return Ok(Fetched::Gone);
                 };
                 if session["mode"] == "payment" {
-                    if let Fetched::Found(lines) = self.get(&format!("/checkout/sessions/{id}/line_items"), serde_json::json!({"limit": 100})).await? {
+                    if let Fetched::Found(lines) = self
+                        .get(
+                            &format!("/checkout/sessions/{id}/line_items"),
+                            serde_json::json!({"limit": 100}),
+                        )
+                        .await?
+                    {
                         session["line_items"] = lines;
                     }
                 }
                 Ok(Fetched::Found(session))
             }
             Kind::Entitlements => {
-                self.get("/entitlements/active_entitlements", serde_json::json!({"customer": id, "limit": 100})).await
+                self.get(
+                    "/entitlements/active_entitlements",
+                    serde_json::json!({"customer": id, "limit": 100}),
+                )
+                .await
             }
             Kind::Catalog => Ok(Fetched::Gone),
         }
@@ -109,13 +126,20 @@ impl StripeReader for GatewayReader {
 
     fn refresh_catalog<'a>(&'a self, store: &'a Store) -> SendFuture<'a, Result<(), FetchError>> {
         Box::pin(async move {
-            crate::catalog::mirror::refresh(&self.0, store, &crate::progress::Progress::new(), false)
-                .await
-                .map(|_| ())
-                .map_err(|e| match e.code {
-                    crate::ErrorCode::StripeUnreachable | crate::ErrorCode::StripeApi | crate::ErrorCode::StripeRateLimited => FetchError::Unreachable(e.message),
-                    _ => FetchError::Failed(e),
-                })
+            crate::catalog::mirror::refresh(
+                &self.0,
+                store,
+                &crate::progress::Progress::new(),
+                false,
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| match e.code {
+                crate::ErrorCode::StripeUnreachable
+                | crate::ErrorCode::StripeApi
+                | crate::ErrorCode::StripeRateLimited => FetchError::Unreachable(e.message),
+                _ => FetchError::Failed(e),
+            })
         })
     }
 }
@@ -153,7 +177,12 @@ pub struct Processor {
 
 impl Processor {
     pub fn new(store: Store, reader: Arc<dyn StripeReader>, org_keys: Vec<String>) -> Self {
-        Processor { store, reader, org_keys: Arc::new(org_keys), concurrency: 8 }
+        Processor {
+            store,
+            reader,
+            org_keys: Arc::new(org_keys),
+            concurrency: 8,
+        }
     }
 
     pub fn store(&self) -> &Store {
@@ -165,11 +194,22 @@ impl Processor {
     }
 
     /// The door: records events in the ledger and marks what they touch, in one transaction.
-    pub fn ingest<'a>(&'a self, events: &'a [Event], source: &'static str) -> SendFuture<'a, Result<IngestCounts, StoreError>> {
+    pub fn ingest<'a>(
+        &'a self,
+        events: &'a [Event],
+        source: &'static str,
+    ) -> SendFuture<'a, Result<IngestCounts, StoreError>> {
         Box::pin(async move {
             let refs: Vec<&Event> = events.iter().collect();
-            let mut tx = self.store.pool().begin().await.map_err(|e| self.store.err(e))?;
-            let counts = db::ingest_tx(&mut tx, &refs, source).await.map_err(|e| self.store.err(e))?;
+            let mut tx = self
+                .store
+                .pool()
+                .begin()
+                .await
+                .map_err(|e| self.store.err(e))?;
+            let counts = db::ingest_tx(&mut tx, &refs, source)
+                .await
+                .map_err(|e| self.store.err(e))?;
             tx.commit().await.map_err(|e| self.store.err(e))?;
             Ok(counts)
         })
@@ -177,11 +217,17 @@ impl Processor {
 
     /// Reads every dirty object from Stripe and writes it; falls back to payloads when Stripe
     /// cannot be reached. Stops early when `cancel` says so.
-    pub fn settle<'a>(&'a self, cancel: &'a (dyn Fn() -> bool + Send + Sync)) -> SendFuture<'a, Result<SettleReport, ErrorBody>> {
+    pub fn settle<'a>(
+        &'a self,
+        cancel: &'a (dyn Fn() -> bool + Send + Sync),
+    ) -> SendFuture<'a, Result<SettleReport, ErrorBody>> {
         Box::pin(self.settle_inner(cancel))
     }
 
-    async fn settle_inner(&self, cancel: &(dyn Fn() -> bool + Send + Sync)) -> Result<SettleReport, ErrorBody> {
+    async fn settle_inner(
+        &self,
+        cancel: &(dyn Fn() -> bool + Send + Sync),
+    ) -> Result<SettleReport, ErrorBody> {
         use futures_util::StreamExt;
         let mut report = SettleReport::default();
         let mut offline_seen = std::collections::HashSet::new();
@@ -190,44 +236,66 @@ impl Processor {
                 break;
             }
             let batch = db::dirty_batch(&self.store, 256, i64::MAX).await?;
-            let batch: Vec<Dirty> = batch.into_iter().filter(|d| !offline_seen.contains(&d.object_id)).collect();
+            let batch: Vec<Dirty> = batch
+                .into_iter()
+                .filter(|d| !offline_seen.contains(&(d.kind, d.object_id.clone())))
+                .collect();
             if batch.is_empty() {
                 break;
             }
             // The catalog first, once, so subscriptions find their prices' tiers.
-            let (catalog, objects): (Vec<Dirty>, Vec<Dirty>) = batch.into_iter().partition(|d| d.kind == Kind::Catalog);
+            let (catalog, objects): (Vec<Dirty>, Vec<Dirty>) =
+                batch.into_iter().partition(|d| d.kind == Kind::Catalog);
             for d in catalog {
                 match self.reader.refresh_catalog(&self.store).await {
                     Ok(()) => {
-                        let mut tx = self.store.pool().begin().await.map_err(|e| self.store.err(e))?;
-                        db::refresh_plan_columns(&mut tx).await.map_err(|e| self.store.err(e))?;
-                        db::clear_dirty(&mut tx, &d).await.map_err(|e| self.store.err(e))?;
+                        let mut tx = self
+                            .store
+                            .pool()
+                            .begin()
+                            .await
+                            .map_err(|e| self.store.err(e))?;
+                        db::refresh_plan_columns(&mut tx)
+                            .await
+                            .map_err(|e| self.store.err(e))?;
+                        db::clear_dirty(&mut tx, &d)
+                            .await
+                            .map_err(|e| self.store.err(e))?;
                         tx.commit().await.map_err(|e| self.store.err(e))?;
                         report.confirmed += 1;
                     }
                     Err(FetchError::Unreachable(why)) => {
                         db::dirty_failed(&self.store, &d, &why, false).await?;
-                        offline_seen.insert(d.object_id.clone());
+                        offline_seen.insert((d.kind, d.object_id.clone()));
                         report.offline = Some(why);
                     }
                     Err(FetchError::Failed(e)) => return Err(e),
                 }
             }
-            let reads: Vec<(Dirty, i64, Result<Fetched, FetchError>)> = futures_util::stream::iter(objects)
-                .map(|d| async move {
-                    let as_of = db::now_ms();
-                    let r = self.reader.read(d.kind, &d.object_id).await;
-                    (d, as_of, r)
-                })
-                .buffered(self.concurrency)
-                .collect()
-                .await;
-            let mut tx = self.store.pool().begin().await.map_err(|e| self.store.err(e))?;
+            let reads: Vec<(Dirty, i64, Result<Fetched, FetchError>)> =
+                futures_util::stream::iter(objects)
+                    .map(|d| async move {
+                        let as_of = db::now_ms();
+                        let r = self.reader.read(d.kind, &d.object_id).await;
+                        (d, as_of, r)
+                    })
+                    .buffered(self.concurrency)
+                    .collect()
+                    .await;
+            let mut tx = self
+                .store
+                .pool()
+                .begin()
+                .await
+                .map_err(|e| self.store.err(e))?;
             let mut offline: Vec<Dirty> = Vec::new();
             for (d, as_of, r) in reads {
                 match r {
                     Ok(fetched) => {
-                        let stamp = Stamp::Confirmed { watermark: d.last_event_created, as_of_ms: as_of };
+                        let stamp = Stamp::Confirmed {
+                            watermark: d.last_event_created,
+                            as_of_ms: as_of,
+                        };
                         match self.apply(&mut tx, &d, fetched, stamp).await {
                             Ok(Some(Outcome::Applied)) => report.confirmed += 1,
                             Ok(Some(Outcome::Stale)) => report.stale += 1,
@@ -235,14 +303,22 @@ impl Processor {
                             // Stripe's copy could not be read as that object: report it, and
                             // do not let one object hold up the rest.
                             Err(sqlx::Error::Protocol(why)) => {
-                                db::record_issue(&mut tx, &d.object_id, "unreadable", &why, d.last_event_id.as_deref())
-                                    .await
-                                    .map_err(|e| self.store.err(e))?;
+                                db::record_issue(
+                                    &mut tx,
+                                    &d.object_id,
+                                    "unreadable",
+                                    &why,
+                                    d.last_event_id.as_deref(),
+                                )
+                                .await
+                                .map_err(|e| self.store.err(e))?;
                                 report.gone += 1;
                             }
                             Err(e) => return Err(self.store.err(e).into()),
                         }
-                        db::clear_dirty(&mut tx, &d).await.map_err(|e| self.store.err(e))?;
+                        db::clear_dirty(&mut tx, &d)
+                            .await
+                            .map_err(|e| self.store.err(e))?;
                     }
                     Err(FetchError::Unreachable(why)) => {
                         report.offline = Some(why);
@@ -259,8 +335,12 @@ impl Processor {
                 // Stripe cannot be read: every dirty object gets its payloads applied under
                 // the watermark, and stays dirty until a read confirms it.
                 let all = db::dirty_batch(&self.store, i64::MAX, i64::MAX).await?;
-                for d in all.into_iter().chain(offline).filter(|d| d.kind != Kind::Catalog) {
-                    if !offline_seen.insert(d.object_id.clone()) {
+                for d in all
+                    .into_iter()
+                    .chain(offline)
+                    .filter(|d| d.kind != Kind::Catalog)
+                {
+                    if !offline_seen.insert((d.kind, d.object_id.clone())) {
                         continue;
                     }
                     let (applied, stale) = self.apply_payloads(&d).await?;
@@ -279,7 +359,13 @@ impl Processor {
     }
 
     /// Writes Stripe's copy of a dirty object. `None`: Stripe says it is gone.
-    async fn apply(&self, tx: &mut db::Tx<'_>, d: &Dirty, fetched: Fetched, stamp: Stamp) -> Result<Option<Outcome>, sqlx::Error> {
+    async fn apply(
+        &self,
+        tx: &mut db::Tx<'_>,
+        d: &Dirty,
+        fetched: Fetched,
+        stamp: Stamp,
+    ) -> Result<Option<Outcome>, sqlx::Error> {
         let event = d.last_event_id.as_deref();
         let v = match fetched {
             Fetched::Found(v) => v,
@@ -288,19 +374,40 @@ impl Processor {
                     Kind::Customer => "unknown_customer",
                     _ => "gone",
                 };
-                db::record_issue(tx, &d.object_id, what, &format!("Stripe has no {} {}", d.kind.as_str(), d.object_id), event).await?;
+                db::record_issue(
+                    tx,
+                    &d.object_id,
+                    what,
+                    &format!("Stripe has no {} {}", d.kind.as_str(), d.object_id),
+                    event,
+                )
+                .await?;
                 return Ok(None);
             }
         };
-        self.write(tx, d.kind, &d.object_id, &v, stamp, event).await.map(Some)
+        self.write(tx, d.kind, &d.object_id, &v, stamp, event)
+            .await
+            .map(Some)
     }
 
-    pub(crate) async fn write(&self, tx: &mut db::Tx<'_>, kind: Kind, id: &str, v: &Value, stamp: Stamp, event: Option<&str>) -> Result<Outcome, sqlx::Error> {
+    pub(crate) async fn write(
+        &self,
+        tx: &mut db::Tx<'_>,
+        kind: Kind,
+        id: &str,
+        v: &Value,
+        stamp: Stamp,
+        event: Option<&str>,
+    ) -> Result<Outcome, sqlx::Error> {
         let bad = |e: objects::ParseError| sqlx::Error::Protocol(e.to_string());
         Ok(match kind {
             Kind::Subscription => {
                 let s = objects::Subscription::parse(v).map_err(bad)?;
-                let known: Option<i64> = sqlx::query_scalar("SELECT 1 FROM customers WHERE stripe_id = $1").bind(&s.customer).fetch_optional(&mut **tx).await?;
+                let known: Option<i64> =
+                    sqlx::query_scalar("SELECT 1 FROM customers WHERE stripe_id = $1")
+                        .bind(&s.customer)
+                        .fetch_optional(&mut **tx)
+                        .await?;
                 if known.is_none() {
                     db::mark_dirty(tx, Kind::Customer, &s.customer, stamp_watermark(stamp)).await?;
                 }
@@ -316,26 +423,47 @@ impl Processor {
                 }
                 Outcome::Applied
             }
-            Kind::Entitlements => db::write_entitlements(tx, id, &objects::entitlements(v), stamp_watermark(stamp)).await?,
+            Kind::Entitlements => {
+                db::write_entitlements(tx, id, &objects::entitlements(v), stamp_watermark(stamp))
+                    .await?
+            }
             Kind::Catalog => Outcome::Applied,
         })
     }
 
     /// Stripe cannot be read: apply the object's recorded payloads under the watermark.
     async fn apply_payloads(&self, d: &Dirty) -> Result<(u64, u64), ErrorBody> {
-        if !matches!(d.kind, Kind::Subscription | Kind::Customer | Kind::Entitlements) {
+        if !matches!(
+            d.kind,
+            Kind::Subscription | Kind::Customer | Kind::Entitlements
+        ) {
             return Ok((0, 0)); // an invoice or a session says nothing of the subscription's state
         }
         let payloads = db::payloads_for(&self.store, d.kind, &d.object_id).await?;
-        let mut tx = self.store.pool().begin().await.map_err(|e| self.store.err(e))?;
+        let mut tx = self
+            .store
+            .pool()
+            .begin()
+            .await
+            .map_err(|e| self.store.err(e))?;
         let (mut applied, mut stale) = (0, 0);
         for (raw, created, received) in payloads {
-            let object = serde_json::from_str::<Value>(&raw).map(|mut v| v["data"]["object"].take()).unwrap_or(Value::Null);
-            let stamp = Stamp::Payload { created, as_of_ms: received };
-            match self.write(&mut tx, d.kind, &d.object_id, &object, stamp, None).await {
+            let object = serde_json::from_str::<Value>(&raw)
+                .map(|mut v| v["data"]["object"].take())
+                .unwrap_or(Value::Null);
+            let stamp = Stamp::Payload {
+                created,
+                as_of_ms: received,
+            };
+            match self
+                .write(&mut tx, d.kind, &d.object_id, &object, stamp, None)
+                .await
+            {
                 Ok(Outcome::Applied) => applied = 1,
                 Ok(Outcome::Stale) => stale += 1,
-                Err(sqlx::Error::Protocol(why)) => tracing::warn!(object = %d.object_id, %why, "payload not applied"),
+                Err(sqlx::Error::Protocol(why)) => {
+                    tracing::warn!(object = %d.object_id, %why, "payload not applied")
+                }
                 Err(e) => return Err(self.store.err(e).into()),
             }
         }

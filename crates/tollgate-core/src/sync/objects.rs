@@ -217,7 +217,10 @@ impl Customer {
 
     /// The organization this customer bills for: its metadata id, else the customer itself.
     pub fn org_id(&self) -> &str {
-        self.org.as_ref().map(|(o, _)| o.as_str()).unwrap_or(&self.id)
+        self.org
+            .as_ref()
+            .map(|(o, _)| o.as_str())
+            .unwrap_or(&self.id)
     }
 }
 
@@ -294,12 +297,7 @@ pub fn entitlements(summary_or_list: &Value) -> Vec<(String, String)> {
     list.as_array()
         .map(|a| {
             a.iter()
-                .filter_map(|e| {
-                    Some((
-                        id_of(&e["feature"])?,
-                        e["lookup_key"].as_str()?.to_owned(),
-                    ))
-                })
+                .filter_map(|e| Some((id_of(&e["feature"])?, e["lookup_key"].as_str()?.to_owned())))
                 .collect()
         })
         .unwrap_or_default()
@@ -324,7 +322,10 @@ mod tests {
                 "price": {"id": "price_1", "product": "prod_1", "unit_amount": 1500, "currency": "eur",
                           "recurring": {"interval": "month", "interval_count": 1}}}]}});
         let s = Subscription::parse(&new).unwrap();
-        assert_eq!((s.current_period_start, s.current_period_end), (Some(100), Some(200)));
+        assert_eq!(
+            (s.current_period_start, s.current_period_end),
+            (Some(100), Some(200))
+        );
         assert_eq!(s.amount(), Some(3000));
         assert_eq!(s.price().unwrap().price, "price_1");
         let old = json!({"id": "sub_1", "customer": {"id": "cus_1"}, "status": "past_due", "created": 10,
@@ -337,14 +338,22 @@ mod tests {
 
     #[test]
     fn a_subscription_with_an_unknown_status_is_refused_by_name() {
-        let e = Subscription::parse(&json!({"id": "sub_9", "customer": "cus_1", "status": "zombie", "created": 1}))
-            .unwrap_err();
-        assert!(e.to_string().contains("sub_9") && e.to_string().contains("zombie"), "{e}");
+        let e = Subscription::parse(
+            &json!({"id": "sub_9", "customer": "cus_1", "status": "zombie", "created": 1}),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("sub_9") && e.to_string().contains("zombie"),
+            "{e}"
+        );
     }
 
     #[test]
     fn an_invoice_names_its_subscription_in_either_place() {
-        assert_eq!(invoice_subscription(&json!({"subscription": "sub_a"})).as_deref(), Some("sub_a"));
+        assert_eq!(
+            invoice_subscription(&json!({"subscription": "sub_a"})).as_deref(),
+            Some("sub_a")
+        );
         let v2025 = json!({"subscription": null, "parent": {"type": "subscription_details",
             "subscription_details": {"subscription": "sub_b"}}});
         assert_eq!(invoice_subscription(&v2025).as_deref(), Some("sub_b"));
@@ -354,7 +363,11 @@ mod tests {
     #[test]
     fn the_organization_comes_from_the_first_configured_key_that_is_set() {
         let keys = vec!["organization_id".to_owned(), "companyId".to_owned()];
-        let c = Customer::parse(&json!({"id": "cus_1", "metadata": {"companyId": "hq_7", "organization_id": " "}}), &keys).unwrap();
+        let c = Customer::parse(
+            &json!({"id": "cus_1", "metadata": {"companyId": "hq_7", "organization_id": " "}}),
+            &keys,
+        )
+        .unwrap();
         assert_eq!(c.org, Some(("hq_7".into(), "companyId".into())));
         let bare = Customer::parse(&json!({"id": "cus_2", "metadata": {}}), &keys).unwrap();
         assert_eq!(bare.org_id(), "cus_2");
@@ -369,7 +382,11 @@ mod tests {
         assert_eq!(p.len(), 1);
         assert_eq!((p[0].price.as_str(), p[0].completed_at), ("price_life", 5));
         let lines = json!({"object": "list", "data": [{"price": {"id": "price_x"}}]});
-        assert_eq!(purchase(&s, Some(&lines))[0].price, "price_x", "line items win over metadata");
+        assert_eq!(
+            purchase(&s, Some(&lines))[0].price,
+            "price_x",
+            "line items win over metadata"
+        );
         let mut sub_mode = s.clone();
         sub_mode["mode"] = json!("subscription");
         assert!(purchase(&sub_mode, None).is_empty());

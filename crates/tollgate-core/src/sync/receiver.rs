@@ -72,7 +72,12 @@ pub struct Receiver {
 impl Receiver {
     /// Binds 127.0.0.1:`port` (0: any free port) and serves until stopped. `settle` is
     /// notified after each recorded event.
-    pub async fn start(processor: Processor, secrets: Vec<WebhookSecret>, port: u16, settle: Arc<tokio::sync::Notify>) -> std::io::Result<Receiver> {
+    pub async fn start(
+        processor: Processor,
+        secrets: Vec<WebhookSecret>,
+        port: u16,
+        settle: Arc<tokio::sync::Notify>,
+    ) -> std::io::Result<Receiver> {
         let shared = Arc::new(Shared {
             processor,
             secrets: RwLock::new(secrets),
@@ -95,7 +100,12 @@ impl Receiver {
                 })
                 .await;
         });
-        Ok(Receiver { addr, shared, shutdown: Some(tx), task })
+        Ok(Receiver {
+            addr,
+            shared,
+            shutdown: Some(tx),
+            task,
+        })
     }
 
     /// Swaps the secrets (a rotation in Settings) without a restart.
@@ -142,10 +152,16 @@ async fn receive(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) 
         tracing::warn!(%why, "webhook rejected");
         answer(status, &why)
     };
-    let header = headers.get("stripe-signature").and_then(|h| h.to_str().ok());
+    let header = headers
+        .get("stripe-signature")
+        .and_then(|h| h.to_str().ok());
     let secrets = s.secrets.read().expect("secrets lock").clone();
     if let Err(e) = signature::verify(header, &body, &secrets, crate::store::now_seconds()) {
-        let status = if e == SignatureError::NoSecrets { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::BAD_REQUEST };
+        let status = if e == SignatureError::NoSecrets {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::BAD_REQUEST
+        };
         return reject(status, format!("Stripe-Signature: {e}"));
     }
     let raw = match std::str::from_utf8(&body) {
@@ -156,7 +172,11 @@ async fn receive(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) 
         Ok(e) => e,
         Err(e) => return reject(StatusCode::BAD_REQUEST, e.to_string()),
     };
-    match s.processor.ingest(std::slice::from_ref(&event), "webhook").await {
+    match s
+        .processor
+        .ingest(std::slice::from_ref(&event), "webhook")
+        .await
+    {
         Ok(counts) => {
             let us = start.elapsed().as_micros() as u64;
             s.timings.lock().expect("lock").push(us);
@@ -166,13 +186,20 @@ async fn receive(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) 
             } else {
                 c.duplicates.fetch_add(1, Ordering::Relaxed);
             }
-            (StatusCode::OK, Json(json!({ "received": true, "duplicate": counts.new == 0 }))).into_response()
+            (
+                StatusCode::OK,
+                Json(json!({ "received": true, "duplicate": counts.new == 0 })),
+            )
+                .into_response()
         }
         Err(e) => {
             c.failed.fetch_add(1, Ordering::Relaxed);
             *c.last_error.write().expect("lock") = Some(e.to_string());
             tracing::error!(error = %e, event = %event.id, "webhook not recorded");
-            answer(StatusCode::INTERNAL_SERVER_ERROR, "the event could not be recorded; Stripe will retry")
+            answer(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the event could not be recorded; Stripe will retry",
+            )
         }
     }
 }

@@ -16,7 +16,9 @@ pub enum SignatureError {
     Missing,
     #[error("the Stripe-Signature header has no t= timestamp or no v1= signature")]
     Malformed,
-    #[error("the signature timestamp is {0} s from now, beyond the {TOLERANCE_SECONDS} s tolerance")]
+    #[error(
+        "the signature timestamp is {0} s from now, beyond the {TOLERANCE_SECONDS} s tolerance"
+    )]
     OutsideTolerance(i64),
     #[error("no configured webhook secret produced this signature")]
     NoMatch,
@@ -26,7 +28,8 @@ pub enum SignatureError {
 
 /// HMAC-SHA256 of `"<t>.<body>"`, hex.
 pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
@@ -105,10 +108,20 @@ mod tests {
         let old = secret("whsec_old0000000000000000");
         let new = secret("whsec_new0000000000000000");
         let header = format!("t=1000,v1={}", sign(new.expose(), 1000, body));
-        assert_eq!(verify(Some(&header), body, &[old.clone(), new.clone()], 1010), Ok(1));
-        assert_eq!(verify(Some(&header), body, &[old.clone()], 1010), Err(SignatureError::NoMatch));
+        assert_eq!(
+            verify(Some(&header), body, &[old.clone(), new.clone()], 1010),
+            Ok(1)
+        );
+        assert_eq!(
+            verify(Some(&header), body, &[old.clone()], 1010),
+            Err(SignatureError::NoMatch)
+        );
         // Stripe's roll: two v1 values, one per secret.
-        let both = format!("t=1000,v1={},v1={}", sign("whsec_gone", 1000, body), sign(old.expose(), 1000, body));
+        let both = format!(
+            "t=1000,v1={},v1={}",
+            sign("whsec_gone", 1000, body),
+            sign(old.expose(), 1000, body)
+        );
         assert_eq!(verify(Some(&both), body, &[old.clone()], 1000), Ok(0));
     }
 
@@ -117,17 +130,40 @@ mod tests {
         let s = secret("whsec_abc0000000000000000");
         let body = br#"{"id":"evt_1"}"#;
         let header = format!("t=1000,v1={}", sign(s.expose(), 1000, body));
-        assert_eq!(verify(Some(&header), br#"{"id":"evt_2"}"#, &[s.clone()], 1000), Err(SignatureError::NoMatch));
-        assert_eq!(verify(Some(&header), body, &[s.clone()], 1301), Err(SignatureError::OutsideTolerance(301)));
+        assert_eq!(
+            verify(Some(&header), br#"{"id":"evt_2"}"#, &[s.clone()], 1000),
+            Err(SignatureError::NoMatch)
+        );
+        assert_eq!(
+            verify(Some(&header), body, &[s.clone()], 1301),
+            Err(SignatureError::OutsideTolerance(301))
+        );
         assert_eq!(verify(Some(&header), body, &[s.clone()], 1300), Ok(0));
-        assert_eq!(verify(None, body, &[s.clone()], 1000), Err(SignatureError::Missing));
-        assert_eq!(verify(Some("v1=zz"), body, &[s.clone()], 1000), Err(SignatureError::Malformed));
-        assert_eq!(verify(Some(&header), body, &[], 1000), Err(SignatureError::NoSecrets));
+        assert_eq!(
+            verify(None, body, &[s.clone()], 1000),
+            Err(SignatureError::Missing)
+        );
+        assert_eq!(
+            verify(Some("v1=zz"), body, &[s.clone()], 1000),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify(Some(&header), body, &[], 1000),
+            Err(SignatureError::NoSecrets)
+        );
     }
 
     #[test]
     fn signatures_match_the_sandbox_deliverer() {
         let header = tollgate_sandbox::signature_header("whsec_abc0000000000000000", 77, "{}");
-        assert_eq!(verify(Some(&header), b"{}", &[secret("whsec_abc0000000000000000")], 77), Ok(0));
+        assert_eq!(
+            verify(
+                Some(&header),
+                b"{}",
+                &[secret("whsec_abc0000000000000000")],
+                77
+            ),
+            Ok(0)
+        );
     }
 }

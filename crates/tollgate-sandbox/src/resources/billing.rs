@@ -1169,7 +1169,12 @@ pub fn complete_session(w: &mut World, c: &Call, id: &str) -> Result<Value, Stri
 
 /// `POST /_sandbox/populate`: `count` organizations, each a customer with an organization id
 /// and an active subscription to `price`, made through the same paths as the API (events too).
-pub fn populate(w: &mut World, price: &str, prefix: &str, count: usize) -> Result<Value, StripeError> {
+pub fn populate(
+    w: &mut World,
+    price: &str,
+    prefix: &str,
+    count: usize,
+) -> Result<Value, StripeError> {
     let call = |pairs: Vec<(&str, String)>| crate::seed::call(&pairs);
     let mut made = 0;
     for i in 0..count {
@@ -1200,12 +1205,18 @@ pub fn populate(w: &mut World, price: &str, prefix: &str, count: usize) -> Resul
 pub fn session_line_items(w: &World, c: &Call, id: &str) -> Result<Value, StripeError> {
     let cs = w.find(id, "checkout.session", "checkout.session", Some("session"))?;
     let _ = c;
-    let lines = cs["_sandbox"]["line_items"].as_array().cloned().unwrap_or_default();
+    let lines = cs["_sandbox"]["line_items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let data: Vec<Value> = lines
         .iter()
         .enumerate()
         .map(|(i, li)| {
-            let price = w.get(li["price"].as_str().unwrap_or_default()).cloned().unwrap_or(Value::Null);
+            let price = w
+                .get(li["price"].as_str().unwrap_or_default())
+                .cloned()
+                .unwrap_or(Value::Null);
             let qty = li["quantity"].as_i64().unwrap_or(1);
             let amount = price["unit_amount"].as_i64().unwrap_or(0) * qty;
             json!({
@@ -1220,5 +1231,7 @@ pub fn session_line_items(w: &World, c: &Call, id: &str) -> Result<Value, Stripe
             })
         })
         .collect();
-    Ok(json!({ "object": "list", "data": data, "has_more": false, "url": format!("/v1/checkout/sessions/{id}/line_items") }))
+    Ok(
+        json!({ "object": "list", "data": data, "has_more": false, "url": format!("/v1/checkout/sessions/{id}/line_items") }),
+    )
 }
