@@ -183,6 +183,22 @@ pub(crate) async fn ingest_tx(
         }
     }
     for ((kind, id), (created, event_id)) in marks {
+        // Stripe's copy read after an event newer than this one already reflects it (the
+        // cursor's overlap re-reads the seconds before a backfill): no read needed.
+        let confirmed_after = match kind {
+            Kind::Subscription => Some("SELECT watermark FROM org_subscriptions WHERE stripe_subscription_id = $1 AND confirmed = 1"),
+            Kind::Customer => Some("SELECT watermark FROM customers WHERE stripe_id = $1 AND confirmed = 1"),
+            _ => None,
+        };
+        if let Some(sql) = confirmed_after {
+            let w: Option<i64> = sqlx::query_scalar(sql)
+                .bind(&id)
+                .fetch_optional(&mut **tx)
+                .await?;
+            if w.is_some_and(|w| created < w) {
+                continue;
+            }
+        }
         sqlx::query(
             "INSERT INTO dirty_objects (object_id, kind, generation, last_event_id, last_event_created, marked_at) VALUES ($1, $2, 1, $3, $4, $5)
              ON CONFLICT (object_id, kind) DO UPDATE SET generation = dirty_objects.generation + 1,

@@ -138,7 +138,7 @@ mod tests {
         assert_eq!(retention_warning(0, 10 * day), None);
         assert!(retention_warning(0, 26 * day)
             .unwrap()
-            .contains("within 3 days"));
+            .contains("within 4 days"));
         assert!(retention_warning(0, 31 * day)
             .unwrap()
             .contains("may have been missed"));
