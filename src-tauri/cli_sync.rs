@@ -93,20 +93,6 @@ fn opt_ts(t: Option<i64>) -> String {
     t.map(chrono_like).unwrap_or_default()
 }
 
-fn money(amount: Option<i64>, currency: Option<&str>) -> String {
-    match (
-        amount,
-        currency.and_then(|c| tollgate_core::domain::Currency::parse("currency", c).ok()),
-    ) {
-        (Some(a), Some(c)) => format!(
-            "{} {}",
-            tollgate_core::domain::money::format_minor(a, &c),
-            c.as_str().to_uppercase()
-        ),
-        _ => String::new(),
-    }
-}
-
 pub async fn sync(console: &Console, f: Format, full: bool, status: bool) -> Result<(), ErrorBody> {
     if !status {
         let op = "cli-sync";
@@ -241,8 +227,7 @@ pub async fn subscriptions(
         return Ok(());
     }
     let rows = if limit == 0 {
-        let store = console.store().await?;
-        store.subscriptions_all(&q).await?
+        console.subscriptions_all(&q).await?
     } else {
         console.subscriptions(&q).await?.rows
     };
@@ -257,7 +242,7 @@ pub async fn subscriptions(
                 r.tier.clone().unwrap_or_default(),
                 r.interval.clone().unwrap_or_default(),
                 r.status.clone(),
-                money(r.amount, r.currency.as_deref()),
+                r.amount_text(),
                 opt_ts(r.current_period_end),
                 if r.cancel_at_period_end {
                     "yes".into()
@@ -331,7 +316,7 @@ pub async fn access(console: &Console, f: Format, c: AccessCommand) -> Result<()
                 s.subscription_id,
                 s.status,
                 s.price_id.as_deref().unwrap_or(""),
-                money(s.amount, s.currency.as_deref())
+                s.amount_text()
             );
         }
         for t in d.timeline.iter().take(20) {

@@ -19,6 +19,7 @@ use crate::store::sync_views::{
     SyncState,
 };
 use crate::store::Store;
+use crate::stripe::StripeGateway;
 use crate::sync::backfill::BackfillReport;
 use crate::sync::cursor::CursorReport;
 use crate::sync::receiver::{Receiver, ReceiverStats};
@@ -93,13 +94,15 @@ impl Console {
     }
 
     pub async fn processor(&self) -> Result<Processor, ErrorBody> {
+        Ok(self.processor_and_gateway().await?.0)
+    }
+
+    /// The processor and the gateway it reads through, one HTTP client for both.
+    async fn processor_and_gateway(&self) -> Result<(Processor, Arc<StripeGateway>), ErrorBody> {
         let store = self.store().await?;
         let gw = Arc::new(self.gateway()?);
-        Ok(Processor::new(
-            store,
-            Arc::new(GatewayReader(gw)),
-            self.org_keys(),
-        ))
+        let p = Processor::new(store, Arc::new(GatewayReader(gw.clone())), self.org_keys());
+        Ok((p, gw))
     }
 
     /// `full`, or no checkpoint yet: backfill first. Then the events cursor, then reads of
@@ -107,8 +110,7 @@ impl Console {
     pub async fn sync(&self, full: bool, op: Option<&str>) -> Result<SyncReport, ErrorBody> {
         let start = std::time::Instant::now();
         let progress = self.progress_for(op);
-        let p = self.processor().await?;
-        let gw = self.gateway()?;
+        let (p, gw) = self.processor_and_gateway().await?;
         let mut report = SyncReport::default();
         let state = p.store().sync_state().await?;
         let result: Result<(), ErrorBody> = async {
@@ -151,10 +153,17 @@ impl Console {
     }
 
     /// The filtered, sorted view as CSV.
-    pub async fn subscriptions_csv(&self, q: &SubscriptionQuery) -> Result<String, ErrorBody> {
+    /// Every row the filter matches, sorted (export, and the CLI without `--limit`).
+    pub async fn subscriptions_all(
+        &self,
+        q: &SubscriptionQuery,
+    ) -> Result<Vec<SubscriptionRow>, ErrorBody> {
         check_query(q)?;
-        let rows = self.store().await?.subscriptions_all(q).await?;
-        Ok(subscriptions_csv(&rows))
+        Ok(self.store().await?.subscriptions_all(q).await?)
+    }
+
+    pub async fn subscriptions_csv(&self, q: &SubscriptionQuery) -> Result<String, ErrorBody> {
+        Ok(subscriptions_csv(&self.subscriptions_all(q).await?))
     }
 
     /// Writes the CSV into the downloads folder (else the home folder); returns the path.
@@ -227,7 +236,7 @@ impl Console {
             AccessAction::Revoke => Some(AccessStatus::Canceled),
             AccessAction::Clear => None,
         };
-        let mut tx = store.pool().begin().await.map_err(|e| store.err(e))?;
+        let mut tx = store.begin().await?;
         db::set_override(&mut tx, org, plan, status, reason, &self.os_user)
             .await
             .map_err(|e| store.err(e))?;
@@ -255,30 +264,20 @@ impl Console {
         let gw = self.gateway()?;
         progress.phase("listing subscriptions", 0);
         let mut stripe: HashMap<String, crate::sync::objects::Subscription> = HashMap::new();
-        let mut after: Option<String> = None;
+        let mut pages = gw.pages("/subscriptions", json!({"status": "all"}), None);
         loop {
             if progress.is_cancelled() {
                 progress.finish();
                 return Err(ErrorBody::new(ErrorCode::Internal, "drift check cancelled"));
             }
-            let mut q = json!({"limit": 100, "status": "all"});
-            if let Some(a) = &after {
-                q["starting_after"] = json!(a);
-            }
-            let page = gw.get_json("/subscriptions", &q).await?;
-            let items = page["data"].as_array().cloned().unwrap_or_default();
+            let Some(items) = pages.next().await? else {
+                break;
+            };
             for it in &items {
                 if let Ok(s) = crate::sync::objects::Subscription::parse(it) {
                     stripe.insert(s.id.clone(), s);
                     progress.step();
                 }
-            }
-            after = items
-                .last()
-                .and_then(|i| i["id"].as_str())
-                .map(str::to_owned);
-            if !page["has_more"].as_bool().unwrap_or(false) || items.is_empty() {
-                break;
             }
         }
         progress.finish();
@@ -291,56 +290,60 @@ impl Console {
 
     /// Marks an organization's customers and subscriptions dirty and reads them again.
     pub async fn resync_org(&self, org: &str) -> Result<OrgDetail, ErrorBody> {
-        let p = self.processor().await?;
+        let (p, gw) = self.processor_and_gateway().await?;
         let store = p.store();
+        let e = |e| store.err(e);
         let customers: Vec<String> =
             sqlx::query_scalar("SELECT stripe_id FROM customers WHERE org_id = $1")
                 .bind(org)
                 .fetch_all(store.pool())
                 .await
-                .map_err(|e| store.err(e))?;
+                .map_err(e)?;
         if customers.is_empty() {
             return Err(
                 InputError::new("org", format!("no organization {org:?} in the store")).into(),
             );
         }
-        let gw = self.gateway()?;
-        let mut tx = store.pool().begin().await.map_err(|e| store.err(e))?;
+        let mut subs: std::collections::BTreeSet<String> = sqlx::query_scalar(
+            "SELECT stripe_subscription_id FROM org_subscriptions WHERE org_id = $1",
+        )
+        .bind(org)
+        .fetch_all(store.pool())
+        .await
+        .map_err(e)?
+        .into_iter()
+        .collect();
+        // Subscriptions the store may not have yet, too; read before the transaction, so no
+        // Stripe call holds the store's write lock.
+        for c in &customers {
+            let mut pages = gw.pages(
+                "/subscriptions",
+                json!({"customer": c, "status": "all"}),
+                None,
+            );
+            while let Some(items) = pages.next().await? {
+                subs.extend(
+                    items
+                        .iter()
+                        .filter_map(|s| s["id"].as_str().map(str::to_owned)),
+                );
+            }
+        }
+        let mut tx = store.begin().await?;
         for c in &customers {
             db::mark_dirty(&mut tx, Kind::Customer, c, 0)
                 .await
-                .map_err(|e| store.err(e))?;
+                .map_err(e)?;
             db::mark_dirty(&mut tx, Kind::Entitlements, c, 0)
                 .await
-                .map_err(|e| store.err(e))?;
-            // Subscriptions the store may not have yet, too.
-            let page = gw
-                .get_json(
-                    "/subscriptions",
-                    &json!({"customer": c, "status": "all", "limit": 100}),
-                )
-                .await?;
-            for s in page["data"].as_array().into_iter().flatten() {
-                if let Some(id) = s["id"].as_str() {
-                    db::mark_dirty(&mut tx, Kind::Subscription, id, 0)
-                        .await
-                        .map_err(|e| store.err(e))?;
-                }
-            }
+                .map_err(e)?;
         }
-        let held =
-            sqlx::query("SELECT stripe_subscription_id FROM org_subscriptions WHERE org_id = $1")
-                .bind(org)
-                .fetch_all(store.pool())
+        for id in &subs {
+            db::mark_dirty(&mut tx, Kind::Subscription, id, 0)
                 .await
-                .map_err(|e| store.err(e))?;
-        for r in held {
-            let id: String = r.try_get(0).map_err(|e| store.err(e))?;
-            db::mark_dirty(&mut tx, Kind::Subscription, &id, 0)
-                .await
-                .map_err(|e| store.err(e))?;
+                .map_err(e)?;
         }
-        tx.commit().await.map_err(|e| store.err(e))?;
+        tx.commit().await.map_err(e)?;
         p.settle(&|| false).await?;
         self.audit(
             "sync.resync_org",
@@ -473,15 +476,6 @@ pub fn subscriptions_csv(rows: &[SubscriptionRow]) -> String {
         "entitlements",
     ]);
     for r in rows {
-        let amount = match (
-            r.amount,
-            r.currency
-                .as_deref()
-                .and_then(|c| crate::domain::Currency::parse("currency", c).ok()),
-        ) {
-            (Some(a), Some(c)) => crate::domain::money::format_minor(a, &c),
-            _ => String::new(),
-        };
         let period_end = r
             .current_period_end
             .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
@@ -500,7 +494,7 @@ pub fn subscriptions_csv(rows: &[SubscriptionRow]) -> String {
             r.status.clone(),
             r.amount.map(|a| a.to_string()).unwrap_or_default(),
             r.currency.clone().unwrap_or_default().to_uppercase(),
-            amount,
+            r.amount_text(),
             period_end,
             r.cancel_at_period_end.to_string(),
             r.entitlements.join(" "),

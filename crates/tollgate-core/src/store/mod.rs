@@ -262,6 +262,11 @@ impl Store {
         Ok(store)
     }
 
+    /// A transaction, its failure reported as the store's error (location, kind).
+    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        self.pool.begin().await.map_err(|e| self.err(e))
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }

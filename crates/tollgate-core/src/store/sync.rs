@@ -34,7 +34,7 @@ impl Stamp {
     fn confirmed(self) -> bool {
         matches!(self, Stamp::Confirmed { .. })
     }
-    fn watermark(self) -> i64 {
+    pub(crate) fn watermark(self) -> i64 {
         match self {
             Stamp::Confirmed { watermark, .. } => watermark,
             Stamp::Payload { created, .. } => created,
@@ -89,7 +89,6 @@ pub struct Dirty {
     pub generation: i64,
     pub last_event_id: Option<String>,
     pub last_event_created: i64,
-    pub attempts: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -235,15 +234,10 @@ pub(crate) async fn mark_dirty(
     Ok(())
 }
 
-pub(crate) async fn dirty_batch(
-    store: &Store,
-    limit: i64,
-    max_attempts: i64,
-) -> Result<Vec<Dirty>, StoreError> {
+pub(crate) async fn dirty_batch(store: &Store, limit: i64) -> Result<Vec<Dirty>, StoreError> {
     let rows = sqlx::query(
-        "SELECT object_id, kind, generation, last_event_id, last_event_created, attempts FROM dirty_objects WHERE attempts < $1 ORDER BY kind = 'customer' DESC, marked_at, object_id LIMIT $2",
+        "SELECT object_id, kind, generation, last_event_id, last_event_created FROM dirty_objects ORDER BY kind = 'customer' DESC, marked_at, object_id LIMIT $1",
     )
-    .bind(max_attempts)
     .bind(limit)
     .fetch_all(store.pool())
     .await
@@ -256,7 +250,6 @@ pub(crate) async fn dirty_batch(
                 generation: r.try_get(2)?,
                 last_event_id: r.try_get(3)?,
                 last_event_created: r.try_get(4)?,
-                attempts: r.try_get(5)?,
             })
         })
         .collect::<Result<_, sqlx::Error>>()
@@ -651,6 +644,8 @@ pub(crate) async fn write_subscription(
             recompute_access(tx, o, event_id).await?;
         }
         None => {
+            // Read the customer, to place the subscription under its organization.
+            mark_dirty(tx, Kind::Customer, &s.customer, stamp.watermark()).await?;
             record_issue(
                 tx,
                 &s.id,

@@ -72,6 +72,21 @@ pub struct SubscriptionPage {
     pub offset: i64,
 }
 
+impl SubscriptionRow {
+    /// `EUR 49.00`, or empty when the amount is not one flat figure in one currency.
+    pub fn amount_text(&self) -> String {
+        match (
+            self.amount,
+            self.currency
+                .as_deref()
+                .and_then(|c| crate::domain::Currency::parse("currency", c).ok()),
+        ) {
+            (Some(a), Some(c)) => crate::domain::money::format_minor(a, &c),
+            _ => String::new(),
+        }
+    }
+}
+
 /// Sortable columns, and the SQL each means.
 const SORTS: [(&str, &str); 9] = [
     ("org_name", "org_name"),

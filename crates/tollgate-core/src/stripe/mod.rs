@@ -137,6 +137,17 @@ impl StripeGateway {
         })
     }
 
+    /// A list read page by page as raw JSON, from after `after` (a resume point) on.
+    pub fn pages(&self, path: &str, query: serde_json::Value, after: Option<String>) -> Pages<'_> {
+        Pages {
+            gw: self,
+            path: path.to_owned(),
+            query,
+            after,
+            done: false,
+        }
+    }
+
     /// Sends one request with the client's retries (GETs; POSTs go through `post_idempotent`).
     pub async fn send<R>(&self, request: R) -> Result<R::Output, GatewayError>
     where
@@ -183,6 +194,45 @@ impl StripeGateway {
                 }
             }
         }
+    }
+}
+
+/// A Stripe list, 100 items a page, following `starting_after`.
+pub struct Pages<'a> {
+    gw: &'a StripeGateway,
+    path: String,
+    query: serde_json::Value,
+    after: Option<String>,
+    done: bool,
+}
+
+impl Pages<'_> {
+    /// The next page's items; `None` once the list is exhausted.
+    pub async fn next(&mut self) -> Result<Option<Vec<serde_json::Value>>, GatewayError> {
+        if self.done {
+            return Ok(None);
+        }
+        let mut q = self.query.clone();
+        q["limit"] = 100.into();
+        if let Some(a) = &self.after {
+            q["starting_after"] = a.clone().into();
+        }
+        let page = self.gw.get_json(&self.path, &q).await?;
+        let items = page["data"].as_array().cloned().unwrap_or_default();
+        if let Some(last) = items.last().and_then(|i| i["id"].as_str()) {
+            self.after = Some(last.to_owned());
+        }
+        self.done = items.is_empty() || !page["has_more"].as_bool().unwrap_or(false);
+        Ok(Some(items))
+    }
+
+    /// The id the next page starts after: where a resumed read picks up.
+    pub fn after(&self) -> Option<&str> {
+        self.after.as_deref()
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.done
     }
 }
 

@@ -4,7 +4,7 @@
 //! killed half-way resumes where it stopped; nothing is lost or written twice.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 use ts_rs::TS;
 
 use super::{Kind, Processor};
@@ -61,7 +61,7 @@ pub async fn run(
         }
         _ => {
             let at = stripe_now(gw).await?;
-            let mut tx = store.pool().begin().await.map_err(|e| store.err(e))?;
+            let mut tx = store.begin().await?;
             db::set_cursor(&mut tx, "backfill:started", Some(at), None)
                 .await
                 .map_err(|e| store.err(e))?;
@@ -75,7 +75,7 @@ pub async fn run(
             super::FetchError::Unreachable(m) => ErrorBody::new(ErrorCode::StripeUnreachable, m),
             super::FetchError::Failed(b) => b,
         })?;
-        let mut tx = store.pool().begin().await.map_err(|e| store.err(e))?;
+        let mut tx = store.begin().await?;
         db::set_cursor(&mut tx, "backfill:catalog", None, Some(DONE))
             .await
             .map_err(|e| store.err(e))?;
@@ -84,55 +84,47 @@ pub async fn run(
     }
     for (name, path, kind) in STAGES {
         let key = format!("backfill:{name}");
-        let mut after = match db::cursor(store, &key).await? {
+        let after = match db::cursor(store, &key).await? {
             Some((_, Some(id), _)) if id == DONE => continue,
             Some((_, id, _)) => id,
             None => None,
         };
         progress.phase(name, 0);
+        let query = match kind {
+            Kind::Subscription => json!({"status": "all"}),
+            Kind::CheckoutSession => json!({"status": "complete"}),
+            _ => json!({}),
+        };
+        let mut pages = gw.pages(path, query, after);
         loop {
             if progress.is_cancelled() {
                 report.cancelled = true;
                 return Ok(report);
             }
-            let mut q = json!({"limit": 100});
-            match kind {
-                Kind::Subscription => q["status"] = json!("all"),
-                Kind::CheckoutSession => q["status"] = json!("complete"),
-                _ => {}
-            }
-            if let Some(a) = &after {
-                q["starting_after"] = json!(a);
-            }
             let as_of_ms = db::now_ms();
-            let page = gw.get_json(path, &q).await?;
-            let items: Vec<Value> = page["data"].as_array().cloned().unwrap_or_default();
+            let Some(mut items) = pages.next().await? else {
+                break;
+            };
+            if kind == Kind::CheckoutSession {
+                // Only one-time payments give access; their prices are on the line items,
+                // read before the transaction so no Stripe call holds the store's write lock.
+                items.retain(|i| i["mode"] == "payment");
+                for item in &mut items {
+                    // Without line items the session's metadata still names the plan.
+                    let _ = super::attach_line_items(gw, item).await;
+                }
+            }
             let stamp = Stamp::Confirmed {
                 watermark: started,
                 as_of_ms,
             };
-            let mut tx = store.pool().begin().await.map_err(|e| store.err(e))?;
+            let mut tx = store.begin().await?;
             for item in &items {
-                let id = item["id"].as_str().unwrap_or_default().to_owned();
-                let mut v = item.clone();
-                if kind == Kind::CheckoutSession {
-                    if item["mode"] != "payment" {
-                        continue;
-                    }
-                    let lines = gw
-                        .get_json(
-                            &format!("/checkout/sessions/{id}/line_items"),
-                            &json!({"limit": 100}),
-                        )
-                        .await;
-                    if let Ok(lines) = lines {
-                        v["line_items"] = lines;
-                    }
-                }
-                match p.write(&mut tx, kind, &id, &v, stamp, None).await {
+                let id = item["id"].as_str().unwrap_or_default();
+                match p.write(&mut tx, kind, id, item, stamp, None).await {
                     Ok(_) => {}
                     Err(sqlx::Error::Protocol(why)) => {
-                        db::record_issue(&mut tx, &id, "unreadable", &why, None)
+                        db::record_issue(&mut tx, id, "unreadable", &why, None)
                             .await
                             .map_err(|e| store.err(e))?;
                     }
@@ -141,27 +133,23 @@ pub async fn run(
                 match kind {
                     Kind::Customer => report.customers += 1,
                     Kind::Subscription => report.subscriptions += 1,
-                    _ => report.purchases += super::objects::purchase(&v, None).len() as u64,
+                    _ => report.purchases += super::objects::purchase(item, None).len() as u64,
                 }
                 progress.step();
             }
-            let more = page["has_more"].as_bool().unwrap_or(false) && !items.is_empty();
-            after = items
-                .last()
-                .and_then(|i| i["id"].as_str())
-                .map(str::to_owned);
-            let mark = if more { after.as_deref() } else { Some(DONE) };
+            let mark = if pages.is_done() {
+                Some(DONE)
+            } else {
+                pages.after()
+            };
             db::set_cursor(&mut tx, &key, None, mark)
                 .await
                 .map_err(|e| store.err(e))?;
             tx.commit().await.map_err(|e| store.err(e))?;
-            if !more {
-                break;
-            }
         }
     }
     // Done: the events cursor takes over from when the backfill began.
-    let mut tx = store.pool().begin().await.map_err(|e| store.err(e))?;
+    let mut tx = store.begin().await?;
     db::refresh_plan_columns(&mut tx)
         .await
         .map_err(|e| store.err(e))?;

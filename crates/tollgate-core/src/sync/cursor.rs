@@ -5,7 +5,7 @@
 //! webhooks, oldest first; the checkpoint advances only after they are recorded.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 use ts_rs::TS;
 
 use super::{Event, Processor};
@@ -72,18 +72,15 @@ pub async fn run(
     };
     progress.phase("events", 0);
     let mut events: Vec<Event> = Vec::new();
-    let mut after: Option<String> = None;
+    let mut pages = gw.pages("/events", json!({"created": {"gte": from}}), None);
     loop {
         if progress.is_cancelled() {
             report.cancelled = true;
             return Ok(report);
         }
-        let mut q = json!({"limit": 100, "created": {"gte": from}});
-        if let Some(a) = &after {
-            q["starting_after"] = json!(a);
-        }
-        let page = gw.get_json("/events", &q).await?;
-        let items: Vec<Value> = page["data"].as_array().cloned().unwrap_or_default();
+        let Some(items) = pages.next().await? else {
+            break;
+        };
         for item in &items {
             match Event::from_value(item, item.to_string()) {
                 Ok(e) => events.push(e),
@@ -91,13 +88,6 @@ pub async fn run(
             }
         }
         progress.set_total(events.len() as u64);
-        after = items
-            .last()
-            .and_then(|i| i["id"].as_str())
-            .map(str::to_owned);
-        if !page["has_more"].as_bool().unwrap_or(false) || items.is_empty() {
-            break;
-        }
     }
     // Oldest first; same-second ties in id order so reruns are identical.
     events.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
@@ -112,7 +102,7 @@ pub async fn run(
     }
     let newest = events.iter().map(|e| e.created).max();
     report.to = newest.map_or(checkpoint, |n| n.max(checkpoint));
-    let mut tx = store.pool().begin().await.map_err(|e| store.err(e))?;
+    let mut tx = store.begin().await?;
     db::set_cursor(
         &mut tx,
         CURSOR,

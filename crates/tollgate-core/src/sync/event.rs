@@ -114,16 +114,16 @@ impl Event {
         })
     }
 
-    /// The event's object, for applying a payload when Stripe cannot be read.
-    pub fn object(&self) -> Value {
-        serde_json::from_str::<Value>(&self.raw)
-            .map(|mut v| v["data"]["object"].take())
-            .unwrap_or(Value::Null)
-    }
-
     pub fn is_recorded_only(&self) -> bool {
         self.touches.is_empty()
     }
+}
+
+/// A recorded event's `data.object`, for applying its payload when Stripe cannot be read.
+pub(crate) fn payload_object(raw: &str) -> Value {
+    serde_json::from_str::<Value>(raw)
+        .map(|mut v| v["data"]["object"].take())
+        .unwrap_or(Value::Null)
 }
 
 fn route(

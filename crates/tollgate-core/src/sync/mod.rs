@@ -93,17 +93,7 @@ impl GatewayReader {
                 else {
                     return Ok(Fetched::Gone);
                 };
-                if session["mode"] == "payment" {
-                    if let Fetched::Found(lines) = self
-                        .get(
-                            &format!("/checkout/sessions/{id}/line_items"),
-                            serde_json::json!({"limit": 100}),
-                        )
-                        .await?
-                    {
-                        session["line_items"] = lines;
-                    }
-                }
+                attach_line_items(&self.0, &mut session).await?;
                 Ok(Fetched::Found(session))
             }
             Kind::Entitlements => {
@@ -141,6 +131,32 @@ impl StripeReader for GatewayReader {
                 _ => FetchError::Failed(e),
             })
         })
+    }
+}
+
+/// A one-time Checkout Session carries its prices on its line items, which Stripe lists
+/// apart: read them into `session["line_items"]` (subscription sessions need none).
+pub(crate) async fn attach_line_items(
+    gw: &StripeGateway,
+    session: &mut Value,
+) -> Result<(), GatewayError> {
+    if session["mode"] != "payment" {
+        return Ok(());
+    }
+    let id = session["id"].as_str().unwrap_or_default().to_owned();
+    match gw
+        .get_json(
+            &format!("/checkout/sessions/{id}/line_items"),
+            &serde_json::json!({"limit": 100}),
+        )
+        .await
+    {
+        Ok(lines) => {
+            session["line_items"] = lines;
+            Ok(())
+        }
+        Err(GatewayError::Api { status: 404, .. }) => Ok(()),
+        Err(e) => Err(e),
     }
 }
 
@@ -189,10 +205,6 @@ impl Processor {
         &self.store
     }
 
-    pub fn org_keys(&self) -> &[String] {
-        &self.org_keys
-    }
-
     /// The door: records events in the ledger and marks what they touch, in one transaction.
     pub fn ingest<'a>(
         &'a self,
@@ -201,12 +213,7 @@ impl Processor {
     ) -> SendFuture<'a, Result<IngestCounts, StoreError>> {
         Box::pin(async move {
             let refs: Vec<&Event> = events.iter().collect();
-            let mut tx = self
-                .store
-                .pool()
-                .begin()
-                .await
-                .map_err(|e| self.store.err(e))?;
+            let mut tx = self.store.begin().await?;
             let counts = db::ingest_tx(&mut tx, &refs, source)
                 .await
                 .map_err(|e| self.store.err(e))?;
@@ -235,7 +242,7 @@ impl Processor {
             if cancel() {
                 break;
             }
-            let batch = db::dirty_batch(&self.store, 256, i64::MAX).await?;
+            let batch = db::dirty_batch(&self.store, 256).await?;
             let batch: Vec<Dirty> = batch
                 .into_iter()
                 .filter(|d| !offline_seen.contains(&(d.kind, d.object_id.clone())))
@@ -249,12 +256,7 @@ impl Processor {
             for d in catalog {
                 match self.reader.refresh_catalog(&self.store).await {
                     Ok(()) => {
-                        let mut tx = self
-                            .store
-                            .pool()
-                            .begin()
-                            .await
-                            .map_err(|e| self.store.err(e))?;
+                        let mut tx = self.store.begin().await?;
                         db::refresh_plan_columns(&mut tx)
                             .await
                             .map_err(|e| self.store.err(e))?;
@@ -282,12 +284,7 @@ impl Processor {
                     .buffered(self.concurrency)
                     .collect()
                     .await;
-            let mut tx = self
-                .store
-                .pool()
-                .begin()
-                .await
-                .map_err(|e| self.store.err(e))?;
+            let mut tx = self.store.begin().await?;
             let mut offline: Vec<Dirty> = Vec::new();
             for (d, as_of, r) in reads {
                 match r {
@@ -334,7 +331,7 @@ impl Processor {
             if let Some(why) = report.offline.clone() {
                 // Stripe cannot be read: every dirty object gets its payloads applied under
                 // the watermark, and stays dirty until a read confirms it.
-                let all = db::dirty_batch(&self.store, i64::MAX, i64::MAX).await?;
+                let all = db::dirty_batch(&self.store, i64::MAX).await?;
                 for d in all
                     .into_iter()
                     .chain(offline)
@@ -403,14 +400,6 @@ impl Processor {
         Ok(match kind {
             Kind::Subscription => {
                 let s = objects::Subscription::parse(v).map_err(bad)?;
-                let known: Option<i64> =
-                    sqlx::query_scalar("SELECT 1 FROM customers WHERE stripe_id = $1")
-                        .bind(&s.customer)
-                        .fetch_optional(&mut **tx)
-                        .await?;
-                if known.is_none() {
-                    db::mark_dirty(tx, Kind::Customer, &s.customer, stamp_watermark(stamp)).await?;
-                }
                 db::write_subscription(tx, &s, stamp, event).await?
             }
             Kind::Customer => {
@@ -424,8 +413,7 @@ impl Processor {
                 Outcome::Applied
             }
             Kind::Entitlements => {
-                db::write_entitlements(tx, id, &objects::entitlements(v), stamp_watermark(stamp))
-                    .await?
+                db::write_entitlements(tx, id, &objects::entitlements(v), stamp.watermark()).await?
             }
             Kind::Catalog => Outcome::Applied,
         })
@@ -440,17 +428,10 @@ impl Processor {
             return Ok((0, 0)); // an invoice or a session says nothing of the subscription's state
         }
         let payloads = db::payloads_for(&self.store, d.kind, &d.object_id).await?;
-        let mut tx = self
-            .store
-            .pool()
-            .begin()
-            .await
-            .map_err(|e| self.store.err(e))?;
+        let mut tx = self.store.begin().await?;
         let (mut applied, mut stale) = (0, 0);
         for (raw, created, received) in payloads {
-            let object = serde_json::from_str::<Value>(&raw)
-                .map(|mut v| v["data"]["object"].take())
-                .unwrap_or(Value::Null);
+            let object = event::payload_object(&raw);
             let stamp = Stamp::Payload {
                 created,
                 as_of_ms: received,
@@ -469,12 +450,5 @@ impl Processor {
         }
         tx.commit().await.map_err(|e| self.store.err(e))?;
         Ok((applied, stale))
-    }
-}
-
-fn stamp_watermark(s: Stamp) -> i64 {
-    match s {
-        Stamp::Confirmed { watermark, .. } => watermark,
-        Stamp::Payload { created, .. } => created,
     }
 }

@@ -7,7 +7,6 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
@@ -57,8 +56,6 @@ struct Shared {
     secrets: RwLock<Vec<WebhookSecret>>,
     settle: Arc<tokio::sync::Notify>,
     counters: Counters,
-    /// Receive-to-commit times, microseconds, for `make bench`.
-    timings: std::sync::Mutex<Vec<u64>>,
 }
 
 /// A running receiver.
@@ -83,7 +80,6 @@ impl Receiver {
             secrets: RwLock::new(secrets),
             settle,
             counters: Counters::default(),
-            timings: Default::default(),
         });
         let app = Router::new()
             .route("/", post(receive))
@@ -125,11 +121,6 @@ impl Receiver {
         }
     }
 
-    /// Receive-to-commit durations so far, microseconds.
-    pub fn timings_us(&self) -> Vec<u64> {
-        self.shared.timings.lock().expect("lock").clone()
-    }
-
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -143,7 +134,6 @@ fn answer(status: StatusCode, message: &str) -> Response {
 }
 
 async fn receive(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    let start = Instant::now();
     let c = &s.counters;
     c.received.fetch_add(1, Ordering::Relaxed);
     let reject = |status: StatusCode, why: String| {
@@ -178,8 +168,6 @@ async fn receive(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) 
         .await
     {
         Ok(counts) => {
-            let us = start.elapsed().as_micros() as u64;
-            s.timings.lock().expect("lock").push(us);
             if counts.new > 0 {
                 c.recorded.fetch_add(1, Ordering::Relaxed);
                 s.settle.notify_one();
