@@ -92,3 +92,59 @@ pub async fn fresh_store(postgres: bool) -> (Store, Backing) {
         (store, Backing::Sqlite(dir))
     }
 }
+
+/// A sandbox on a free port and a temp SQLite store, with consoles that use them and nothing
+/// of the machine's (keyring service, app-data folder).
+pub struct SandboxFixture {
+    pub sandbox: tollgate_sandbox::RunningSandbox,
+    _dir: tempfile::TempDir,
+    pub db_url: String,
+}
+
+impl SandboxFixture {
+    pub async fn start(seed: tollgate_sandbox::Seed) -> SandboxFixture {
+        let sandbox = tollgate_sandbox::start(tollgate_sandbox::SandboxConfig {
+            seed,
+            ..Default::default()
+        })
+        .await
+        .expect("the sandbox starts");
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let db_url = format!("sqlite://{}", dir.path().join("tollgate.db").display());
+        SandboxFixture {
+            sandbox,
+            _dir: dir,
+            db_url,
+        }
+    }
+
+    /// A console with this key, API base and webhook secrets (comma-separated).
+    pub fn console_with(
+        &self,
+        key: &str,
+        base: &str,
+        webhook_secrets: Option<&str>,
+    ) -> crate::Console {
+        use crate::console::{Overrides, SecretSource};
+        crate::Console::new(
+            crate::Environment::Test,
+            "cli",
+            &unique("dev.tollgate.test"),
+            Overrides {
+                stripe_secret_key: Some(key.to_owned()),
+                webhook_secrets: webhook_secrets.map(str::to_owned),
+                database_url: Some((self.db_url.clone(), SecretSource::Flag)),
+                stripe_api_base: Some(base.to_owned()),
+            },
+        )
+    }
+
+    /// A console on the sandbox with its key.
+    pub fn console(&self) -> crate::Console {
+        self.console_with(
+            tollgate_sandbox::DEFAULT_SECRET_KEY,
+            &self.sandbox.base_url(),
+            None,
+        )
+    }
+}

@@ -8,7 +8,7 @@ use tollgate_core::catalog::resolver::Source;
 use tollgate_core::console::{Overrides, SecretSource};
 use tollgate_core::domain::Environment;
 use tollgate_core::{Console, ErrorCode};
-use tollgate_sandbox::{RunningSandbox, SandboxConfig, Seed};
+use tollgate_sandbox::{SandboxConfig, Seed};
 
 const SEED_MAP: &str = r#"{
   "price_1SQbV5K5Ap4Um3SpD65qOwZB": "community-expert-monthly",
@@ -18,57 +18,20 @@ const SEED_MAP: &str = r#"{
   "price_1SQXF5K5Ap4Um3SpQCBwSFml": "lecturer-module-annual"
 }"#;
 
-struct Fixture {
-    sandbox: RunningSandbox,
-    _dir: tempfile::TempDir,
-    db_url: String,
-}
+use tollgate_core::testing::SandboxFixture as Fixture;
 
 async fn fixture(seed: Seed) -> Fixture {
-    let sandbox = tollgate_sandbox::start(SandboxConfig {
-        seed,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let db_url = format!("sqlite://{}", dir.path().join("tollgate.db").display());
-    Fixture {
-        sandbox,
-        _dir: dir,
-        db_url,
-    }
+    Fixture::start(seed).await
 }
 
-impl Fixture {
-    fn console_with(&self, key: &str, base: &str) -> Console {
-        Console::new(
-            Environment::Test,
-            "cli",
-            &tollgate_core::testing::unique("dev.tollgate.test"),
-            Overrides {
-                stripe_secret_key: Some(key.to_owned()),
-                webhook_secrets: None,
-                database_url: Some((self.db_url.clone(), SecretSource::Flag)),
-                stripe_api_base: Some(base.to_owned()),
-            },
-        )
-    }
-    fn console(&self) -> Console {
-        self.console_with(
-            tollgate_sandbox::DEFAULT_SECRET_KEY,
-            &self.sandbox.base_url(),
-        )
-    }
-    async fn stripe_price_count(&self) -> usize {
-        self.sandbox
-            .counts()
-            .await
-            .into_iter()
-            .find(|(k, _)| k == "price")
-            .map(|(_, n)| n)
-            .unwrap_or(0)
-    }
+async fn stripe_price_count(f: &Fixture) -> usize {
+    f.sandbox
+        .counts()
+        .await
+        .into_iter()
+        .find(|(k, _)| k == "price")
+        .map(|(_, n)| n)
+        .unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -243,12 +206,12 @@ async fn a_double_click_creates_one_price_and_a_transfer_keeps_subscribers() {
     let f = fixture(Seed::Demo).await;
     let c = f.console();
     c.catalog(true, None).await.unwrap();
-    let before = f.stripe_price_count().await;
+    let before = stripe_price_count(&f).await;
     let input = partner_price("form-1");
     let (a, b) = tokio::join!(c.create_price(&input, None), c.create_price(&input, None));
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(a.plan.price_id, b.plan.price_id, "one price for two clicks");
-    assert_eq!(f.stripe_price_count().await, before + 1);
+    assert_eq!(stripe_price_count(&f).await, before + 1);
     assert_eq!(a.plan.pricing, "EUR 499.00 per seat / month");
     assert_eq!(a.plan.features.len(), 2);
     assert_eq!(a.plan.commission_bps.map(|b| b.0), Some(600));
@@ -316,7 +279,7 @@ async fn bad_input_creates_nothing_in_stripe_or_the_store() {
     let f = fixture(Seed::Demo).await;
     let c = f.console();
     c.catalog(true, None).await.unwrap();
-    let stripe_before = f.stripe_price_count().await;
+    let stripe_before = stripe_price_count(&f).await;
     let store_before = c.catalog(false, None).await.unwrap().plans.len();
     let cases: Vec<(fn(&mut NewPrice), &str)> = vec![
         (
@@ -353,13 +316,14 @@ async fn bad_input_creates_nothing_in_stripe_or_the_store() {
     let rk = f.console_with(
         &tollgate_sandbox::DEFAULT_SECRET_KEY.replacen("sk_", "rk_", 1),
         &f.sandbox.base_url(),
+        None,
     );
     let e = rk
         .create_price(&partner_price("form-rk"), None)
         .await
         .unwrap_err();
     assert_eq!(e.code, ErrorCode::StripePermission, "{e:?}");
-    assert_eq!(f.stripe_price_count().await, stripe_before);
+    assert_eq!(stripe_price_count(&f).await, stripe_before);
     assert_eq!(
         c.catalog(false, None).await.unwrap().plans.len(),
         store_before
@@ -377,7 +341,11 @@ async fn bad_input_creates_nothing_in_stripe_or_the_store() {
 async fn an_unreachable_stripe_serves_the_stores_copy_marked_stale() {
     let f = fixture(Seed::Demo).await;
     f.console().catalog(true, None).await.unwrap();
-    let offline = f.console_with(tollgate_sandbox::DEFAULT_SECRET_KEY, "http://127.0.0.1:1");
+    let offline = f.console_with(
+        tollgate_sandbox::DEFAULT_SECRET_KEY,
+        "http://127.0.0.1:1",
+        None,
+    );
     let (res, stats) = offline
         .resolve(&[
             "top-expert-monthly".into(),

@@ -5,56 +5,39 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tollgate_core::console::{AccessAction, Overrides, SecretSource};
-use tollgate_core::domain::Environment;
+use tollgate_core::console::AccessAction;
 use tollgate_core::store::sync_views::{AccessQuery, SubscriptionQuery};
 use tollgate_core::sync::{Event, FetchError, Fetched, Kind, Processor, StripeReader};
+use tollgate_core::testing::SandboxFixture;
 use tollgate_core::Console;
-use tollgate_sandbox::{RunningSandbox, SandboxConfig, Seed};
+use tollgate_sandbox::Seed;
 
 struct Fixture {
-    sandbox: RunningSandbox,
-    _dir: tempfile::TempDir,
-    db_url: String,
+    base: SandboxFixture,
     http: reqwest::Client,
 }
 
 async fn fixture(seed: Seed) -> Fixture {
-    let sandbox = tollgate_sandbox::start(SandboxConfig {
-        seed,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let db_url = format!("sqlite://{}", dir.path().join("tollgate.db").display());
     Fixture {
-        sandbox,
-        _dir: dir,
-        db_url,
+        base: SandboxFixture::start(seed).await,
         http: reqwest::Client::new(),
     }
 }
 
 impl Fixture {
     fn console(&self, whsec: Option<&str>) -> Console {
-        Console::new(
-            Environment::Test,
-            "cli",
-            &tollgate_core::testing::unique("dev.tollgate.test"),
-            Overrides {
-                stripe_secret_key: Some(tollgate_sandbox::DEFAULT_SECRET_KEY.to_owned()),
-                webhook_secrets: whsec.map(str::to_owned),
-                database_url: Some((self.db_url.clone(), SecretSource::Flag)),
-                stripe_api_base: Some(self.sandbox.base_url()),
-            },
+        let sandbox = &self.base.sandbox;
+        self.base.console_with(
+            tollgate_sandbox::DEFAULT_SECRET_KEY,
+            &sandbox.base_url(),
+            whsec,
         )
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, form: &[(&str, &str)]) -> Value {
         let res = self
             .http
-            .request(method, format!("{}{path}", self.sandbox.base_url()))
+            .request(method, format!("{}{path}", self.base.sandbox.base_url()))
             .bearer_auth(tollgate_sandbox::DEFAULT_SECRET_KEY)
             .form(form)
             .send()
