@@ -7,9 +7,15 @@ use tollgate_core::catalog::migration::{ApplyReport, MapPlan};
 use tollgate_core::catalog::resolver::ResolverStats;
 use tollgate_core::catalog::verify::VerifyReport;
 use tollgate_core::catalog::Catalog;
-use tollgate_core::console::{AppInfo, CreatedPrice, LookupKeyParts, ResolveResult, SecretsStatus};
+use tollgate_core::console::{
+    AccessAction, AppInfo, CreatedPrice, DriftReport, LookupKeyParts, ReceiverStatus,
+    ResolveResult, SecretsStatus, SyncReport,
+};
 use tollgate_core::domain::{Environment, SecretKind};
 use tollgate_core::progress::ProgressView;
+use tollgate_core::store::sync_views::{
+    AccessPage, AccessQuery, OrgDetail, SubscriptionPage, SubscriptionQuery, SyncState,
+};
 use tollgate_core::store::AuditEntry;
 use tollgate_core::store::DbStatus;
 use tollgate_core::stripe::AccountSummary;
@@ -105,6 +111,74 @@ commands! {
     /// The audit log, newest first; `before` pages back from an entry id.
     fn activity(console, limit: u32, before: Option<u32>) -> Vec<AuditEntry> {
         console.activity(limit as i64, before.map(i64::from)).await
+    }
+
+    /// Backfill (when `full`, or before the first sync), the events cursor, then reads of what
+    /// the events touched. Progress under `op`; waits for a sync already running.
+    fn sync(console, full: bool, op: Option<String>) -> SyncReport {
+        console.sync(full, op.as_deref()).await
+    }
+
+    /// The sync engine's checkpoint, counts and open issues.
+    fn sync_state(console) -> SyncState {
+        console.sync_state().await
+    }
+
+    /// One filtered, sorted page of organizations' subscriptions from the store.
+    fn subscriptions(console, query: SubscriptionQuery) -> SubscriptionPage {
+        console.subscriptions(&query).await
+    }
+
+    /// Writes every row the filter matches as CSV to the downloads folder; returns the path.
+    fn subscriptions_export(console, query: SubscriptionQuery) -> String {
+        console.subscriptions_export(&query).await
+    }
+
+    /// An organization: subscriptions, access and its history, timeline, entitlements, claim.
+    fn org_detail(console, org: String) -> OrgDetail {
+        console.org_detail(&org).await
+    }
+
+    /// One filtered page of PlatformAccess rows, with counts per status.
+    fn access(console, query: AccessQuery) -> AccessPage {
+        console.access(&query).await
+    }
+
+    /// A manual grant or revoke (or clearing one) with its reason, written to the audit log.
+    fn access_override(console, org: String, plan: String, action: AccessAction, reason: String) -> OrgDetail {
+        console.access_override(&org, &plan, action, &reason).await
+    }
+
+    /// Compares the store with Stripe now; progress under `op`.
+    fn access_drift(console, op: Option<String>) -> DriftReport {
+        console.access_drift(op.as_deref()).await
+    }
+
+    /// Reads an organization's customers and subscriptions from Stripe again.
+    fn resync_org(console, org: String) -> OrgDetail {
+        console.resync_org(&org).await
+    }
+
+    /// Starts the webhook receiver on 127.0.0.1:`port` (restarts it if running).
+    fn receiver_start(console, port: u16) -> ReceiverStatus {
+        console.receiver_start(port).await
+    }
+
+    /// Stops the webhook receiver.
+    fn receiver_stop(console) -> ReceiverStatus {
+        console.receiver_stop().await;
+        Ok(console.receiver_status().await)
+    }
+
+    /// Whether the receiver runs, where, and what it has received.
+    fn receiver_status(console) -> ReceiverStatus {
+        Ok(console.receiver_status().await)
+    }
+
+    /// Opens a Stripe Dashboard page in the default browser (no other address is opened).
+    fn open_dashboard(console, url: String) -> () {
+        let _ = console;
+        crate::desktop::open_dashboard(&url)
     }
 
     /// Progress of a running operation, by the id the UI gave it.

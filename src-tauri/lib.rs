@@ -5,6 +5,7 @@ mod cli;
 mod cli_catalog;
 mod cli_sync;
 pub mod commands;
+mod desktop;
 mod ipc;
 mod startup;
 
@@ -31,7 +32,8 @@ fn init_tracing() {
 /// the Rust types and the command table. `make bindings` writes it; a test fails when stale.
 pub fn typescript_bindings() -> String {
     use tollgate_core::catalog::{create, migration, resolver, verify};
-    use tollgate_core::{catalog, console, domain, progress, store, stripe};
+    use tollgate_core::store::sync_views;
+    use tollgate_core::{catalog, console, domain, progress, store, stripe, sync};
     use ts_rs::TS;
     let cfg = ts_rs::Config::default();
     let decls = [
@@ -73,6 +75,27 @@ pub fn typescript_bindings() -> String {
         resolver::Source::decl(&cfg),
         resolver::ResolverStats::decl(&cfg),
         progress::ProgressView::decl(&cfg),
+        console::SyncReport::decl(&cfg),
+        sync::backfill::BackfillReport::decl(&cfg),
+        sync::cursor::CursorReport::decl(&cfg),
+        sync::SettleReport::decl(&cfg),
+        sync_views::SyncState::decl(&cfg),
+        sync_views::SyncIssue::decl(&cfg),
+        sync_views::SubscriptionQuery::decl(&cfg),
+        sync_views::SubscriptionRow::decl(&cfg),
+        sync_views::SubscriptionPage::decl(&cfg),
+        sync_views::AccessQuery::decl(&cfg),
+        sync_views::AccessRow::decl(&cfg),
+        sync_views::AccessPage::decl(&cfg),
+        sync_views::AccessHistoryRow::decl(&cfg),
+        sync_views::TimelineRow::decl(&cfg),
+        sync_views::Entitlement::decl(&cfg),
+        sync_views::OrgDetail::decl(&cfg),
+        console::AccessAction::decl(&cfg),
+        console::DriftReport::decl(&cfg),
+        console::DriftItem::decl(&cfg),
+        console::ReceiverStatus::decl(&cfg),
+        sync::receiver::ReceiverStats::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from the Rust types by `make bindings` (src-tauri/lib.rs). Do not edit.\n\
@@ -143,6 +166,10 @@ fn run_window(global: cli::GlobalArgs, runtime: tokio::runtime::Runtime) -> i32 
     let _span = tracing::info_span!("window", env = %console.environment()).entered();
     let result = tauri::Builder::default()
         .manage(AppState { console })
+        .setup(|app| {
+            desktop::schedule_sync(app.handle());
+            Ok(())
+        })
         .invoke_handler(commands::handler())
         .run(tauri::generate_context!("tauri.conf.json"));
     match result {

@@ -61,8 +61,12 @@ async fn shot(c: &Client, name: &str) {
 }
 
 async fn wait_text(c: &Client, css: &str, needle: &str) -> String {
+    wait_text_for(c, css, needle, 20).await
+}
+
+async fn wait_text_for(c: &Client, css: &str, needle: &str, secs: u64) -> String {
     eprintln!("e2e: wait for {css} to show {needle:?}");
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(secs);
     let mut last = String::new();
     while Instant::now() < deadline {
         if let Ok(el) = c.find(Locator::Css(css)).await {
@@ -496,6 +500,212 @@ async fn plans_create_migrate_verify_resolve_and_activity() {
     let log = wait_text(&c, "[data-testid=activity-table]", "price.create").await;
     assert!(log.contains("lookup_key.assign"), "{log}");
     shot(&c, "22-activity").await;
+
+    c.close().await.ok();
+    sandbox.stop().await;
+}
+
+/// Polls a script until it returns something truthy, and returns that.
+async fn wait_js(c: &Client, script: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let v = js(c, script).await;
+        let truthy = !(v.is_null() || v == false || v == 0 || v == "");
+        if truthy {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "never true: {script}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Runs a script in the page and returns its value (scrolling a table, reading an attribute).
+async fn js(c: &Client, script: &str) -> serde_json::Value {
+    c.execute(script, vec![]).await.unwrap()
+}
+
+/// Subscriptions and Access: the empty store, a first sync with progress, 2,312 subscriptions
+/// filtered, scrolled and opened in the drawer, a manual revoke (refused without a reason), a
+/// cancellation no webhook announced found by the drift check and re-synced, and the webhook
+/// receiver switched on and fed a bad and a good delivery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_access_drift_and_the_webhook_receiver() {
+    let sandbox = tollgate_sandbox::start(tollgate_sandbox::SandboxConfig {
+        seed: tollgate_sandbox::Seed::Demo,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    let stripe = |method: reqwest::Method, path: &str| {
+        http.request(method, format!("{}{path}", sandbox.base_url()))
+            .bearer_auth(tollgate_sandbox::DEFAULT_SECRET_KEY)
+    };
+    let populated = stripe(reqwest::Method::POST, "/_sandbox/populate")
+        .form(&[
+            ("count", "2000"),
+            ("price", "price_1SQbV5K5Ap4Um3SpD65qOwZB"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        populated.status().is_success(),
+        "{:?}",
+        populated.text().await
+    );
+    let data = tempfile::tempdir().unwrap();
+    let secret = "whsec_e2etollgatereceiver0000000000";
+    let (_driver, c) = launch(&[
+        ("TOLLGATE_DATA_DIR", data.path().display().to_string()),
+        ("TOLLGATE_STRIPE_API_BASE", sandbox.base_url()),
+        ("TOLLGATE_STRIPE_SECRET_KEY", "sk_test_sandbox".to_owned()),
+        ("TOLLGATE_WEBHOOK_SECRET", secret.to_owned()),
+        ("TOLLGATE_SYNC_INTERVAL_SECS", "0".to_owned()),
+    ])
+    .await;
+
+    click(&c, "[data-testid=nav-subscriptions]").await;
+    wait_text(
+        &c,
+        "[data-testid=subs-empty]",
+        "No subscriptions in the store yet",
+    )
+    .await;
+    wait_text(&c, "[data-testid=sync-state]", "Never synced").await;
+    shot(&c, "30-subscriptions-empty").await;
+
+    click(&c, "[data-testid=sync-now]").await;
+    // A debug build reads 2,300 customers and 2,312 subscriptions page by page.
+    let t0 = Instant::now();
+    let report = wait_text_for(&c, "[data-testid=sync-report]", "customers", 120).await;
+    eprintln!("e2e: first sync took {:?}", t0.elapsed());
+    // Digit grouping follows the locale (none under LANG=C).
+    let report = report.replace([',', '.', '\u{a0}', '\u{202f}'], "");
+    assert!(
+        report.contains("2300 customers 2312 subscriptions"),
+        "{report}"
+    );
+    let count = wait_text(&c, "[data-testid=subs-count]", "subscriptions").await;
+    assert!(
+        count
+            .replace([',', '.', '\u{a0}', '\u{202f}'], "")
+            .starts_with("2312 "),
+        "{count}"
+    );
+    shot(&c, "31-subscriptions-synced").await;
+
+    // Far down the list: rows arrive as blocks scroll into view.
+    js(&c, "document.querySelector('[aria-label=Subscriptions] .body').scrollTop = 44 * 1500; return 1").await;
+    let deep = wait_js(&c, "return [...document.querySelectorAll('[aria-label=Subscriptions] [role=row][data-key]')].map(r => +r.getAttribute('aria-rowindex')).find(i => i > 1400)").await;
+    eprintln!("e2e: row {deep} on screen after scrolling");
+    shot(&c, "32-subscriptions-scrolled").await;
+
+    click(&c, "select[aria-label=Status] option[value=past_due]").await;
+    let count = wait_text(&c, "[data-testid=subs-count]", "match").await;
+    assert!(!count.starts_with("0 "), "{count}");
+    shot(&c, "33-subscriptions-past-due").await;
+    click(&c, "select[aria-label=Status] option[value=active]").await;
+    type_into(&c, "input[aria-label='Search subscriptions']", "top").await;
+    wait_text(&c, "[data-testid=subs-count]", "match").await;
+    type_into(&c, "input[aria-label='Search subscriptions']", "").await;
+
+    // The drawer: subscriptions, access, entitlements claim, timeline.
+    let sub_id = js(&c, "return document.querySelector('[aria-label=Subscriptions] [role=row][data-key]').dataset.key").await;
+    let sub_id = sub_id.as_str().unwrap().to_owned();
+    click(&c, &format!("[role=row][data-key='{sub_id}']")).await;
+    wait_text(&c, "[data-testid=org-drawer]", &sub_id).await;
+    wait_text(&c, "[data-testid=org-claim]", "entitlements").await;
+    shot(&c, "34-org-drawer").await;
+
+    click(&c, "select[aria-label=Action] option[value=revoke]").await;
+    click(&c, "[data-testid=override-apply]").await;
+    wait_text(&c, "[data-testid=override-error]", "reason: is required").await;
+    shot(&c, "35-override-needs-a-reason").await;
+    type_into(
+        &c,
+        "[data-testid=override-reason]",
+        "chargeback under review",
+    )
+    .await;
+    click(&c, "[data-testid=override-apply]").await;
+    wait_text(&c, "[data-testid=org-notice]", "revoked by hand").await;
+    wait_text(&c, "[data-testid=org-access]", "CANCELED").await;
+    shot(&c, "36-override-revoked").await;
+    click(&c, "[data-testid=org-drawer] button[aria-label=Close]").await;
+
+    // A cancellation that no webhook announced: the drift check finds it, re-sync mends it.
+    let deleted = stripe(
+        reqwest::Method::DELETE,
+        &format!("/v1/subscriptions/{sub_id}"),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert!(deleted.status().is_success());
+    click(&c, "[data-testid=nav-access]").await;
+    wait_text(&c, "[data-testid=access-counts]", "ACTIVE").await;
+    shot(&c, "37-access-list").await;
+    click(
+        &c,
+        "select[aria-label='Access status'] option[value=CANCELED]",
+    )
+    .await;
+    wait_text(&c, "[data-testid=access-total]", "rows").await;
+    shot(&c, "38-access-canceled").await;
+    click(&c, "[data-testid=tab-drift]").await;
+    click(&c, "[data-testid=drift-check]").await;
+    wait_text(&c, "[data-testid=drift-summary]", "difference").await;
+    let items = wait_text(&c, "[data-testid=drift-items]", &sub_id).await;
+    assert!(items.contains("canceled"), "{items}");
+    shot(&c, "39-drift-found").await;
+    click(&c, "[data-testid=drift-resync]").await;
+    wait_text(&c, "[data-testid=drift-items]", "re-synced").await;
+    click(&c, "[data-testid=drift-check]").await;
+    let after = wait_text(&c, "[data-testid=drift-summary]", "checked").await;
+    assert!(!after.contains(&sub_id), "{after}");
+    shot(&c, "40-drift-after-resync").await;
+
+    // The receiver: on, a delivery without a signature refused, a signed one recorded.
+    click(&c, "[data-testid=tab-sources]").await;
+    let port = free_port();
+    type_into(&c, "input[aria-label=Port]", &port.to_string()).await;
+    click(&c, "[data-testid=receiver-toggle]").await;
+    wait_text(&c, "[data-testid=receiver-status]", "listening").await;
+    let url = format!("http://127.0.0.1:{port}/webhook");
+    let unsigned = http.post(&url).body("{}").send().await.unwrap();
+    assert_eq!(unsigned.status(), 400);
+    let events: serde_json::Value = serde_json::from_str(
+        &stripe(reqwest::Method::GET, "/v1/events?limit=1")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let body = serde_json::to_string(&events["data"][0]).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let signed = http
+        .post(&url)
+        .header(
+            "Stripe-Signature",
+            tollgate_sandbox::signature_header(secret, now, &body),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), 200);
+    wait_text(&c, "[data-testid=receiver-stats]", "2 received").await;
+    wait_text(&c, "[data-testid=receiver-stats]", "1 rejected").await;
+    shot(&c, "41-receiver-on").await;
+    click(&c, "[data-testid=receiver-toggle]").await;
+    wait_text(&c, "[data-testid=receiver-status]", "off").await;
 
     c.close().await.ok();
     sandbox.stop().await;

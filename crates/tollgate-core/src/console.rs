@@ -104,7 +104,9 @@ impl Overrides {
 }
 
 mod sync_ops;
-pub use sync_ops::{AccessAction, DriftItem, DriftReport, ReceiverStatus, SyncReport};
+pub use sync_ops::{
+    AccessAction, DriftItem, DriftReport, ReceiverStatus, SyncReport, SCHEDULED_SYNC_OP,
+};
 
 pub struct Console {
     env: Mutex<Environment>,
@@ -125,6 +127,8 @@ pub struct Console {
     >,
     /// The webhook receiver the app runs, when switched on.
     receiver: tokio::sync::Mutex<Option<sync_ops::RunningReceiver>>,
+    /// Held by a running sync: a second one waits (or, when scheduled, skips its turn).
+    syncing: tokio::sync::Mutex<()>,
 }
 
 /// The OS user running Tollgate, as the audit log records it.
@@ -172,6 +176,7 @@ impl Console {
             operations: Operations::default(),
             creating: Mutex::new(HashMap::new()),
             receiver: tokio::sync::Mutex::new(None),
+            syncing: tokio::sync::Mutex::new(()),
         }
     }
 

@@ -241,6 +241,164 @@ stale_served: number, cached_keys: number, ttl_seconds: number, };
 
 export type ProgressView = { phase: string, done: number, total: number, cancelled: boolean, finished: boolean, };
 
+export type SyncReport = { backfill: BackfillReport | null, cursor: CursorReport | null, settle: SettleReport, elapsed_ms: number, };
+
+export type BackfillReport = { customers: number, subscriptions: number, purchases: number, 
+/**
+ * A run that picked up where a killed or cancelled one stopped.
+ */
+resumed: boolean, cancelled: boolean, };
+
+export type CursorReport = { 
+/**
+ * Events listed in the window (overlap included).
+ */
+read: number, new: number, duplicate: number, 
+/**
+ * The checkpoint before and after, Stripe seconds.
+ */
+from: number, to: number, warning: string | null, cancelled: boolean, };
+
+export type SettleReport = { 
+/**
+ * Objects read from Stripe and written.
+ */
+confirmed: number, 
+/**
+ * Objects whose payloads were applied because Stripe could not be read; still dirty.
+ */
+from_payload: number, 
+/**
+ * Writes refused as older than what the store holds.
+ */
+stale: number, 
+/**
+ * Objects Stripe says do not exist.
+ */
+gone: number, 
+/**
+ * Still dirty after this run.
+ */
+remaining: number, 
+/**
+ * Why Stripe could not be read, when it could not.
+ */
+offline: string | null, };
+
+export type SyncState = { 
+/**
+ * The events cursor's checkpoint (Stripe seconds); None before the first full sync.
+ */
+checkpoint: number | null, 
+/**
+ * When the cursor last moved (this machine's seconds).
+ */
+last_sync_at: number | null, 
+/**
+ * A backfill stopped half-way (killed or cancelled) that the next run resumes.
+ */
+backfill_pending: boolean, events: number, dirty: number, organizations: number, subscriptions: number, issues: Array<SyncIssue>, };
+
+export type SyncIssue = { object_id: string, kind: string, detail: string, event_id: string | null, last_seen: number, };
+
+export type SubscriptionQuery = { status: string | null, tier: string | null, interval: string | null, currency: string | null, 
+/**
+ * Name, email or any Stripe id, case-insensitive.
+ */
+search: string | null, 
+/**
+ * A column of [`SubscriptionRow`]; `org_name` when absent.
+ */
+sort: string | null, desc: boolean, offset: number, 
+/**
+ * At most 1,000; 100 when 0.
+ */
+limit: number, };
+
+export type SubscriptionRow = { subscription_id: string, customer_id: string, org_id: string | null, org_name: string | null, email: string | null, price_id: string | null, tier: string | null, plan_type: string | null, interval: string | null, amount: number | null, currency: string | null, status: string, current_period_end: number | null, cancel_at_period_end: boolean, created: number, 
+/**
+ * Waiting for a read from Stripe to confirm a payload applied offline.
+ */
+unconfirmed: boolean, 
+/**
+ * The organization's active entitlement lookup keys.
+ */
+entitlements: Array<string>, };
+
+export type SubscriptionPage = { rows: Array<SubscriptionRow>, total: number, offset: number, };
+
+export type AccessQuery = { status: string | null, plan: string | null, 
+/**
+ * Some(true): only rows that ended; Some(false): only running ones.
+ */
+ended: boolean | null, search: string | null, offset: number, limit: number, };
+
+export type AccessRow = { org_id: string, org_name: string, plan_id: string, 
+/**
+ * The plan's lookup key or nickname, when the catalog knows it.
+ */
+plan_label: string | null, status: string, started_at: number, ended_at: number | null, subscription_id: string | null, source: string, 
+/**
+ * Why a manual grant or revoke was made.
+ */
+override_reason: string | null, };
+
+export type AccessPage = { rows: Array<AccessRow>, total: number, 
+/**
+ * Rows per status over the whole store (not the filter).
+ */
+counts: Record<string, number>, };
+
+export type AccessHistoryRow = { plan_id: string, 
+/**
+ * None: the row was removed (nothing gives access to that plan any more).
+ */
+status: string | null, ended_at: number | null, source: string | null, cause: string | null, at: number, };
+
+export type TimelineRow = { at: number, 
+/**
+ * `change` (a state change the processor wrote) or `event` (a ledger entry).
+ */
+kind: string, subscription_id: string | null, title: string, event_id: string | null, };
+
+export type Entitlement = { lookup_key: string, 
+/**
+ * `stripe` (Stripe's active entitlements), `plan` (a feature of an ACTIVE plan), or both.
+ */
+sources: Array<string>, };
+
+export type OrgDetail = { org_id: string, name: string, email: string | null, customer_ids: Array<string>, 
+/**
+ * The metadata key that named the organization; None: the customer is the organization.
+ */
+org_key: string | null, subscriptions: Array<SubscriptionRow>, access: Array<AccessRow>, history: Array<AccessHistoryRow>, timeline: Array<TimelineRow>, entitlements: Array<Entitlement>, 
+/**
+ * The `entitlements` claim an access token for this organization would carry.
+ */
+claim: Array<string>, };
+
+export type AccessAction = "grant" | "revoke" | "clear";
+
+export type DriftReport = { checked_subscriptions: number, items: Array<DriftItem>, };
+
+export type DriftItem = { org_id: string | null, org_name: string | null, 
+/**
+ * The subscription (or, for access, the plan) that differs.
+ */
+object_id: string, 
+/**
+ * `status`, `price`, `missing_in_store`, `missing_in_stripe` or `access`.
+ */
+field: string, store: string | null, stripe: string | null, };
+
+export type ReceiverStatus = { running: boolean, url: string | null, secrets: number, stats: ReceiverStats | null, };
+
+export type ReceiverStats = { received: number, recorded: number, duplicates: number, rejected: number, failed: number, 
+/**
+ * The last rejection or failure, for the screen.
+ */
+last_error: string | null, };
+
 export const commands = {
   /** Version, environment, Stripe API base and database in use, and the account once checked. */
   app_info: (): Promise<AppInfo> => invoke<AppInfo>("app_info", {}),
@@ -293,6 +451,46 @@ export const commands = {
 
   /** The audit log, newest first; `before` pages back from an entry id. */
   activity: (limit: number, before?: number | null): Promise<Array<AuditEntry>> => invoke<Array<AuditEntry>>("activity", { limit, before }),
+
+  /** Backfill (when `full`, or before the first sync), the events cursor, then reads of what */
+  /** the events touched. Progress under `op`; waits for a sync already running. */
+  sync: (full: boolean, op?: string | null): Promise<SyncReport> => invoke<SyncReport>("sync", { full, op }),
+
+  /** The sync engine's checkpoint, counts and open issues. */
+  sync_state: (): Promise<SyncState> => invoke<SyncState>("sync_state", {}),
+
+  /** One filtered, sorted page of organizations' subscriptions from the store. */
+  subscriptions: (query: SubscriptionQuery): Promise<SubscriptionPage> => invoke<SubscriptionPage>("subscriptions", { query }),
+
+  /** Writes every row the filter matches as CSV to the downloads folder; returns the path. */
+  subscriptions_export: (query: SubscriptionQuery): Promise<string> => invoke<string>("subscriptions_export", { query }),
+
+  /** An organization: subscriptions, access and its history, timeline, entitlements, claim. */
+  org_detail: (org: string): Promise<OrgDetail> => invoke<OrgDetail>("org_detail", { org }),
+
+  /** One filtered page of PlatformAccess rows, with counts per status. */
+  access: (query: AccessQuery): Promise<AccessPage> => invoke<AccessPage>("access", { query }),
+
+  /** A manual grant or revoke (or clearing one) with its reason, written to the audit log. */
+  access_override: (org: string, plan: string, action: AccessAction, reason: string): Promise<OrgDetail> => invoke<OrgDetail>("access_override", { org, plan, action, reason }),
+
+  /** Compares the store with Stripe now; progress under `op`. */
+  access_drift: (op?: string | null): Promise<DriftReport> => invoke<DriftReport>("access_drift", { op }),
+
+  /** Reads an organization's customers and subscriptions from Stripe again. */
+  resync_org: (org: string): Promise<OrgDetail> => invoke<OrgDetail>("resync_org", { org }),
+
+  /** Starts the webhook receiver on 127.0.0.1:`port` (restarts it if running). */
+  receiver_start: (port: number): Promise<ReceiverStatus> => invoke<ReceiverStatus>("receiver_start", { port }),
+
+  /** Stops the webhook receiver. */
+  receiver_stop: (): Promise<ReceiverStatus> => invoke<ReceiverStatus>("receiver_stop", {}),
+
+  /** Whether the receiver runs, where, and what it has received. */
+  receiver_status: (): Promise<ReceiverStatus> => invoke<ReceiverStatus>("receiver_status", {}),
+
+  /** Opens a Stripe Dashboard page in the default browser (no other address is opened). */
+  open_dashboard: (url: string): Promise<void> => invoke<void>("open_dashboard", { url }),
 
   /** Progress of a running operation, by the id the UI gave it. */
   op_progress: (op: string): Promise<ProgressView | null> => invoke<ProgressView | null>("op_progress", { op }),

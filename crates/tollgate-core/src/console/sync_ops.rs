@@ -25,6 +25,9 @@ use crate::sync::cursor::CursorReport;
 use crate::sync::receiver::{Receiver, ReceiverStats};
 use crate::sync::{GatewayReader, Kind, Processor, SettleReport, DEFAULT_ORG_KEYS};
 
+/// The progress id of the app's scheduled sync, for the screens to show it.
+pub const SCHEDULED_SYNC_OP: &str = "scheduled-sync";
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, TS)]
 pub struct SyncReport {
     pub backfill: Option<BackfillReport>,
@@ -108,6 +111,24 @@ impl Console {
     /// `full`, or no checkpoint yet: backfill first. Then the events cursor, then reads of
     /// everything the events touched.
     pub async fn sync(&self, full: bool, op: Option<&str>) -> Result<SyncReport, ErrorBody> {
+        let _one_at_a_time = self.syncing.lock().await;
+        self.sync_locked(full, op).await
+    }
+
+    /// The app's scheduled run of the events cursor. Skips its turn (None) while another sync
+    /// runs, without a Stripe key, and before the first sync: a full backfill of a real
+    /// account is the user's decision, not a timer's. Progress under [`SCHEDULED_SYNC_OP`].
+    pub async fn sync_scheduled(&self) -> Option<Result<SyncReport, ErrorBody>> {
+        let _one_at_a_time = self.syncing.try_lock().ok()?;
+        self.gateway().ok()?;
+        let state = self.sync_state().await.ok()?;
+        if state.checkpoint.is_none() || state.backfill_pending {
+            return None;
+        }
+        Some(self.sync_locked(false, Some(SCHEDULED_SYNC_OP)).await)
+    }
+
+    async fn sync_locked(&self, full: bool, op: Option<&str>) -> Result<SyncReport, ErrorBody> {
         let start = std::time::Instant::now();
         let progress = self.progress_for(op);
         let (p, gw) = self.processor_and_gateway().await?;

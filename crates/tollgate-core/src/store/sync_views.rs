@@ -241,6 +241,7 @@ pub struct AccessPage {
     #[ts(type = "number")]
     pub total: i64,
     /// Rows per status over the whole store (not the filter).
+    #[ts(type = "Record<string, number>")]
     pub counts: BTreeMap<String, i64>,
 }
 
