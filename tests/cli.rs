@@ -575,3 +575,171 @@ fn plans_lookup_keys_and_prices_from_the_command_line() {
     assert_eq!(actions[0], "price.create");
     rt.block_on(sandbox.stop());
 }
+
+/// Kills `tollgate` with SIGKILL once `ready` says it is mid-way; returns false if it had
+/// already finished.
+fn kill_when(
+    cli: &Cli,
+    args: &[&str],
+    rt: &tokio::runtime::Runtime,
+    db: &std::path::Path,
+    sql: &str,
+    at_least: i64,
+) -> bool {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("TOLLGATE_") {
+            cmd.env_remove(k);
+        }
+    }
+    let mut child = cmd
+        .args(args)
+        .env("TOLLGATE_DATA_DIR", cli.data.path())
+        .env("TOLLGATE_KEYRING_SERVICE", &cli.service)
+        .env("TOLLGATE_LOG", "off")
+        .envs(cli.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let count = |sql: &str| -> i64 {
+        rt.block_on(async {
+            let Ok(pool) = sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect(&format!("sqlite://{}?mode=ro", db.display()))
+                .await
+            else {
+                return 0;
+            };
+            let n = sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&pool)
+                .await
+                .unwrap_or(0);
+            pool.close().await;
+            n
+        })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        if db.exists() && count(sql) >= at_least {
+            child.kill().unwrap(); // SIGKILL: no destructor, no rollback hook, no goodbye
+            child.wait().unwrap();
+            return true;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{sql} never reached {at_least}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// A real kill, twice: SIGKILL in the middle of the backfill, then in the middle of the events
+/// cursor; each next run resumes, and in the end nothing is lost or doubled.
+#[test]
+fn sync_killed_mid_backfill_and_mid_events_page_resumes_without_loss_or_doubles() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sandbox = rt
+        .block_on(tollgate_sandbox::start(tollgate_sandbox::SandboxConfig {
+            seed: tollgate_sandbox::Seed::Demo,
+            ..Default::default()
+        }))
+        .unwrap();
+    let base = sandbox.base_url();
+    let populated = rt.block_on(async {
+        reqwest::Client::new()
+            .post(format!("{base}/_sandbox/populate"))
+            .bearer_auth("sk_test_sandbox")
+            .form(&[
+                ("count", "3000"),
+                ("price", "price_1SQbV5K5Ap4Um3SpD65qOwZB"),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert!(populated.is_success());
+    let cli = Cli::new()
+        .with_env("TOLLGATE_STRIPE_API_BASE", &base)
+        .with_env("TOLLGATE_STRIPE_SECRET_KEY", "sk_test_sandbox");
+    let db = cli.data.path().join("test.sqlite3");
+
+    assert!(
+        kill_when(
+            &cli,
+            &["sync", "--full"],
+            &rt,
+            &db,
+            "SELECT count(*) FROM customers",
+            400
+        ),
+        "the backfill finished before the kill: nothing was tested"
+    );
+    let status = cli.run(&["--format", "json", "sync", "--status"], None);
+    let state: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(state["backfill_pending"], true, "{state}");
+
+    // The resumed run finishes the backfill, then is killed inside the events cursor.
+    let killed_in_cursor = kill_when(
+        &cli,
+        &["sync"],
+        &rt,
+        &db,
+        "SELECT count(*) FROM stripe_events",
+        2000,
+    );
+
+    let last = cli.run(&["--format", "json", "sync"], None);
+    assert_eq!(code(&last), 0, "{}", stderr(&last));
+    let state: serde_json::Value = serde_json::from_slice(
+        &cli.run(&["--format", "json", "sync", "--status"], None)
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(state["backfill_pending"], false, "{state}");
+    assert_eq!(
+        state["organizations"], 3300,
+        "300 demo + 3,000 populated: {state}"
+    );
+    assert_eq!(state["subscriptions"], 3312, "{state}");
+    assert_eq!(state["dirty"], 0, "{state}");
+    let counts = rt.block_on(async {
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .connect(&format!("sqlite://{}?mode=ro", db.display()))
+            .await
+            .unwrap();
+        let q = |sql: &'static str| {
+            let pool = pool.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>(sql)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap()
+            }
+        };
+        (
+            q("SELECT count(*) FROM customers").await,
+            q("SELECT count(DISTINCT stripe_id) FROM customers").await,
+            q("SELECT count(*) FROM platform_access").await,
+        )
+    });
+    assert_eq!(counts.0, 3300);
+    assert_eq!(counts.0, counts.1);
+    assert!(counts.2 >= 3300, "{counts:?}");
+    let drift = cli.run(&["access", "drift"], None);
+    assert_eq!(
+        code(&drift),
+        0,
+        "no drift after the kills: {}",
+        stdout(&drift)
+    );
+    eprintln!(
+        "killed in the cursor too: {killed_in_cursor}; access rows {}",
+        counts.2
+    );
+    drop(sandbox);
+}

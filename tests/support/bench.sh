@@ -55,6 +55,7 @@ if [ -n "$deb" ]; then
 fi
 ./target/release/examples/bench
 ./target/release/examples/catalog_bench
+./target/release/examples/sync_bench
 
 # The Plans screen with 2,000 prices: the UI types a query a key at a time (and deletes it
 # again) while timing every animation frame; it prints what it saw and exits.

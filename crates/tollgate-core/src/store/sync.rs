@@ -181,36 +181,79 @@ pub(crate) async fn ingest_tx(
             }
         }
     }
-    for ((kind, id), (created, event_id)) in marks {
-        // Stripe's copy read after an event newer than this one already reflects it (the
-        // cursor's overlap re-reads the seconds before a backfill): no read needed.
-        let confirmed_after = match kind {
-            Kind::Subscription => Some("SELECT watermark FROM org_subscriptions WHERE stripe_subscription_id = $1 AND confirmed = 1"),
-            Kind::Customer => Some("SELECT watermark FROM customers WHERE stripe_id = $1 AND confirmed = 1"),
-            _ => None,
-        };
-        if let Some(sql) = confirmed_after {
-            let w: Option<i64> = sqlx::query_scalar(sql)
-                .bind(&id)
-                .fetch_optional(&mut **tx)
-                .await?;
-            if w.is_some_and(|w| created < w) {
-                continue;
+    // Stripe's copy read after an event newer than this one already reflects it (the
+    // cursor's overlap re-reads the seconds before a backfill): no read needed. One query per
+    // kind and chunk, not per object.
+    let mut confirmed: std::collections::HashMap<(Kind, String), i64> = Default::default();
+    for (kind, table, key) in [
+        (
+            Kind::Subscription,
+            "org_subscriptions",
+            "stripe_subscription_id",
+        ),
+        (Kind::Customer, "customers", "stripe_id"),
+    ] {
+        let ids: Vec<&String> = marks
+            .keys()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, id)| id)
+            .collect();
+        for chunk in ids.chunks(500) {
+            let list = (1..=chunk.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            let sql = format!(
+                "SELECT {key}, watermark FROM {table} WHERE confirmed = 1 AND {key} IN ({list})"
+            );
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for r in q.fetch_all(&mut **tx).await? {
+                confirmed.insert((kind, r.try_get(0)?), r.try_get(1)?);
             }
         }
-        sqlx::query(
-            "INSERT INTO dirty_objects (object_id, kind, generation, last_event_id, last_event_created, marked_at) VALUES ($1, $2, 1, $3, $4, $5)
-             ON CONFLICT (object_id, kind) DO UPDATE SET generation = dirty_objects.generation + 1,
+    }
+    let marks: Vec<((Kind, String), (i64, String))> = marks
+        .into_iter()
+        .filter(|((kind, id), (created, _))| {
+            !confirmed
+                .get(&(*kind, id.clone()))
+                .is_some_and(|w| *created < *w)
+        })
+        .collect();
+    for chunk in marks.chunks(100) {
+        let mut sql = String::from("INSERT INTO dirty_objects (object_id, kind, generation, last_event_id, last_event_created, marked_at) VALUES ");
+        for i in 0..chunk.len() {
+            let b = i * 5;
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!(
+                "(${}, ${}, 1, ${}, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5
+            ));
+        }
+        sql.push_str(
+            " ON CONFLICT (object_id, kind) DO UPDATE SET generation = dirty_objects.generation + 1,
                last_event_id = CASE WHEN excluded.last_event_created >= dirty_objects.last_event_created THEN excluded.last_event_id ELSE dirty_objects.last_event_id END,
                last_event_created = CASE WHEN excluded.last_event_created > dirty_objects.last_event_created THEN excluded.last_event_created ELSE dirty_objects.last_event_created END",
-        )
-        .bind(&id)
-        .bind(kind.as_str())
-        .bind(event_id)
-        .bind(created)
-        .bind(received)
-        .execute(&mut **tx)
-        .await?;
+        );
+        let mut q = sqlx::query(&sql);
+        for ((kind, id), (created, event_id)) in chunk {
+            q = q
+                .bind(id)
+                .bind(kind.as_str())
+                .bind(event_id)
+                .bind(*created)
+                .bind(received);
+        }
+        q.execute(&mut **tx).await?;
     }
     Ok(counts)
 }

@@ -149,7 +149,8 @@ fn filters(q: &SubscriptionQuery) -> (String, Vec<String>) {
             .replace('%', "\\%")
             .replace('_', "\\_");
         binds.push(format!("%{escaped}%"));
-        clauses.push(format!("search LIKE ${} ESCAPE '\\'", binds.len()));
+        // A substring cannot seek: scan the narrow search index, not the table.
+        clauses.push(format!("stripe_subscription_id IN (SELECT stripe_subscription_id FROM org_subscriptions WHERE search LIKE ${} ESCAPE '\\')", binds.len()));
     }
     let sql = if clauses.is_empty() {
         String::new()
@@ -379,10 +380,17 @@ impl Store {
             .find(|(k, _)| Some(*k) == q.sort.as_deref())
             .map_or("org_name", |(_, c)| c);
         let dir = if q.desc { "DESC" } else { "ASC" };
-        let mut sql = format!("SELECT {SUB_COLUMNS} FROM org_subscriptions{where_sql} ORDER BY {col} IS NULL, {col} {dir}, stripe_subscription_id {dir}");
-        if let Some((offset, limit)) = page {
-            sql.push_str(&format!(" LIMIT {limit} OFFSET {offset}"));
-        }
+        // The tie-breaker matches the indexes (migration 0004), so the page walks an index;
+        // a deep page skips over the narrow index only, then reads its 100 rows.
+        let order = format!("{col} {dir}, stripe_subscription_id {dir}");
+        let sql = match page {
+            Some((offset, limit)) => format!(
+                "SELECT {SUB_COLUMNS} FROM org_subscriptions WHERE stripe_subscription_id IN
+                   (SELECT stripe_subscription_id FROM org_subscriptions{where_sql} ORDER BY {order} LIMIT {limit} OFFSET {offset})
+                 ORDER BY {order}"
+            ),
+            None => format!("SELECT {SUB_COLUMNS} FROM org_subscriptions{where_sql} ORDER BY {order}"),
+        };
         let mut query = sqlx::query(&sql);
         for b in &binds {
             query = query.bind(b);
