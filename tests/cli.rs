@@ -30,7 +30,9 @@ impl Cli {
         self
     }
 
-    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+    /// The binary with this test's data folder, keyring service and variables, and none of
+    /// the machine's own `TOLLGATE_*`.
+    fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
         for (k, _) in std::env::vars() {
             if k.starts_with("TOLLGATE_") {
@@ -41,8 +43,13 @@ impl Cli {
             .env("TOLLGATE_DATA_DIR", self.data.path())
             .env("TOLLGATE_KEYRING_SERVICE", &self.service)
             .env("TOLLGATE_LOG", "off")
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(Stdio::piped())
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        cmd
+    }
+
+    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut cmd = self.command(args);
+        cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn tollgate");
@@ -576,8 +583,8 @@ fn plans_lookup_keys_and_prices_from_the_command_line() {
     rt.block_on(sandbox.stop());
 }
 
-/// Kills `tollgate` with SIGKILL once `ready` says it is mid-way; returns false if it had
-/// already finished.
+/// Runs `tollgate args` and SIGKILLs it once `sql` counts `at_least` in its store (mid-way);
+/// returns false if it had already finished.
 fn kill_when(
     cli: &Cli,
     args: &[&str],
@@ -586,18 +593,8 @@ fn kill_when(
     sql: &str,
     at_least: i64,
 ) -> bool {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("TOLLGATE_") {
-            cmd.env_remove(k);
-        }
-    }
-    let mut child = cmd
-        .args(args)
-        .env("TOLLGATE_DATA_DIR", cli.data.path())
-        .env("TOLLGATE_KEYRING_SERVICE", &cli.service)
-        .env("TOLLGATE_LOG", "off")
-        .envs(cli.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    let mut child = cli
+        .command(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -22,9 +22,8 @@ fn row(name: &str, measured: String, target: String, ratio: f64) {
     println!("{name:<44} {measured:>12} {target:>12} {ratio:>8.2}");
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
+fn median(v: Vec<Duration>) -> Duration {
+    pct(v, 0.5)
 }
 
 fn pct(mut v: Vec<Duration>, p: f64) -> Duration {

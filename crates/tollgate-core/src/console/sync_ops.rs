@@ -120,7 +120,7 @@ impl Console {
     /// account is the user's decision, not a timer's. Progress under [`SCHEDULED_SYNC_OP`].
     pub async fn sync_scheduled(&self) -> Option<Result<SyncReport, ErrorBody>> {
         let _one_at_a_time = self.syncing.try_lock().ok()?;
-        self.gateway().ok()?;
+        self.stripe_key().ok()?;
         let state = self.sync_state().await.ok()?;
         if state.checkpoint.is_none() || state.backfill_pending {
             return None;
@@ -208,9 +208,11 @@ impl Console {
     }
 
     pub async fn org_detail(&self, org: &str) -> Result<OrgDetail, ErrorBody> {
-        self.store().await?.org_detail(org).await?.ok_or_else(|| {
-            InputError::new("org", format!("no organization {org:?} in the store")).into()
-        })
+        self.store()
+            .await?
+            .org_detail(org)
+            .await?
+            .ok_or_else(|| no_org(org))
     }
 
     pub async fn access(&self, q: &AccessQuery) -> Result<AccessPage, ErrorBody> {
@@ -248,9 +250,7 @@ impl Console {
             .await
             .map_err(|e| store.err(e))?;
         if known.is_none() {
-            return Err(
-                InputError::new("org", format!("no organization {org:?} in the store")).into(),
-            );
+            return Err(no_org(org));
         }
         let status = match action {
             AccessAction::Grant => Some(AccessStatus::Active),
@@ -321,9 +321,7 @@ impl Console {
                 .await
                 .map_err(e)?;
         if customers.is_empty() {
-            return Err(
-                InputError::new("org", format!("no organization {org:?} in the store")).into(),
-            );
+            return Err(no_org(org));
         }
         let mut subs: std::collections::BTreeSet<String> = sqlx::query_scalar(
             "SELECT stripe_subscription_id FROM org_subscriptions WHERE org_id = $1",
@@ -443,6 +441,10 @@ pub async fn settle_loop(p: Processor, notify: Arc<tokio::sync::Notify>) {
             Err(e) => tracing::error!(error = %e.message, "settle failed"),
         }
     }
+}
+
+fn no_org(org: &str) -> ErrorBody {
+    InputError::new("org", format!("no organization {org:?} in the store")).into()
 }
 
 fn check_query(q: &SubscriptionQuery) -> Result<(), ErrorBody> {

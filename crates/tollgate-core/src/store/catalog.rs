@@ -410,10 +410,9 @@ impl Store {
             if keys.is_empty() {
                 return Ok(Vec::new());
             }
-            let placeholders: Vec<String> = (1..=keys.len()).map(|i| format!("${i}")).collect();
             let sql = format!(
                 "SELECT {PRICE_COLUMNS} FROM prices WHERE lookup_key IN ({})",
-                placeholders.join(", ")
+                super::placeholders(1, keys.len())
             );
             let mut q = sqlx::query(&sql);
             for k in keys {

@@ -374,6 +374,22 @@ pub fn latest_version(backend: Backend) -> i64 {
         .unwrap_or(0)
 }
 
+/// `$from, $from+1, …`: `n` numbered placeholders, for an IN list.
+pub(crate) fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `($1, …, $cols), ($cols+1, …), …`: `rows` rows of a multi-row VALUES.
+pub(crate) fn values_rows(rows: usize, cols: usize) -> String {
+    (0..rows)
+        .map(|r| format!("({})", placeholders(r * cols + 1, cols)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub fn now_seconds() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -114,29 +114,11 @@ pub(crate) async fn ingest_tx(
     counts.duplicate += (events.len() - unique.len()) as u64;
     let mut inserted: std::collections::HashSet<String> = Default::default();
     for chunk in unique.chunks(64) {
-        let mut sql = String::from("INSERT INTO stripe_events (event_id, event_type, created, livemode, api_version, object_id, customer_id, subscription_id, source, outcome, payload, received_at) VALUES ");
-        for i in 0..chunk.len() {
-            let b = i * 12;
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!(
-                "(${},${},${},${},${},${},${},${},${},${},${},${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6,
-                b + 7,
-                b + 8,
-                b + 9,
-                b + 10,
-                b + 11,
-                b + 12
-            ));
-        }
-        sql.push_str(" ON CONFLICT (event_id) DO NOTHING RETURNING event_id");
+        let sql = format!(
+            "INSERT INTO stripe_events (event_id, event_type, created, livemode, api_version, object_id, customer_id, subscription_id, source, outcome, payload, received_at)
+             VALUES {} ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+            super::values_rows(chunk.len(), 12)
+        );
         let mut q = sqlx::query(&sql);
         for e in chunk {
             q = q
@@ -199,12 +181,9 @@ pub(crate) async fn ingest_tx(
             .map(|(_, id)| id)
             .collect();
         for chunk in ids.chunks(500) {
-            let list = (1..=chunk.len())
-                .map(|i| format!("${i}"))
-                .collect::<Vec<_>>()
-                .join(",");
             let sql = format!(
-                "SELECT {key}, watermark FROM {table} WHERE confirmed = 1 AND {key} IN ({list})"
+                "SELECT {key}, watermark FROM {table} WHERE confirmed = 1 AND {key} IN ({})",
+                super::placeholders(1, chunk.len())
             );
             let mut q = sqlx::query(&sql);
             for id in chunk {
@@ -224,31 +203,19 @@ pub(crate) async fn ingest_tx(
         })
         .collect();
     for chunk in marks.chunks(100) {
-        let mut sql = String::from("INSERT INTO dirty_objects (object_id, kind, generation, last_event_id, last_event_created, marked_at) VALUES ");
-        for i in 0..chunk.len() {
-            let b = i * 5;
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!(
-                "(${}, ${}, 1, ${}, ${}, ${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5
-            ));
-        }
-        sql.push_str(
-            " ON CONFLICT (object_id, kind) DO UPDATE SET generation = dirty_objects.generation + 1,
+        let sql = format!(
+            "INSERT INTO dirty_objects (object_id, kind, generation, last_event_id, last_event_created, marked_at) VALUES {}
+             ON CONFLICT (object_id, kind) DO UPDATE SET generation = dirty_objects.generation + 1,
                last_event_id = CASE WHEN excluded.last_event_created >= dirty_objects.last_event_created THEN excluded.last_event_id ELSE dirty_objects.last_event_id END,
                last_event_created = CASE WHEN excluded.last_event_created > dirty_objects.last_event_created THEN excluded.last_event_created ELSE dirty_objects.last_event_created END",
+            super::values_rows(chunk.len(), 6)
         );
         let mut q = sqlx::query(&sql);
         for ((kind, id), (created, event_id)) in chunk {
             q = q
                 .bind(id)
                 .bind(kind.as_str())
+                .bind(1i64)
                 .bind(event_id)
                 .bind(*created)
                 .bind(received);

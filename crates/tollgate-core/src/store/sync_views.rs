@@ -170,10 +170,7 @@ async fn entitlements_of(
     if orgs.is_empty() {
         return Ok(out);
     }
-    let list = (1..=orgs.len())
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(",");
+    let list = super::placeholders(1, orgs.len());
     let sql = format!(
         "SELECT c.org_id, e.lookup_key, 'stripe' FROM customer_entitlements e JOIN customers c ON c.stripe_id = e.stripe_customer_id WHERE c.org_id IN ({list})
          UNION ALL
