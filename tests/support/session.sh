@@ -15,7 +15,16 @@ if [ -z "${TOLLGATE_SESSION_INNER:-}" ]; then
   export TOLLGATE_SESSION_INNER=1
   status=0
   xvfb-run -a -s "-screen 0 1440x900x24" dbus-run-session -- "$0" "$@" || status=$?
-  rm -rf "$root"
+  # A document portal the webview woke can outlive the session bus by a moment, its FUSE mount
+  # still in the private runtime folder: unmount it, and let cleanup never decide the status.
+  if mountpoint -q "$XDG_RUNTIME_DIR/doc" 2>/dev/null; then
+    fusermount3 -uz "$XDG_RUNTIME_DIR/doc" 2>/dev/null || umount -l "$XDG_RUNTIME_DIR/doc" 2>/dev/null || true
+  fi
+  for _ in 1 2 3 4 5; do
+    rm -rf "$root" 2>/dev/null && break
+    sleep 1
+  done
+  [ -e "$root" ] && echo "session: could not remove $root" >&2
   exit "$status"
 fi
 
