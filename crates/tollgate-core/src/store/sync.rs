@@ -106,6 +106,7 @@ pub(crate) async fn ingest_tx(
 ) -> Result<IngestCounts, sqlx::Error> {
     let mut counts = IngestCounts::default();
     let received = now_ms();
+    let backend = super::Backend::of(tx);
     let mut seen = std::collections::HashSet::new();
     let unique: Vec<&&Event> = events
         .iter()
@@ -113,11 +114,11 @@ pub(crate) async fn ingest_tx(
         .collect();
     counts.duplicate += (events.len() - unique.len()) as u64;
     let mut inserted: std::collections::HashSet<String> = Default::default();
-    for chunk in unique.chunks(64) {
+    for chunk in unique.chunks(500) {
         let sql = format!(
             "INSERT INTO stripe_events (event_id, event_type, created, livemode, api_version, object_id, customer_id, subscription_id, source, outcome, payload, received_at)
              VALUES {} ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
-            super::values_rows(chunk.len(), 12)
+            super::values_rows(backend, chunk.len(), 12)
         );
         let mut q = sqlx::query(&sql);
         for e in chunk {
@@ -183,7 +184,7 @@ pub(crate) async fn ingest_tx(
         for chunk in ids.chunks(500) {
             let sql = format!(
                 "SELECT {key}, watermark FROM {table} WHERE confirmed = 1 AND {key} IN ({})",
-                super::placeholders(1, chunk.len())
+                super::bind_list(backend, 1, chunk.len())
             );
             let mut q = sqlx::query(&sql);
             for id in chunk {
@@ -202,13 +203,13 @@ pub(crate) async fn ingest_tx(
                 .is_some_and(|w| *created < *w)
         })
         .collect();
-    for chunk in marks.chunks(100) {
+    for chunk in marks.chunks(1000) {
         let sql = format!(
             "INSERT INTO dirty_objects (object_id, kind, generation, last_event_id, last_event_created, marked_at) VALUES {}
              ON CONFLICT (object_id, kind) DO UPDATE SET generation = dirty_objects.generation + 1,
                last_event_id = CASE WHEN excluded.last_event_created >= dirty_objects.last_event_created THEN excluded.last_event_id ELSE dirty_objects.last_event_id END,
                last_event_created = CASE WHEN excluded.last_event_created > dirty_objects.last_event_created THEN excluded.last_event_created ELSE dirty_objects.last_event_created END",
-            super::values_rows(chunk.len(), 6)
+            super::values_rows(backend, chunk.len(), 6)
         );
         let mut q = sqlx::query(&sql);
         for ((kind, id), (created, event_id)) in chunk {
@@ -300,8 +301,8 @@ pub(crate) async fn payloads_for(
     kind: Kind,
     id: &str,
 ) -> Result<Vec<(String, i64, i64)>, StoreError> {
+    // A subscription's own events (customer.subscription.*) carry it as their object.
     let col = match kind {
-        Kind::Subscription => "subscription_id",
         Kind::Customer | Kind::Entitlements => "customer_id",
         _ => "object_id",
     };
