@@ -57,6 +57,7 @@ both_backends!(
     audit_log_round_trips,
     catalog_snapshots_swap_keys_and_keep_billed_fields,
     the_event_processor_records_once_and_derives_access,
+    subscription_pages_agree_with_one_plain_sorted_read,
 );
 
 /// Stripe as a script, always online.
@@ -259,7 +260,7 @@ async fn migrates_the_whole_schema_once(pg: bool) {
     let before = store.status().await.unwrap();
     assert_eq!(before.schema_version, 0);
     let first = store.migrate().await.unwrap();
-    assert_eq!(first.applied, vec![1, 2, 3, 4]);
+    assert_eq!(first.applied, vec![1, 2, 3, 4, 5]);
     assert_eq!(first.schema_version, latest_version(store.backend()));
     let again = store.migrate().await.unwrap();
     assert!(again.applied.is_empty(), "second migrate applies nothing");
@@ -441,4 +442,157 @@ async fn sqlite_runs_in_wal_mode_with_foreign_keys_on() {
         .await
         .unwrap();
     assert_eq!(fk, 1);
+}
+
+/// The Subscriptions page picks its plan per query (walk the sort index, or filter first and
+/// sort; read past the middle from the other end; trigram index or scan for search). Whatever
+/// it picks, every page must be the matching slice of one plain ORDER BY over the same filter,
+/// and the filter must match exactly the rows a plain check in Rust picks.
+async fn subscription_pages_agree_with_one_plain_sorted_read(pg: bool) {
+    use tollgate_core::store::sync_views::SubscriptionQuery;
+    const N: usize = 3_000;
+    let (store, _guard) = fresh_store(pg).await;
+    store.migrate().await.unwrap();
+    let statuses = [
+        "active", "active", "active", "trialing", "past_due", "canceled",
+    ];
+    let tiers = ["community", "top"];
+    let intervals = ["month", "year"];
+    let currencies = ["eur", "eur", "usd"];
+    // (id, status, tier, interval, currency, search text)
+    let mut rows = Vec::new();
+    for i in 0..N {
+        let search = format!(
+            "org{}{i:05} b{i:05}@x.test sub_{i:05} cus_{i:05}{}",
+            (b'a' + (i % 26) as u8) as char,
+            // A few odd characters for the escaping: a literal %, _ and quote.
+            match i % 500 {
+                7 => " 100%_off",
+                8 => " say \"hi\"",
+                _ => "",
+            }
+        );
+        rows.push((
+            format!("sub_{i:05}"),
+            statuses[i % 6],
+            tiers[(i / 3) % 2],
+            intervals[(i / 7) % 2],
+            currencies[i % 3],
+            search,
+        ));
+    }
+    for chunk in rows.chunks(200) {
+        let mut sql = String::from("INSERT INTO org_subscriptions (stripe_subscription_id, stripe_customer_id, org_name, email, tier, billing_interval, interval_count, amount, currency, subscription_status, status_rank, current_period_end, cancel_at_period_end, start_date, created, search, confirmed, watermark, updated_at) VALUES ");
+        for (n, (id, status, tier, interval, currency, search)) in chunk.iter().enumerate() {
+            let i: usize = id[4..].parse().unwrap();
+            if n > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!(
+                "('{id}', 'cus_{i:05}', {name}, 'b{i:05}@x.test', '{tier}', '{interval}', 1, {amount}, '{currency}', '{status}', 1, {end}, 0, {created}, {created}, '{search}', 1, 0, 0)",
+                // Some NULLs, which each backend sorts to its own end.
+                name = if i % 97 == 0 { "NULL".to_owned() } else { format!("'{}'", &search[..9]) },
+                amount = if i % 89 == 0 { "NULL".to_owned() } else { (1000 + (i * 37) % 101 * 100).to_string() },
+                end = 1_760_000_000 + (i % 40) as i64 * 86_400,
+                created = 1_700_000_000 + ((i * 7919) % N) as i64,
+            ));
+        }
+        exec(&store, &sql).await.unwrap();
+    }
+    let mut queries = Vec::new();
+    for sort in [
+        "org_name",
+        "email",
+        "tier",
+        "interval",
+        "status",
+        "amount",
+        "current_period_end",
+        "created",
+        "subscription_id",
+    ] {
+        for (status, tier, interval, currency) in [
+            (None, None, None, None),
+            (Some("active"), None, None, None),
+            (Some("past_due"), Some("top"), None, None),
+            (None, Some("community"), Some("year"), Some("usd")),
+            (Some("canceled"), None, None, Some("eur")),
+        ] {
+            queries.push(SubscriptionQuery {
+                status: status.map(Into::into),
+                tier: tier.map(Into::into),
+                interval: interval.map(Into::into),
+                currency: currency.map(Into::into),
+                sort: Some(sort.into()),
+                desc: queries.len() % 2 == 1,
+                ..Default::default()
+            });
+        }
+    }
+    for (search, status) in [
+        ("sub_0012", None),       // few rows: the trigram index
+        ("ORGC", Some("active")), // case folded
+        ("x.test", None),         // every row: a scan
+        ("b0", None),             // under 3 characters: a scan
+        ("100%_", None),          // LIKE's wildcards, literally
+        ("\"hi\"", None),         // an FTS5 quote, literally
+        ("zzz", None),            // nothing
+    ] {
+        queries.push(SubscriptionQuery {
+            search: Some(search.into()),
+            status: status.map(Into::into),
+            sort: Some("amount".into()),
+            ..Default::default()
+        });
+    }
+    for q in queries {
+        let want: std::collections::BTreeSet<&str> = rows
+            .iter()
+            .filter(|(_, status, tier, interval, currency, search)| {
+                q.status.as_deref().is_none_or(|v| v == *status)
+                    && q.tier.as_deref().is_none_or(|v| v == *tier)
+                    && q.interval.as_deref().is_none_or(|v| v == *interval)
+                    && q.currency.as_deref().is_none_or(|v| v == *currency)
+                    && q.search
+                        .as_deref()
+                        .is_none_or(|v| search.contains(&v.to_lowercase()))
+            })
+            .map(|r| r.0.as_str())
+            .collect();
+        let all: Vec<String> = store
+            .subscriptions_all(&q)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.subscription_id)
+            .collect();
+        let got: std::collections::BTreeSet<&str> = all.iter().map(String::as_str).collect();
+        assert_eq!(got, want, "the rows {q:?} matches");
+        assert_eq!(got.len(), all.len(), "no row twice: {q:?}");
+        // Pages of 100 from the front, past the middle and at the very end, and one odd size.
+        let mut offsets = vec![0, 100, all.len() / 2, all.len().saturating_sub(100)];
+        offsets.extend([all.len().saturating_sub(37), all.len()]);
+        for (offset, limit) in offsets.into_iter().map(|o| (o, 100)).chain([(13, 37)]) {
+            let page = store
+                .subscriptions_page(&SubscriptionQuery {
+                    offset: offset as i64,
+                    limit: limit as i64,
+                    ..q.clone()
+                })
+                .await
+                .unwrap();
+            assert_eq!(page.total as usize, all.len(), "{q:?}");
+            let ids: Vec<&str> = page
+                .rows
+                .iter()
+                .map(|r| r.subscription_id.as_str())
+                .collect();
+            let end = (offset + limit).min(all.len());
+            let slice: Vec<&str> = all[offset.min(end)..end]
+                .iter()
+                .map(String::as_str)
+                .collect();
+            assert_eq!(ids, slice, "page at {offset} of {q:?}");
+        }
+    }
 }

@@ -87,17 +87,18 @@ impl SubscriptionRow {
     }
 }
 
-/// Sortable columns, and the SQL each means.
+/// Sortable columns, and the SQL order each means (the id tie-breaker follows). Each has an
+/// index in that order (migration 0005); low-cardinality columns sort by name within a value.
 const SORTS: [(&str, &str); 9] = [
     ("org_name", "org_name"),
     ("email", "email"),
-    ("tier", "tier"),
-    ("interval", "billing_interval"),
-    ("status", "subscription_status"),
+    ("tier", "tier, org_name"),
+    ("interval", "billing_interval, org_name"),
+    ("status", "subscription_status, org_name"),
     ("amount", "amount"),
     ("current_period_end", "current_period_end"),
     ("created", "created"),
-    ("subscription_id", "stripe_subscription_id"),
+    ("subscription_id", ""),
 ];
 
 const SUB_COLUMNS: &str = "stripe_subscription_id, stripe_customer_id, org_id, org_name, email, stripe_price_id, tier, plan_type, billing_interval, amount, currency, subscription_status, current_period_end, cancel_at_period_end, created, confirmed";
@@ -124,33 +125,66 @@ fn sub_row(r: &sqlx::any::AnyRow) -> Result<SubscriptionRow, sqlx::Error> {
     })
 }
 
-/// The WHERE clause and its binds for a query.
-fn filters(q: &SubscriptionQuery) -> (String, Vec<String>) {
+/// A LIKE pattern matching `s` anywhere, with `\` as the escape character.
+pub(crate) fn contains_pattern(s: &str) -> String {
+    let escaped = s
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// How a search term finds its rows.
+enum Search {
+    None,
+    /// Through the trigram index (SQLite, a term of 3 characters or more that few rows hold):
+    /// an FTS5 phrase.
+    Trigram(String),
+    /// A scan of every row's search text.
+    Scan(String),
+}
+
+/// A trigram probe that finds this many rows or more means a broad term: scanning the text is
+/// then cheaper than walking the trigram index's long lists.
+const TRIGRAM_BROAD: i64 = 2_000;
+
+/// The equality filters a query sets: (column, lowercased value).
+fn equalities(q: &SubscriptionQuery) -> Vec<(&'static str, String)> {
+    [
+        ("subscription_status", &q.status),
+        ("tier", &q.tier),
+        ("billing_interval", &q.interval),
+        ("currency", &q.currency),
+    ]
+    .into_iter()
+    .filter_map(|(col, v)| {
+        let v = v.as_deref()?.trim();
+        (!v.is_empty()).then(|| (col, v.to_lowercase()))
+    })
+    .collect()
+}
+
+/// The WHERE clause and its binds for a query. `unindexed` (SQLite only) keeps the equality
+/// filters from using an index (`+col`), so the plan is the sort index's walk or the trigram
+/// index's rows, not a filter index.
+fn filters(q: &SubscriptionQuery, search: &Search, unindexed: bool) -> (String, Vec<String>) {
     let mut clauses = Vec::new();
     let mut binds = Vec::new();
-    let mut eq = |col: &str, v: &Option<String>| {
-        if let Some(v) = v.as_ref().map(|v| v.trim()).filter(|v| !v.is_empty()) {
-            binds.push(v.to_lowercase());
-            clauses.push(format!("{col} = ${}", binds.len()));
+    let plus = if unindexed { "+" } else { "" };
+    for (col, v) in equalities(q) {
+        binds.push(v);
+        clauses.push(format!("{plus}{col} = ${}", binds.len()));
+    }
+    match search {
+        Search::None => {}
+        Search::Trigram(phrase) => {
+            binds.push(phrase.clone());
+            clauses.push(format!("rowid IN (SELECT rowid FROM org_subscriptions_fts WHERE org_subscriptions_fts MATCH ${})", binds.len()));
         }
-    };
-    eq("subscription_status", &q.status);
-    eq("tier", &q.tier);
-    eq("billing_interval", &q.interval);
-    eq("currency", &q.currency);
-    if let Some(s) = q
-        .search
-        .as_ref()
-        .map(|s| s.trim().to_lowercase())
-        .filter(|s| !s.is_empty())
-    {
-        let escaped = s
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        binds.push(format!("%{escaped}%"));
-        // A substring cannot seek: scan the narrow search index, not the table.
-        clauses.push(format!("stripe_subscription_id IN (SELECT stripe_subscription_id FROM org_subscriptions WHERE search LIKE ${} ESCAPE '\\')", binds.len()));
+        Search::Scan(pattern) => {
+            binds.push(pattern.clone());
+            clauses.push(format!("search LIKE ${} ESCAPE '\\'", binds.len()));
+        }
     }
     let sql = if clauses.is_empty() {
         String::new()
@@ -158,6 +192,17 @@ fn filters(q: &SubscriptionQuery) -> (String, Vec<String>) {
         format!(" WHERE {}", clauses.join(" AND "))
     };
     (sql, binds)
+}
+
+/// Whether one index both filters and orders the page: a single filter on status, tier or
+/// interval, sorted by name or by that column (their indexes are (column, org_name, id)).
+fn served_in_order(q: &SubscriptionQuery, sort: &str) -> bool {
+    match equalities(q).as_slice() {
+        [(col, _)] if *col != "currency" => {
+            sort == "org_name" || sort == format!("{col}, org_name")
+        }
+        _ => false,
+    }
 }
 
 /// Entitlement lookup keys per organization: Stripe's summaries of its customers, and the
@@ -366,22 +411,99 @@ impl Store {
         Box::pin(async move { Ok(self.subscriptions_rows(q, None).await?.0) })
     }
 
+    /// How this store finds the rows holding `term`.
+    async fn search_plan(&self, q: &SubscriptionQuery) -> Result<Search, StoreError> {
+        let Some(term) = q
+            .search
+            .as_ref()
+            .map(|s| s.trim().to_lowercase())
+            .filter(|s| !s.is_empty())
+        else {
+            return Ok(Search::None);
+        };
+        if self.backend() != super::Backend::Sqlite || term.chars().count() < 3 {
+            return Ok(Search::Scan(contains_pattern(&term)));
+        }
+        // A quoted FTS5 phrase of trigrams: the term as a substring, quotes doubled.
+        let phrase = format!("\"{}\"", term.replace('"', "\"\""));
+        let found: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM (SELECT rowid FROM org_subscriptions_fts WHERE org_subscriptions_fts MATCH $1 LIMIT {TRIGRAM_BROAD})"
+        ))
+        .bind(&phrase)
+        .fetch_one(self.pool())
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(if found < TRIGRAM_BROAD {
+            Search::Trigram(phrase)
+        } else {
+            Search::Scan(contains_pattern(&term))
+        })
+    }
+
     async fn subscriptions_rows(
         &self,
         q: &SubscriptionQuery,
         page: Option<(i64, i64)>,
     ) -> Result<(Vec<SubscriptionRow>, i64), StoreError> {
-        let (where_sql, binds) = filters(q);
-        let col = SORTS
+        let search = self.search_plan(q).await?;
+        let prefix = SORTS
             .iter()
             .find(|(k, _)| Some(*k) == q.sort.as_deref())
             .map_or("org_name", |(_, c)| c);
-        let dir = if q.desc { "DESC" } else { "ASC" };
-        // The tie-breaker matches the indexes (migration 0004), so the page walks an index;
-        // a deep page skips over the narrow index only, then reads its 100 rows.
-        let order = format!("{col} {dir}, stripe_subscription_id {dir}");
-        let sql = match page {
-            Some((offset, limit)) => format!(
+        // The order matches an index of migration 0005 column for column.
+        let order = |desc: bool| {
+            let dir = if desc { "DESC" } else { "ASC" };
+            prefix
+                .split(", ")
+                .filter(|c| !c.is_empty())
+                .chain(["stripe_subscription_id"])
+                .map(|c| format!("{c} {dir}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        // Through the trigram index, the equality filters must not use an index of their own:
+        // without statistics SQLite would walk, say, every annual row.
+        let trigram = matches!(search, Search::Trigram(_));
+        let mut unindexed = trigram;
+        let mut reversed = false;
+        // The count, and the window of the sorted matches this page reads.
+        let mut counted: Option<(i64, i64, i64)> = None;
+        if let Some((offset, limit)) = page {
+            let (where_sql, binds) = filters(q, &search, unindexed);
+            let count_sql = format!("SELECT (SELECT count(*) FROM org_subscriptions{where_sql}), (SELECT count(*) FROM org_subscriptions)");
+            let mut cq = sqlx::query(&count_sql);
+            for b in &binds {
+                cq = cq.bind(b);
+            }
+            let r = cq.fetch_one(self.pool()).await.map_err(|e| self.err(e))?;
+            let total: i64 = r.try_get(0).map_err(|e| self.err(e))?;
+            let all: i64 = r.try_get(1).map_err(|e| self.err(e))?;
+            if total == 0 || offset >= total {
+                return Ok((Vec::new(), total));
+            }
+            // A page past the middle is read from the other end, in reverse order (the
+            // tie-breaker makes that the exact mirror), so no page skips more than half.
+            let (offset, limit) = if offset + limit / 2 > total / 2 {
+                reversed = true;
+                let end = (offset + limit).min(total);
+                (total - end, end - offset)
+            } else {
+                (offset, limit)
+            };
+            // Two ways to a filtered page: walk the sort index, skipping rows the filter
+            // drops (about (offset + limit) * all / total entries read, each small), or find
+            // the matches through a filter index and sort them (about `total` rows read from
+            // the table). SQLite's planner always takes the second when it has an equality
+            // filter, so the choice is made here, from the count.
+            unindexed |= self.backend() == super::Backend::Sqlite
+                && !served_in_order(q, prefix)
+                && (offset + limit).saturating_mul(all) < total.saturating_mul(total) * 4;
+            counted = Some((total, offset, limit));
+        }
+        let (where_sql, binds) = filters(q, &search, unindexed);
+        let order = order(q.desc != reversed);
+        let sql = match counted {
+            Some((_, offset, limit)) => format!(
                 "SELECT {SUB_COLUMNS} FROM org_subscriptions WHERE stripe_subscription_id IN
                    (SELECT stripe_subscription_id FROM org_subscriptions{where_sql} ORDER BY {order} LIMIT {limit} OFFSET {offset})
                  ORDER BY {order}"
@@ -400,17 +522,10 @@ impl Store {
             .map(sub_row)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| self.err(e))?;
-        let total = match page {
-            Some(_) => {
-                let count_sql = format!("SELECT count(*) FROM org_subscriptions{where_sql}");
-                let mut cq = sqlx::query_scalar::<_, i64>(&count_sql);
-                for b in &binds {
-                    cq = cq.bind(b);
-                }
-                cq.fetch_one(self.pool()).await.map_err(|e| self.err(e))?
-            }
-            None => rows.len() as i64,
-        };
+        if reversed {
+            rows.reverse();
+        }
+        let total = counted.map_or(rows.len() as i64, |(total, _, _)| total);
         let orgs: Vec<String> = rows
             .iter()
             .filter_map(|r| r.org_id.clone())
@@ -458,8 +573,8 @@ impl Store {
                 .map(|s| s.trim().to_lowercase())
                 .filter(|s| !s.is_empty())
             {
-                binds.push(format!("%{s}%"));
-                clauses.push(format!("(lower(o.name) LIKE ${n} OR lower(a.org_id) LIKE ${n} OR lower(COALESCE(a.stripe_subscription_id, '')) LIKE ${n})", n = binds.len()));
+                binds.push(contains_pattern(&s));
+                clauses.push(format!("(lower(o.name) LIKE ${n} ESCAPE '\\' OR lower(a.org_id) LIKE ${n} ESCAPE '\\' OR lower(COALESCE(a.stripe_subscription_id, '')) LIKE ${n} ESCAPE '\\')", n = binds.len()));
             }
             let where_sql = if clauses.is_empty() {
                 String::new()
