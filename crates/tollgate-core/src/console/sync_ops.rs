@@ -135,8 +135,16 @@ impl Console {
         let mut report = SyncReport::default();
         let state = p.store().sync_state().await?;
         let result: Result<(), ErrorBody> = async {
+            // Each step's end is logged with its time, so a sync that stalls says where.
             if full || state.checkpoint.is_none() || state.backfill_pending {
+                tracing::info!(full, "sync: backfill started");
                 let b = crate::sync::backfill::run(&p, &gw, &progress).await?;
+                tracing::info!(
+                    customers = b.customers,
+                    subscriptions = b.subscriptions,
+                    ms = start.elapsed().as_millis() as u64,
+                    "sync: backfill done"
+                );
                 let cancelled = b.cancelled;
                 report.backfill = Some(b);
                 if cancelled {
@@ -144,6 +152,12 @@ impl Console {
                 }
             }
             let c = crate::sync::cursor::run(&p, &gw, &progress).await?;
+            tracing::info!(
+                read = c.read,
+                new = c.new,
+                ms = start.elapsed().as_millis() as u64,
+                "sync: events cursor done"
+            );
             let cancelled = c.cancelled;
             report.cursor = Some(c);
             if cancelled {
@@ -152,6 +166,11 @@ impl Console {
             progress.phase("reading changed objects", 0);
             let pr = progress.clone();
             report.settle = p.settle(&move || pr.is_cancelled()).await?;
+            tracing::info!(
+                confirmed = report.settle.confirmed,
+                ms = start.elapsed().as_millis() as u64,
+                "sync: changed objects read"
+            );
             Ok(())
         }
         .await;

@@ -190,6 +190,7 @@ impl StripeGateway {
                     if attempt >= ATTEMPTS || !err.is_retryable() {
                         return Err(err);
                     }
+                    tracing::warn!(attempt, error = %err, "Stripe write failed; retrying");
                     tokio::time::sleep(backoff(attempt)).await;
                 }
             }

@@ -71,7 +71,10 @@ pub async fn run(
         ..Default::default()
     };
     progress.phase("events", 0);
-    let mut events: Vec<Event> = Vec::new();
+    // Each page goes through the door as it arrives: a run holds one page in memory, however
+    // long the app was away. Stripe lists newest first; the checkpoint moves only after the
+    // last page, so a run cut short is read again whole and its duplicates are no-ops.
+    let mut newest: Option<(i64, String)> = None;
     let mut pages = gw.pages("/events", json!({"created": {"gte": from}}), None);
     loop {
         if progress.is_cancelled() {
@@ -81,40 +84,48 @@ pub async fn run(
         let Some(items) = pages.next().await? else {
             break;
         };
+        let mut events: Vec<Event> = Vec::with_capacity(items.len());
         for item in &items {
             match Event::from_value(item, item.to_string()) {
                 Ok(e) => events.push(e),
                 Err(e) => tracing::warn!(error = %e, "listed event not recorded"),
             }
         }
-        progress.set_total(events.len() as u64);
-    }
-    // Oldest first; same-second ties in id order so reruns are identical.
-    events.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
-    report.read = events.len() as u64;
-    for chunk in events.chunks(500) {
-        let c = p.ingest(chunk, "cursor").await?;
+        // Same-second ties in id order, so reruns write identically.
+        events.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+        progress.set_total(report.read + events.len() as u64);
+        report.read += events.len() as u64;
+        let c = p.ingest(&events, "cursor").await?;
         report.new += c.new;
         report.duplicate += c.duplicate;
-        for _ in chunk {
+        for _ in &events {
             progress.step();
         }
+        if let Some(last) = events.last() {
+            if newest
+                .as_ref()
+                .is_none_or(|(t, id)| (last.created, &last.id) > (*t, id))
+            {
+                newest = Some((last.created, last.id.clone()));
+            }
+        }
     }
-    let newest = events.iter().map(|e| e.created).max();
-    report.to = newest.map_or(checkpoint, |n| n.max(checkpoint));
+    report.to = newest
+        .as_ref()
+        .map_or(checkpoint, |(n, _)| (*n).max(checkpoint));
     let mut tx = store.begin().await?;
     db::set_cursor(
         &mut tx,
         CURSOR,
         Some(report.to),
-        events.last().map(|e| e.id.as_str()),
+        newest.as_ref().map(|(_, id)| id.as_str()),
     )
     .await
     .map_err(|e| store.err(e))?;
     tx.commit().await.map_err(|e| store.err(e))?;
     // Stripe's clock: the newest event, else this machine's (the sandbox's may run ahead).
     let local = crate::store::now_seconds();
-    report.warning = retention_warning(checkpoint, newest.map_or(local, |n| n.max(local)));
+    report.warning = retention_warning(checkpoint, newest.map_or(local, |(n, _)| n.max(local)));
     Ok(report)
 }
 
