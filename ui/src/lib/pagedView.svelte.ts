@@ -1,5 +1,6 @@
 // A screen's view of PagedRows: the reactive total, load state and error its table reads,
 // and the two ways rows are forgotten (a new query, or the same query after a change).
+import { untrack } from "svelte";
 import type { ErrorBody } from "./bindings";
 import { errorOf } from "./ipc";
 import { PagedRows, type Fetch } from "./paged";
@@ -36,6 +37,18 @@ export class PagedView<T, Q> {
     this.rows.reset(this.fetcher(q));
     this.version++;
     void this.rows.ensure(0, FIRST_ROWS);
+  }
+
+  /** Follows a screen's query: each new one forgets the rows and calls `onnew` (back to the
+   *  top of the table). Call while the component is set up. */
+  follow(query: () => Q, onnew: () => void) {
+    $effect(() => {
+      const q = query();
+      untrack(() => {
+        this.query(q);
+        onnew();
+      });
+    });
   }
 
   /** The same query again, after a sync or a change. */
