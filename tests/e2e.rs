@@ -79,7 +79,21 @@ async fn wait_text_for(c: &Client, css: &str, needle: &str, secs: u64) -> String
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("{css} never showed {needle:?}; last text: {last:?}");
+    // What the window showed instead (an error banner, a progress line) decides the next step.
+    let name = format!(
+        "failed-{}",
+        css.replace(|ch: char| !ch.is_ascii_alphanumeric(), "_")
+    );
+    shot(c, &name).await;
+    let shown = c
+        .execute(
+            "return document.querySelector('main')?.innerText ?? document.body.innerText",
+            vec![],
+        )
+        .await
+        .map(|v| v.as_str().unwrap_or_default().to_owned())
+        .unwrap_or_default();
+    panic!("{css} never showed {needle:?}; last text: {last:?}; screenshot {name}.png; the screen read:\n{shown}");
 }
 
 /// The element, once it exists (screens and tabs load their parts on first use).
@@ -434,6 +448,12 @@ async fn plans_create_migrate_verify_resolve_and_activity() {
         &c,
         "[data-testid=key-preview]",
         "partner-enterprise-monthly",
+    )
+    .await;
+    // The preview changes at once; the grammar check (and so the button) follows 60 ms later.
+    wait_js(
+        &c,
+        "return !document.querySelector('form button[type=submit]').disabled",
     )
     .await;
     type_into(&c, "input[name=amount]", "-5").await;
