@@ -5,6 +5,9 @@ import { commands, type ProgressView } from "./bindings";
 export async function withProgress<T>(prefix: string, work: (op: string) => Promise<T>, onprogress: (p: ProgressView | null, op: string) => void): Promise<T> {
   const op = `${prefix}-${crypto.randomUUID()}`;
   let running = true;
+  // The pause between polls ends early when the work does, so the caller is not held up to
+  // 150 ms (a screen's buttons stay disabled until this returns).
+  let wake = () => {};
   const poll = (async () => {
     while (running) {
       try {
@@ -13,13 +16,21 @@ export async function withProgress<T>(prefix: string, work: (op: string) => Prom
       } catch {
         /* the answer arrives with the result */
       }
-      await new Promise((r) => setTimeout(r, 150));
+      if (!running) break;
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, 150);
+        wake = () => {
+          clearTimeout(t);
+          r();
+        };
+      });
     }
   })();
   try {
     return await work(op);
   } finally {
     running = false;
+    wake();
     await poll;
     onprogress(null, op);
   }

@@ -35,6 +35,8 @@ export class PagedView<T, Q> {
   /** A new query: forget the rows, load the first block. */
   query(q: Q) {
     this.rows.reset(this.fetcher(q));
+    // The old total is not this query's: the count reads "loading" until the first block.
+    this.loaded = false;
     this.version++;
     void this.rows.ensure(0, FIRST_ROWS);
   }
