@@ -451,11 +451,7 @@ async fn plans_create_migrate_verify_resolve_and_activity() {
     )
     .await;
     // The preview changes at once; the grammar check (and so the button) follows 60 ms later.
-    wait_js(
-        &c,
-        "return !document.querySelector('form button[type=submit]').disabled",
-    )
-    .await;
+    wait_enabled(&c, "form button[type=submit]").await;
     type_into(&c, "input[name=amount]", "-5").await;
     click(&c, "form button[type=submit]").await;
     wait_text(&c, "[data-testid=amount-error]", "must not be negative").await;
@@ -483,9 +479,11 @@ async fn plans_create_migrate_verify_resolve_and_activity() {
     )
     .await;
     click(&c, "[data-testid=use-map]").await;
+    wait_enabled(&c, "[data-testid=dry-run]").await;
     click(&c, "[data-testid=dry-run]").await;
     wait_text(&c, "[data-testid=map-summary]", "2 unchanged · 3 assign").await;
     shot(&c, "17-migration-seed-map-dry-run").await;
+    wait_enabled(&c, "[data-testid=apply]").await;
     click(&c, "[data-testid=apply]").await;
     wait_text(
         &c,
@@ -509,11 +507,14 @@ async fn plans_create_migrate_verify_resolve_and_activity() {
     click(&c, "[data-testid=tab-resolver]").await;
     click(&c, "[data-testid=resolve-run]").await;
     wait_text(&c, "[data-testid=resolve-table]", "price_").await;
+    wait_enabled(&c, "[data-testid=resolve-run]").await;
     click(&c, "[data-testid=resolve-run]").await;
-    wait_text(&c, "[data-testid=resolver-stats]", "%").await;
+    // The second run is served from the cache: a hit, so a rate other than 0 %.
+    wait_js(&c, "const d = document.querySelector('[data-testid=resolver-stats] dd'); return d && d.textContent.trim() !== '0'").await;
     shot(&c, "20-resolver").await;
 
     click(&c, "[data-testid=tab-features]").await;
+    find(&c, "[aria-label=Features]").await;
     shot(&c, "21-features").await;
 
     click(&c, "[data-testid=nav-activity]").await;
@@ -523,6 +524,17 @@ async fn plans_create_migrate_verify_resolve_and_activity() {
 
     c.close().await.ok();
     sandbox.stop().await;
+}
+
+/// Waits until a button can be clicked: a click on a disabled one does nothing.
+async fn wait_enabled(c: &Client, css: &str) {
+    eprintln!("e2e: wait until {css} is enabled");
+    let css = serde_json::to_string(css).unwrap();
+    wait_js(
+        c,
+        &format!("const b = document.querySelector({css}); return b && !b.disabled"),
+    )
+    .await;
 }
 
 /// Polls a script until it returns something truthy, and returns that.
@@ -607,6 +619,12 @@ async fn subscriptions_access_drift_and_the_webhook_receiver() {
         report.contains("1300 customers 1312 subscriptions"),
         "{report}"
     );
+    // The report shows as the list reloads; wait for the reloaded count, not the empty one.
+    wait_js(
+        &c,
+        "return /^[1-9]/.test(document.querySelector('[data-testid=subs-count]').textContent)",
+    )
+    .await;
     let count = wait_text(&c, "[data-testid=subs-count]", "subscriptions").await;
     assert!(
         count
@@ -631,12 +649,19 @@ async fn subscriptions_access_drift_and_the_webhook_receiver() {
     assert!(!count.starts_with("0 "), "{count}");
     shot(&c, "33-subscriptions-past-due").await;
     click(&c, "select[aria-label=Status] option[value=active]").await;
+    let active = wait_text(&c, "[data-testid=subs-count]", "match").await;
+    // A search narrows the filter (the box applies it 150 ms after typing stops); clearing it
+    // brings the filter's count back.
     type_into(&c, "input[aria-label='Search subscriptions']", "top").await;
-    wait_text(&c, "[data-testid=subs-count]", "match").await;
+    let count_is = |op: &str| {
+        format!("const t = document.querySelector('[data-testid=subs-count]').textContent; return t.includes('match') && t {op} {active:?}")
+    };
+    wait_js(&c, &count_is("!==")).await;
     type_into(&c, "input[aria-label='Search subscriptions']", "").await;
+    wait_js(&c, &count_is("===")).await;
 
     // The drawer: subscriptions, access, entitlements claim, timeline.
-    let sub_id = js(&c, "return document.querySelector('[aria-label=Subscriptions] [role=row][data-key]').dataset.key").await;
+    let sub_id = wait_js(&c, "const r = document.querySelector('[aria-label=Subscriptions] [role=row][data-key]'); return r && r.dataset.key").await;
     let sub_id = sub_id.as_str().unwrap().to_owned();
     click(&c, &format!("[role=row][data-key='{sub_id}']")).await;
     wait_text(&c, "[data-testid=org-drawer]", &sub_id).await;
@@ -669,7 +694,7 @@ async fn subscriptions_access_drift_and_the_webhook_receiver() {
     .unwrap();
     assert!(deleted.status().is_success());
     click(&c, "[data-testid=nav-access]").await;
-    wait_text(&c, "[data-testid=access-counts]", "ACTIVE").await;
+    wait_js(&c, "return /ACTIVE [1-9]/.test(document.querySelector('[data-testid=access-counts]').textContent.replace(/[,.\\s]/g, ' '))").await;
     shot(&c, "37-access-list").await;
     click(
         &c,
@@ -684,11 +709,16 @@ async fn subscriptions_access_drift_and_the_webhook_receiver() {
     let items = wait_text(&c, "[data-testid=drift-items]", &sub_id).await;
     assert!(items.contains("canceled"), "{items}");
     shot(&c, "39-drift-found").await;
-    click(&c, "[data-testid=drift-resync]").await;
+    // Re-sync the organization of this difference (the check may list others).
+    eprintln!("e2e: click re-sync in the row of {sub_id}");
+    wait_js(&c, &format!("const tr = [...document.querySelectorAll('[data-testid=drift-items] tr')].find(r => r.textContent.includes({sub_id:?})); const b = tr && tr.querySelector('[data-testid=drift-resync]'); if (b) b.click(); return !!b")).await;
     wait_text(&c, "[data-testid=drift-items]", "re-synced").await;
+    wait_enabled(&c, "[data-testid=drift-check]").await;
     click(&c, "[data-testid=drift-check]").await;
-    let after = wait_text(&c, "[data-testid=drift-summary]", "checked").await;
-    assert!(!after.contains(&sub_id), "{after}");
+    wait_enabled(&c, "[data-testid=drift-check]").await;
+    wait_text(&c, "[data-testid=drift-summary]", "checked").await;
+    let after = js(&c, "const t = document.querySelector('[data-testid=drift-items]'); return t ? t.textContent : ''").await;
+    assert!(!after.as_str().unwrap().contains(&sub_id), "{after}");
     shot(&c, "40-drift-after-resync").await;
 
     // The receiver: on, a delivery without a signature refused, a signed one recorded.
