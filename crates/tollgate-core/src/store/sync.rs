@@ -695,8 +695,10 @@ pub(crate) async fn write_purchase(tx: &mut Tx<'_>, p: &Purchase) -> Result<(), 
             .bind(&p.customer)
             .fetch_optional(&mut **tx)
             .await?;
-    if let Some(org) = org {
-        recompute_access(tx, &org, None).await?;
+    match org {
+        Some(org) => recompute_access(tx, &org, None).await?,
+        // Read the customer; writing it places the purchase under its organization.
+        None => mark_dirty(tx, Kind::Customer, &p.customer, p.completed_at).await?,
     }
     Ok(())
 }
