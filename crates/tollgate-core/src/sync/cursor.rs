@@ -71,13 +71,19 @@ pub async fn run(
         ..Default::default()
     };
     progress.phase("events", 0);
-    // Each page goes through the door as it arrives: a run holds one page in memory, however
-    // long the app was away. Stripe lists newest first; the checkpoint moves only after the
-    // last page, so a run cut short is read again whole and its duplicates are no-ops.
+    // Pages go through the door as they arrive, a thousand events to a transaction (see
+    // `Batch`): a run holds at most that many in memory, however long the app was away.
+    // Stripe lists newest first; the checkpoint moves only after the last page, so a run cut
+    // short is read again whole and its duplicates are no-ops.
     let mut newest: Option<(i64, String)> = None;
+    let mut door = p.batch("cursor");
     let mut pages = gw.pages("/events", json!({"created": {"gte": from}}), None);
     loop {
         if progress.is_cancelled() {
+            // What was read is recorded; the checkpoint stays.
+            let (_, c) = door.finish().await?;
+            report.new += c.new;
+            report.duplicate += c.duplicate;
             report.cancelled = true;
             return Ok(report);
         }
@@ -93,14 +99,8 @@ pub async fn run(
         }
         // Same-second ties in id order, so reruns write identically.
         events.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
-        progress.set_total(report.read + events.len() as u64);
         report.read += events.len() as u64;
-        let c = p.ingest(&events, "cursor").await?;
-        report.new += c.new;
-        report.duplicate += c.duplicate;
-        for _ in &events {
-            progress.step();
-        }
+        progress.set_total(report.read);
         if let Some(last) = events.last() {
             if newest
                 .as_ref()
@@ -109,7 +109,16 @@ pub async fn run(
                 newest = Some((last.created, last.id.clone()));
             }
         }
+        for _ in 0..door.push(events).await? {
+            progress.step();
+        }
     }
+    let (n, c) = door.finish().await?;
+    for _ in 0..n {
+        progress.step();
+    }
+    report.new += c.new;
+    report.duplicate += c.duplicate;
     report.to = newest
         .as_ref()
         .map_or(checkpoint, |(n, _)| (*n).max(checkpoint));

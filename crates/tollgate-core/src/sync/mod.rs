@@ -222,6 +222,16 @@ impl Processor {
         })
     }
 
+    /// A door for a stream of pages (the events cursor): see [`Batch`].
+    pub fn batch(&self, source: &'static str) -> Batch<'_> {
+        Batch {
+            processor: self,
+            source,
+            pending: Vec::new(),
+            counts: IngestCounts::default(),
+        }
+    }
+
     /// Reads every dirty object from Stripe and writes it; falls back to payloads when Stripe
     /// cannot be reached. Stops early when `cancel` says so.
     pub fn settle<'a>(
@@ -450,5 +460,51 @@ impl Processor {
         }
         tx.commit().await.map_err(|e| self.store.err(e))?;
         Ok((applied, stale))
+    }
+}
+
+/// Events bound for the door, committed [`Batch::SIZE`] at a time. Each transaction writes
+/// every index page it touched to the WAL, and a page of 100 random event ids touches nearly as
+/// many index pages (ledger id, customer, object; dirty marks) as a thousand do: committing
+/// each of Stripe's pages of 100 wrote those pages ten times over (100,000 events took 5 s in
+/// pages and 3.5 s in thousands). Events are recorded only on [`Batch::push`] reaching the size
+/// or on [`Batch::finish`]; a run cut short in between records them on its next read.
+pub struct Batch<'a> {
+    processor: &'a Processor,
+    source: &'static str,
+    pending: Vec<Event>,
+    counts: IngestCounts,
+}
+
+impl Batch<'_> {
+    pub const SIZE: usize = 1000;
+
+    /// Adds a page; returns how many events were committed by this call (0 or the batch).
+    pub async fn push(&mut self, events: Vec<Event>) -> Result<u64, StoreError> {
+        self.pending.extend(events);
+        if self.pending.len() >= Self::SIZE {
+            self.commit().await
+        } else {
+            Ok(0)
+        }
+    }
+
+    /// Commits what is pending; returns how many events that was, and the run's counts.
+    pub async fn finish(mut self) -> Result<(u64, IngestCounts), StoreError> {
+        let n = self.commit().await?;
+        Ok((n, self.counts))
+    }
+
+    async fn commit(&mut self) -> Result<u64, StoreError> {
+        if self.pending.is_empty() {
+            return Ok(0);
+        }
+        let c = self.processor.ingest(&self.pending, self.source).await?;
+        self.counts.new += c.new;
+        self.counts.duplicate += c.duplicate;
+        self.counts.recorded_only += c.recorded_only;
+        let n = self.pending.len() as u64;
+        self.pending.clear();
+        Ok(n)
     }
 }
