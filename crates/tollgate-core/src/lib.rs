@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod console;
 pub mod domain;
 pub mod error;
+pub mod ledger;
 pub mod paths;
 pub mod progress;
 pub mod secrets;

@@ -127,8 +127,8 @@ async fn the_event_processor_records_once_and_derives_access(pg: bool) {
         ),
         ev(
             "evt_4",
-            "charge.succeeded",
-            serde_json::json!({"id": "ch_1", "object": "charge"}),
+            "payout.paid",
+            serde_json::json!({"id": "po_1", "object": "payout"}),
         ),
     ];
     let first = p.ingest(&events, "webhook").await.unwrap();
@@ -260,7 +260,7 @@ async fn migrates_the_whole_schema_once(pg: bool) {
     let before = store.status().await.unwrap();
     assert_eq!(before.schema_version, 0);
     let first = store.migrate().await.unwrap();
-    assert_eq!(first.applied, vec![1, 2, 3, 4, 5]);
+    assert_eq!(first.applied, vec![1, 2, 3, 4, 5, 6]);
     assert_eq!(first.schema_version, latest_version(store.backend()));
     let again = store.migrate().await.unwrap();
     assert!(again.applied.is_empty(), "second migrate applies nothing");
@@ -293,10 +293,17 @@ async fn statuses_and_rates_are_checked(pg: bool) {
     seed_org_and_plan(&store).await;
     let paused = exec(&store, "INSERT INTO platform_access (org_id, plan_id, status, started_at, source, updated_at) VALUES ('org_1', 'price_cm', 'PAUSED', 1, 'subscription', 1)").await;
     assert!(paused.is_err(), "only ACTIVE, PAST_DUE, CANCELED");
-    let rate = exec(&store, "INSERT INTO transaction_commissions (id, gross_amount, commission_rate, commission_amount, currency, occurred_at, created_at) VALUES ('tc1', 10000, 10001, 1, 'eur', 1, 1)").await;
+    let row = |id: &str, rate: i64, plan: &str| {
+        format!("INSERT INTO transaction_commissions (id, kind, stripe_charge_id, plan_type_at_transaction, tier_level_at_transaction, currency, gross_amount, commission_amount, implied_amount, commission_rate, flagged, occurred_at, created_at) VALUES ('{id}', 'charge', 'ch_{id}', '{plan}', 'top', 'eur', 10000, 1200, 1200, {rate}, 0, 1, 1)")
+    };
+    let rate = exec(&store, &row("tc1", 10001, "monthly")).await;
     assert!(rate.is_err(), "a rate above 10000 bps is refused");
-    let ok = exec(&store, "INSERT INTO transaction_commissions (id, gross_amount, commission_rate, commission_amount, currency, occurred_at, created_at) VALUES ('tc2', 10000, 1200, 1200, 'eur', 1, 1)").await;
+    let plan = exec(&store, &row("tc3", 1200, "weekly")).await;
+    assert!(plan.is_err(), "plan types are commission, monthly, annual");
+    let ok = exec(&store, &row("tc2", 1200, "monthly")).await;
     assert!(ok.is_ok(), "{ok:?}");
+    let rates = exec(&store, "INSERT INTO commission_rates (plan_type, tier, rate_bps, effective_from, effective_to, source, created_at) VALUES ('monthly', 'top', 800, 100, 100, 'admin', 1)").await;
+    assert!(rates.is_err(), "a rate period must not be empty");
 }
 
 async fn prices_are_immutable_and_lookup_keys_unique(pg: bool) {

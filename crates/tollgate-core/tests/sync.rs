@@ -668,3 +668,136 @@ async fn offline_a_stale_active_after_deleted_never_revives_access() {
     );
     assert!(c.sync_state().await.unwrap().dirty >= 1);
 }
+
+/// The commission ledger from the demo year: one row per appointment charge and per refund,
+/// with the organization's plan at the time and the rate in force; a charge that matched its
+/// rate is not flagged, a refund reverses its share; reading everything again adds nothing, and
+/// a new appointment and a refund arrive through the events cursor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appointments_build_the_commission_ledger_once() {
+    use sqlx::Row;
+    let f = fixture(Seed::Demo).await;
+    let c = f.console(None);
+    let r = c.sync(false, None).await.unwrap();
+    let b = r.backfill.unwrap();
+    let store = c.store().await.unwrap();
+    let count = |sql: &'static str| {
+        let store = store.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(store.pool())
+                .await
+                .unwrap()
+        }
+    };
+    let charges = count("SELECT count(*) FROM transaction_commissions WHERE kind = 'charge'").await;
+    let refunds = count("SELECT count(*) FROM transaction_commissions WHERE kind = 'refund'").await;
+    let listed = f.get("/v1/charges?limit=100").await;
+    assert!(listed["data"].as_array().is_some_and(|d| !d.is_empty()));
+    assert_eq!(charges as u64, b.appointments, "one row per appointment");
+    assert!(charges > 1000, "a year of appointments: {charges}");
+    assert!(refunds > 10 && refunds < charges / 20, "{refunds} refunds");
+    // Every row carries a plan type and tier; rates came from price metadata.
+    let rates =
+        count("SELECT count(*) FROM commission_rates WHERE source = 'price metadata'").await;
+    assert!(rates >= 4, "{rates} seeded rates");
+    let tiers: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT tier_level_at_transaction FROM transaction_commissions ORDER BY 1",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    assert!(
+        tiers.contains(&"community".to_owned()) && tiers.contains(&"top".to_owned()),
+        "{tiers:?}"
+    );
+    // The seed charges each organization's rate: rows whose snapshot found that plan match it.
+    let matched =
+        count("SELECT count(*) FROM transaction_commissions WHERE kind = 'charge' AND flagged = 0")
+            .await;
+    assert!(
+        matched * 2 > charges,
+        "{matched} of {charges} match their rate"
+    );
+    let bad = count(
+        "SELECT count(*) FROM transaction_commissions WHERE flagged = 0 AND implied_amount <> commission_amount",
+    )
+    .await;
+    assert_eq!(bad, 0);
+    // A refund's row reverses its share of its charge, under the charge's terms.
+    let row = sqlx::query(
+        "SELECT r.gross_amount, r.commission_amount, c.gross_amount, c.commission_amount, CASE WHEN r.tier_level_at_transaction = c.tier_level_at_transaction THEN 1 ELSE 0 END
+         FROM transaction_commissions r JOIN transaction_commissions c ON c.id = r.stripe_charge_id AND c.kind = 'charge'
+         WHERE r.kind = 'refund' LIMIT 1",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    let (rg, rc, cg, cc): (i64, i64, i64, i64) = (row.get(0), row.get(1), row.get(2), row.get(3));
+    assert!(rg < 0 && rc <= 0 && rg >= -cg, "{rg} {rc} {cg} {cc}");
+    assert_eq!(
+        rc,
+        -((cc * -rg * 2 + cg) / (2 * cg)),
+        "proportional, half-up"
+    );
+    assert_eq!(row.get::<i64, _>(4), 1);
+
+    // A full sync again: history is not rewritten, nothing is doubled.
+    let before = count("SELECT count(*) FROM transaction_commissions").await;
+    c.sync(true, None).await.unwrap();
+    assert_eq!(
+        count("SELECT count(*) FROM transaction_commissions").await,
+        before
+    );
+
+    // A new appointment and its refund, found by the events cursor.
+    let accounts = f.get("/v1/accounts?limit=1").await;
+    let acct = accounts["data"][0]["id"].as_str().unwrap().to_owned();
+    let pi = f
+        .post(
+            "/v1/payment_intents",
+            &[
+                ("amount", "10000"),
+                ("currency", "eur"),
+                ("confirm", "true"),
+                ("application_fee_amount", "999"),
+                ("transfer_data[destination]", &acct),
+                ("metadata[organization_id]", "org_unknown_here"),
+            ],
+        )
+        .await;
+    let ch = pi["latest_charge"].as_str().unwrap().to_owned();
+    f.post("/v1/refunds", &[("charge", &ch), ("amount", "2500")])
+        .await;
+    c.sync(false, None).await.unwrap();
+    let rows = sqlx::query(
+        "SELECT kind, gross_amount, commission_amount, implied_amount, flagged, plan_type_at_transaction, org_id, stripe_transfer_id
+         FROM transaction_commissions WHERE stripe_charge_id = $1 ORDER BY kind",
+    )
+    .bind(&ch)
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    let got: Vec<(String, i64, i64, Option<i64>, i64, String)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
+        .collect();
+    // An organization the store does not know pays commission only, at the community rate
+    // when one is set; what was charged (999) is flagged against it.
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(
+        (got[0].0.as_str(), got[0].1, got[0].2, got[0].5.as_str()),
+        ("charge", 10000, 999, "commission")
+    );
+    assert_eq!(
+        (got[1].0.as_str(), got[1].1, got[1].2),
+        ("refund", -2500, -250)
+    );
+    assert_eq!(got[0].4, 1, "999 is not what any rate gives on 100.00");
+    assert!(
+        rows[0]
+            .get::<Option<String>, _>(7)
+            .is_some_and(|t| t.starts_with("tr_")),
+        "the transfer id is kept"
+    );
+}

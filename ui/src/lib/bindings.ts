@@ -245,6 +245,10 @@ export type SyncReport = { backfill: BackfillReport | null, cursor: CursorReport
 
 export type BackfillReport = { customers: number, subscriptions: number, purchases: number, 
 /**
+ * Appointment charges recorded in the commission ledger.
+ */
+appointments: number, 
+/**
  * A run that picked up where a killed or cancelled one stopped.
  */
 resumed: boolean, cancelled: boolean, };

@@ -166,6 +166,23 @@ impl BasisPoints {
     pub fn display(self) -> String {
         format!("{}.{:02} %", self.0 / 100, self.0 % 100)
     }
+
+    /// This rate of `amount` minor units, half-up to the minor unit (half away from zero for a
+    /// negative amount, so a full refund reverses exactly what the charge implied).
+    pub fn of(self, amount: i64) -> i64 {
+        ratio_half_up(amount, self.0 as i64, 10_000)
+    }
+}
+
+/// `amount × num / den`, rounded half-up to the minor unit (half away from zero below zero):
+/// the one rounding of computed amounts. i128 inside, so no product overflows.
+pub fn ratio_half_up(amount: i64, num: i64, den: i64) -> i64 {
+    assert!(den > 0, "a ratio needs a positive denominator");
+    let p = amount as i128 * num as i128;
+    let den = den as i128;
+    // A remainder of at least half the denominator rounds up.
+    let q = (p.abs() + den / 2) / den;
+    (if p < 0 { -q } else { q }) as i64
 }
 
 #[cfg(test)]
@@ -215,5 +232,21 @@ mod tests {
         assert!(BasisPoints::parse("bps", -1).is_err());
         assert_eq!(BasisPoints::from_metadata("800"), Some(BasisPoints(800)));
         assert_eq!(BasisPoints::from_metadata("12%"), None);
+    }
+
+    #[test]
+    fn rates_round_half_up_to_the_minor_unit() {
+        let bp = |b| BasisPoints(b);
+        assert_eq!(bp(1200).of(6000), 720);
+        assert_eq!(bp(1250).of(1), 0); // 0.125
+        assert_eq!(bp(5000).of(1), 1); // 0.5 rounds up
+        assert_eq!(bp(5000).of(-1), -1); // and away from zero below it
+        assert_eq!(bp(800).of(12_345), 988); // 987.6
+        assert_eq!(bp(1000).of(-12_345), -1235); // -1234.5
+        assert_eq!(ratio_half_up(720, 3000, 6000), 360);
+        assert_eq!(ratio_half_up(7, 1, 2), 4); // 3.5
+        assert_eq!(ratio_half_up(5, 1, 3), 2); // 1.67
+        assert_eq!(ratio_half_up(4, 1, 3), 1); // 1.33
+        assert_eq!(ratio_half_up(i64::MAX, 10_000, 10_000), i64::MAX);
     }
 }

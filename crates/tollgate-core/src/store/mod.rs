@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod catalog;
+pub mod ledger;
 pub mod sync;
 pub mod sync_views;
 

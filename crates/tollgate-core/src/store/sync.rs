@@ -911,6 +911,8 @@ pub(crate) async fn refresh_plan_columns(tx: &mut Tx<'_>) -> Result<(), sqlx::Er
     )
     .execute(&mut **tx)
     .await?;
+    // A plan type and tier seen for the first time takes its price's commission rate.
+    super::ledger::seed_rates(tx).await?;
     Ok(())
 }
 

@@ -21,12 +21,15 @@ pub struct BackfillReport {
     pub subscriptions: u64,
     #[ts(type = "number")]
     pub purchases: u64,
+    /// Appointment charges recorded in the commission ledger.
+    #[ts(type = "number")]
+    pub appointments: u64,
     /// A run that picked up where a killed or cancelled one stopped.
     pub resumed: bool,
     pub cancelled: bool,
 }
 
-const STAGES: [(&str, &str, Kind); 3] = [
+const STAGES: [(&str, &str, Kind); 4] = [
     ("customers", "/customers", Kind::Customer),
     ("subscriptions", "/subscriptions", Kind::Subscription),
     (
@@ -34,6 +37,8 @@ const STAGES: [(&str, &str, Kind); 3] = [
         "/checkout/sessions",
         Kind::CheckoutSession,
     ),
+    // After subscriptions: each appointment snapshots its organization's plan at the time.
+    ("charges", "/charges", Kind::Charge),
 ];
 
 const DONE: &str = "done";
@@ -76,6 +81,10 @@ pub async fn run(
             super::FetchError::Failed(b) => b,
         })?;
         let mut tx = store.begin().await?;
+        // Rates first: the charges stage snapshots them.
+        db::refresh_plan_columns(&mut tx)
+            .await
+            .map_err(|e| store.err(e))?;
         db::set_cursor(&mut tx, "backfill:catalog", None, Some(DONE))
             .await
             .map_err(|e| store.err(e))?;
@@ -93,6 +102,7 @@ pub async fn run(
         let query = match kind {
             Kind::Subscription => json!({"status": "all"}),
             Kind::CheckoutSession => json!({"status": "complete"}),
+            Kind::Charge => json!({"expand": ["data.refunds"]}),
             _ => json!({}),
         };
         let mut pages = gw.pages(path, query, after);
@@ -133,6 +143,10 @@ pub async fn run(
                 match kind {
                     Kind::Customer => report.customers += 1,
                     Kind::Subscription => report.subscriptions += 1,
+                    Kind::Charge => {
+                        report.appointments +=
+                            crate::ledger::Appointment::parse(item, &p.org_keys).is_some() as u64
+                    }
                     _ => report.purchases += super::objects::purchase(item, None).len() as u64,
                 }
                 progress.step();

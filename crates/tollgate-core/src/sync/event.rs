@@ -12,6 +12,8 @@ pub enum Kind {
     CheckoutSession,
     Entitlements,
     Catalog,
+    /// An appointment's destination charge, for the commission ledger.
+    Charge,
 }
 
 impl Kind {
@@ -22,6 +24,7 @@ impl Kind {
             Kind::CheckoutSession => "checkout_session",
             Kind::Entitlements => "entitlements",
             Kind::Catalog => "catalog",
+            Kind::Charge => "charge",
         }
     }
 
@@ -32,6 +35,7 @@ impl Kind {
             "checkout_session" => Kind::CheckoutSession,
             "entitlements" => Kind::Entitlements,
             "catalog" => Kind::Catalog,
+            "charge" => Kind::Charge,
             _ => return None,
         })
     }
@@ -126,6 +130,15 @@ pub(crate) fn payload_object(raw: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// An id Stripe gives as a string, or inside an expanded object.
+fn id_at(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if s.starts_with("ch_") || s.starts_with("py_") => Some(s.clone()),
+        Value::Object(o) => o.get("id").and_then(Value::as_str).map(str::to_owned),
+        _ => None,
+    }
+}
+
 fn route(
     event_type: &str,
     object: &Value,
@@ -162,6 +175,23 @@ fn route(
         }
         "product" | "price" | "entitlements.feature" | "product.feature" => {
             touches.push((Kind::Catalog, CATALOG.to_owned()))
+        }
+        // The commission ledger reads the charge: it carries the fee, the transfer and its
+        // refunds, whichever of its events arrives first or alone.
+        "charge" => touches.extend(own(Kind::Charge)),
+        "charge.refund" | "refund" => {
+            touches.extend(id_at(&object["charge"]).map(|c| (Kind::Charge, c)))
+        }
+        "application_fee" => touches.extend(
+            id_at(&object["originating_transaction"])
+                .or_else(|| id_at(&object["charge"]))
+                .map(|c| (Kind::Charge, c)),
+        ),
+        "transfer" => {
+            touches.extend(id_at(&object["source_transaction"]).map(|c| (Kind::Charge, c)))
+        }
+        "payment_intent" if event_type == "payment_intent.succeeded" => {
+            touches.extend(id_at(&object["latest_charge"]).map(|c| (Kind::Charge, c)))
         }
         _ => {}
     }
@@ -207,6 +237,32 @@ mod tests {
             "charge.succeeded",
             json!({"id": "ch_1", "object": "charge"}),
         );
+        assert_eq!(e.touches, vec![(Kind::Charge, "ch_1".into())]);
+        for (t, object) in [
+            (
+                "charge.refund.updated",
+                json!({"id": "re_1", "object": "refund", "charge": "ch_1"}),
+            ),
+            (
+                "application_fee.created",
+                json!({"id": "fee_1", "object": "application_fee", "charge": "ch_1", "originating_transaction": "ch_1"}),
+            ),
+            (
+                "transfer.created",
+                json!({"id": "tr_1", "object": "transfer", "source_transaction": "ch_1"}),
+            ),
+            (
+                "payment_intent.succeeded",
+                json!({"id": "pi_1", "object": "payment_intent", "latest_charge": "ch_1"}),
+            ),
+        ] {
+            assert_eq!(
+                ev(t, object).touches,
+                vec![(Kind::Charge, "ch_1".into())],
+                "{t}"
+            );
+        }
+        let e = ev("payout.paid", json!({"id": "po_1", "object": "payout"}));
         assert!(
             e.is_recorded_only(),
             "unknown types are recorded and acknowledged"

@@ -104,6 +104,14 @@ impl GatewayReader {
                 .await
             }
             Kind::Catalog => Ok(Fetched::Gone),
+            // Refunds are not on the charge unless asked for (API versions since 2022-11-15).
+            Kind::Charge => {
+                self.get(
+                    &format!("/charges/{id}"),
+                    serde_json::json!({"expand": ["refunds"]}),
+                )
+                .await
+            }
         }
     }
 }
@@ -426,6 +434,12 @@ impl Processor {
                 db::write_entitlements(tx, id, &objects::entitlements(v), stamp.watermark()).await?
             }
             Kind::Catalog => Outcome::Applied,
+            Kind::Charge => {
+                if let Some(a) = crate::ledger::Appointment::parse(v, &self.org_keys) {
+                    crate::store::ledger::write_appointment(tx, &a).await?;
+                }
+                Outcome::Applied
+            }
         })
     }
 
