@@ -25,12 +25,41 @@ CREATE TABLE transaction_commissions (
     stripe_application_fee_id   TEXT,
     stripe_transfer_id          TEXT,
     occurred_at                 BIGINT NOT NULL,
+    -- The day of occurred_at in the reports' time zone (settings `report_time_zone`), kept
+    -- current when that setting changes: reports bucket by it.
+    local_day                   TEXT NOT NULL,
     created_at                  BIGINT NOT NULL
 );
+CREATE INDEX transaction_commissions_day ON transaction_commissions (local_day, currency);
 CREATE INDEX transaction_commissions_occurred ON transaction_commissions (occurred_at);
 CREATE INDEX transaction_commissions_org ON transaction_commissions (org_id, occurred_at);
 CREATE INDEX transaction_commissions_charge ON transaction_commissions (stripe_charge_id);
-CREATE INDEX transaction_commissions_flagged ON transaction_commissions (flagged, occurred_at);
+CREATE INDEX transaction_commissions_flagged ON transaction_commissions (flagged, local_day);
+
+-- The ledger summed per local day, currency, tier and plan type, kept in the transaction that
+-- adds a row: a year's report reads a few thousand rows instead of a million.
+CREATE TABLE commission_days (
+    local_day       TEXT NOT NULL,
+    currency        TEXT NOT NULL,
+    tier            TEXT NOT NULL,
+    plan_type       TEXT NOT NULL,
+    charges         BIGINT NOT NULL,
+    refunds         BIGINT NOT NULL,
+    gross_amount    BIGINT NOT NULL,
+    commission      BIGINT NOT NULL,
+    implied         BIGINT NOT NULL,
+    -- Rows without a rate (implied unknown) and rows whose charge differs from the rate.
+    unrated         BIGINT NOT NULL,
+    flagged         BIGINT NOT NULL,
+    PRIMARY KEY (local_day, currency, tier, plan_type)
+);
+
+-- Settings that belong to the store (shared by a team on Postgres), e.g. report_time_zone.
+CREATE TABLE settings (
+    key         TEXT PRIMARY KEY,
+    value       TEXT NOT NULL,
+    updated_at  BIGINT NOT NULL
+);
 
 -- Commission rates in basis points per (plan type, tier), each over [effective_from,
 -- effective_to) in UTC seconds (NULL: open-ended). Seeded from price metadata `commissionRate`;

@@ -48,6 +48,11 @@ impl Progress {
         self.0.done.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Sets how many steps are done (an operation that counts by itself).
+    pub fn set_done(&self, done: u64) {
+        self.0.done.store(done, Ordering::Relaxed);
+    }
+
     pub fn set_total(&self, total: u64) {
         self.0.total.store(total, Ordering::Relaxed);
     }

@@ -27,6 +27,9 @@ const TABLES: &[&str] = &[
     "access_overrides",
     "dirty_objects",
     "sync_issues",
+    "commission_rates",
+    "commission_days",
+    "settings",
 ];
 
 async fn exec(store: &Store, sql: &str) -> Result<u64, sqlx::Error> {
@@ -58,6 +61,7 @@ both_backends!(
     catalog_snapshots_swap_keys_and_keep_billed_fields,
     the_event_processor_records_once_and_derives_access,
     subscription_pages_agree_with_one_plain_sorted_read,
+    commission_reports_agree_with_the_ledger,
 );
 
 /// Stripe as a script, always online.
@@ -294,7 +298,7 @@ async fn statuses_and_rates_are_checked(pg: bool) {
     let paused = exec(&store, "INSERT INTO platform_access (org_id, plan_id, status, started_at, source, updated_at) VALUES ('org_1', 'price_cm', 'PAUSED', 1, 'subscription', 1)").await;
     assert!(paused.is_err(), "only ACTIVE, PAST_DUE, CANCELED");
     let row = |id: &str, rate: i64, plan: &str| {
-        format!("INSERT INTO transaction_commissions (id, kind, stripe_charge_id, plan_type_at_transaction, tier_level_at_transaction, currency, gross_amount, commission_amount, implied_amount, commission_rate, flagged, occurred_at, created_at) VALUES ('{id}', 'charge', 'ch_{id}', '{plan}', 'top', 'eur', 10000, 1200, 1200, {rate}, 0, 1, 1)")
+        format!("INSERT INTO transaction_commissions (id, kind, stripe_charge_id, plan_type_at_transaction, tier_level_at_transaction, currency, gross_amount, commission_amount, implied_amount, commission_rate, flagged, occurred_at, local_day, created_at) VALUES ('{id}', 'charge', 'ch_{id}', '{plan}', 'top', 'eur', 10000, 1200, 1200, {rate}, 0, 1, '1970-01-01', 1)")
     };
     let rate = exec(&store, &row("tc1", 10001, "monthly")).await;
     assert!(rate.is_err(), "a rate above 10000 bps is refused");
@@ -602,4 +606,173 @@ async fn subscription_pages_agree_with_one_plain_sorted_read(pg: bool) {
             assert_eq!(ids, slice, "page at {offset} of {q:?}");
         }
     }
+}
+
+/// Reports from the daily rollups and from the ledger rows agree with plain sums over the
+/// ledger, for every grouping; a time zone change moves days but keeps totals; drill-down and
+/// export return the rows behind a group; an overlapping rate is refused and nothing changes.
+async fn commission_reports_agree_with_the_ledger(pg: bool) {
+    use tollgate_core::ledger::report::{CommissionQuery, Dim, Period, RateInput};
+    use tollgate_core::store::ledger;
+    let (store, _guard) = fresh_store(pg).await;
+    store.migrate().await.unwrap();
+    let added = ledger::seed(&store, 3000, &|_| {}).await.unwrap();
+    assert!(added > 3000, "charges and some refunds: {added}");
+    let sum = |sql: String| {
+        let store = store.clone();
+        async move {
+            sqlx::query_as::<_, (i64, i64, i64)>(&sql)
+                .fetch_one(store.pool())
+                .await
+                .unwrap()
+        }
+    };
+    let today = chrono::Utc::now().date_naive();
+    let q = |group_by: Vec<Dim>, period: Period| CommissionQuery {
+        from: (today - chrono::Duration::days(400)).to_string(),
+        to: (today + chrono::Duration::days(2)).to_string(),
+        period,
+        group_by,
+        currency: None,
+        tier: None,
+        plan_type: None,
+        expert: None,
+        flagged_only: false,
+    };
+    let (gross, fee, flagged) = sum("SELECT CAST(COALESCE(sum(gross_amount), 0) AS BIGINT), CAST(COALESCE(sum(commission_amount), 0) AS BIGINT), CAST(COALESCE(sum(flagged), 0) AS BIGINT) FROM transaction_commissions WHERE currency = 'eur'".into()).await;
+    for (dims, period) in [
+        (vec![Dim::Period, Dim::Tier], Period::Month),
+        (vec![Dim::Period], Period::Quarter),
+        (vec![Dim::PlanType], Period::Week),
+        (vec![Dim::Expert], Period::Month),
+        (vec![Dim::Period, Dim::Expert, Dim::Tier], Period::Day),
+        (vec![], Period::Month),
+    ] {
+        let r = ledger::commission_report(&store, &q(dims.clone(), period).check().unwrap())
+            .await
+            .unwrap();
+        let eur = r.totals.iter().find(|t| t.currency == "eur").unwrap();
+        assert_eq!(
+            (eur.gross, eur.commission, eur.flagged),
+            (gross, fee, flagged),
+            "{dims:?} {period:?}"
+        );
+        let groups: (i64, i64) = r
+            .groups
+            .iter()
+            .filter(|g| g.currency == "eur")
+            .fold((0, 0), |a, g| (a.0 + g.gross, a.1 + g.commission));
+        assert_eq!(groups, (gross, fee), "{dims:?}: groups add up to the total");
+        assert!(
+            r.groups
+                .iter()
+                .all(|g| g.currency == "eur" || g.currency == "usd"),
+            "currencies stay apart"
+        );
+        if dims == vec![Dim::Period, Dim::Tier] {
+            assert!(
+                r.groups.len() >= 12 * 2 && r.source == "daily rollups",
+                "{}",
+                r.groups.len()
+            );
+            // Drill down into one group: its rows are the group.
+            let g = &r.groups[3];
+            let mut dq = q(vec![], Period::Month);
+            dq.from = g.first_day.clone().unwrap();
+            dq.to = g.last_day.clone().unwrap();
+            dq.tier = g.tier.clone();
+            dq.currency = Some(g.currency.clone());
+            let page = ledger::commission_rows(&store, &dq.check().unwrap(), 0, 10_000)
+                .await
+                .unwrap();
+            assert_eq!(page.total, g.charges + g.refunds);
+            assert_eq!(page.rows.iter().map(|r| r.gross).sum::<i64>(), g.gross);
+            let mut csv = Vec::new();
+            let n = ledger::export_rows(&store, &dq.check().unwrap(), &mut csv, &|_| {}, &|| false)
+                .await
+                .unwrap();
+            assert_eq!(n as i64, page.total);
+            assert_eq!(
+                String::from_utf8(csv).unwrap().lines().count() as i64,
+                page.total + 1
+            );
+        }
+        if dims.contains(&Dim::Expert) {
+            assert_eq!(r.source, "ledger rows");
+        }
+    }
+    // Another time zone: days move, totals stay, rollups and rows still agree.
+    let moved = ledger::set_time_zone(&store, "Pacific/Kiritimati".parse().unwrap())
+        .await
+        .unwrap();
+    assert!(moved > 0);
+    assert_eq!(
+        ledger::time_zone(&store).await.unwrap(),
+        "Pacific/Kiritimati"
+    );
+    let by_rollup =
+        ledger::commission_report(&store, &q(vec![Dim::Period], Period::Day).check().unwrap())
+            .await
+            .unwrap();
+    let by_rows = ledger::commission_report(
+        &store,
+        &q(vec![Dim::Period, Dim::Expert], Period::Day)
+            .check()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let per_day = |r: &tollgate_core::ledger::report::CommissionReport| {
+        let mut m = std::collections::BTreeMap::new();
+        for g in &r.groups {
+            *m.entry((g.period.clone(), g.currency.clone())).or_insert(0) += g.commission;
+        }
+        m
+    };
+    assert_eq!(per_day(&by_rollup), per_day(&by_rows));
+    let eur = by_rollup
+        .totals
+        .iter()
+        .find(|t| t.currency == "eur")
+        .unwrap();
+    assert_eq!((eur.gross, eur.commission), (gross, fee));
+    // Rates: the seeded open-ended rate blocks an overlapping one; ended, the next fits.
+    let rates = ledger::rates(&store).await.unwrap();
+    let top = rates
+        .iter()
+        .find(|r| r.plan_type == "monthly" && r.tier == "top")
+        .unwrap()
+        .clone();
+    let input = RateInput {
+        plan_type: "monthly".into(),
+        tier: "top".into(),
+        rate: "9.5".into(),
+        from: "2027-01-01".into(),
+        to: None,
+        note: None,
+    };
+    let refused = ledger::add_rate(&store, &input.check().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(refused.unwrap_err().0.id, top.id);
+    assert_eq!(
+        ledger::rates(&store).await.unwrap(),
+        rates,
+        "nothing changed"
+    );
+    ledger::end_rate(
+        &store,
+        top.id,
+        chrono::NaiveDate::from_ymd_opt(2027, 1, 1).unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap()
+    .unwrap();
+    let id = ledger::add_rate(&store, &input.check().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let after = ledger::rates(&store).await.unwrap();
+    assert_eq!(after.iter().find(|r| r.id == id).unwrap().rate_bps, 950);
 }

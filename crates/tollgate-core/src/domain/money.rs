@@ -122,18 +122,26 @@ impl Money {
 
 /// `4900 eur` → `EUR 49.00`; `500 jpy` → `JPY 500`. Thousands are not grouped (the UI does).
 pub fn format_minor(amount: i64, currency: &Currency) -> String {
-    let code = currency.as_str().to_uppercase();
+    format!(
+        "{} {}",
+        currency.as_str().to_uppercase(),
+        decimal_minor(amount, currency)
+    )
+}
+
+/// `4900 eur` → `49.00`; `500 jpy` → `500`: the amount in major units, exactly, for exports.
+pub fn decimal_minor(amount: i64, currency: &Currency) -> String {
     let exp = currency.exponent();
     if exp == 0 {
-        return format!("{code} {amount}");
+        return amount.to_string();
     }
-    let div = 10_i64.pow(exp);
+    let div = 10_u64.pow(exp);
     let sign = if amount < 0 { "-" } else { "" };
     let a = amount.unsigned_abs();
     format!(
-        "{code} {sign}{}.{:0width$}",
-        a / div as u64,
-        a % div as u64,
+        "{sign}{}.{:0width$}",
+        a / div,
+        a % div,
         width = exp as usize
     )
 }

@@ -5,7 +5,23 @@ use sqlx::Row;
 
 use super::sync::Tx;
 use crate::domain::money::{ratio_half_up, BasisPoints};
+use crate::ledger::report::{local_day, parse_zone, DEFAULT_TIME_ZONE};
 use crate::ledger::Appointment;
+
+const TIME_ZONE: &str = "report_time_zone";
+
+/// The reports' time zone (settings `report_time_zone`, UTC until set).
+pub(crate) async fn report_zone(
+    conn: &mut sqlx::AnyConnection,
+) -> Result<chrono_tz::Tz, sqlx::Error> {
+    let raw: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+        .bind(TIME_ZONE)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(raw
+        .and_then(|r| parse_zone(&r).ok())
+        .unwrap_or_else(|| parse_zone(DEFAULT_TIME_ZONE).expect("UTC parses")))
+}
 
 /// Plan type and tier of an organization with no paying subscription at the moment: it pays
 /// commission only, at the base tier.
@@ -155,6 +171,7 @@ pub(crate) async fn write_appointment(
     tx: &mut Tx<'_>,
     a: &Appointment,
 ) -> Result<u64, sqlx::Error> {
+    let tz = report_zone(tx).await?;
     let held = sqlx::query(
         "SELECT plan_type_at_transaction, tier_level_at_transaction, commission_rate, org_id, expert_account_id FROM transaction_commissions WHERE id = $1",
     )
@@ -189,6 +206,7 @@ pub(crate) async fn write_appointment(
             };
             added += insert_row(
                 tx,
+                tz,
                 a,
                 &a.charge,
                 "charge",
@@ -213,6 +231,7 @@ pub(crate) async fn write_appointment(
         };
         added += insert_row(
             tx,
+            tz,
             a,
             &r.id,
             "refund",
@@ -241,8 +260,10 @@ struct Amounts {
     implied: Option<i64>,
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn insert_row(
     tx: &mut Tx<'_>,
+    tz: chrono_tz::Tz,
     a: &Appointment,
     id: &str,
     kind: &str,
@@ -257,11 +278,12 @@ async fn insert_row(
         implied,
     } = amounts;
     let flagged = implied != Some(charged);
+    let day = local_day(tz, at);
     let res = sqlx::query(
         "INSERT INTO transaction_commissions (id, kind, stripe_charge_id, org_id, expert_account_id, plan_type_at_transaction, tier_level_at_transaction,
            currency, gross_amount, commission_amount, implied_amount, commission_rate, flagged, stripe_payment_intent_id, stripe_application_fee_id,
-           stripe_transfer_id, occurred_at, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) ON CONFLICT (id) DO NOTHING",
+           stripe_transfer_id, occurred_at, local_day, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) ON CONFLICT (id) DO NOTHING",
     )
     .bind(id)
     .bind(kind)
@@ -280,8 +302,925 @@ async fn insert_row(
     .bind(a.fee_id.clone())
     .bind(a.transfer.clone())
     .bind(at)
+    .bind(&day)
     .bind(super::now_seconds())
     .execute(&mut **tx)
     .await?;
-    Ok(res.rows_affected())
+    if res.rows_affected() == 0 {
+        return Ok(0);
+    }
+    // The day's rollup, in the same transaction.
+    sqlx::query(
+        "INSERT INTO commission_days (local_day, currency, tier, plan_type, charges, refunds, gross_amount, commission, implied, unrated, flagged)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+         ON CONFLICT (local_day, currency, tier, plan_type) DO UPDATE SET charges = commission_days.charges + excluded.charges,
+           refunds = commission_days.refunds + excluded.refunds, gross_amount = commission_days.gross_amount + excluded.gross_amount,
+           commission = commission_days.commission + excluded.commission, implied = commission_days.implied + excluded.implied,
+           unrated = commission_days.unrated + excluded.unrated, flagged = commission_days.flagged + excluded.flagged",
+    )
+    .bind(&day)
+    .bind(&a.currency)
+    .bind(&terms.tier)
+    .bind(&terms.plan_type)
+    .bind((kind == "charge") as i64)
+    .bind((kind == "refund") as i64)
+    .bind(gross)
+    .bind(charged)
+    .bind(implied.unwrap_or(0))
+    .bind(implied.is_none() as i64)
+    .bind(flagged as i64)
+    .execute(&mut **tx)
+    .await?;
+    Ok(1)
+}
+
+use crate::ledger::report::{effective_bps, Checked, CommissionGroup, CommissionReport, Dim};
+use chrono::NaiveDate;
+
+/// The filters a report and its drill-down share, as SQL over `cols` (rollup or ledger
+/// column names), bound in order after `$1` (from) and `$2` (to).
+struct Where {
+    sql: String,
+    binds: Vec<String>,
+}
+
+fn filters(q: &Checked, tier_col: &str, plan_col: &str, with_expert: bool) -> Where {
+    let mut sql = String::from("local_day >= $1 AND local_day <= $2");
+    let mut binds = Vec::new();
+    let mut add = |col: &str, v: &Option<String>| {
+        if let Some(v) = v {
+            binds.push(v.clone());
+            sql.push_str(&format!(" AND {col} = ${}", binds.len() + 2));
+        }
+    };
+    add("currency", &q.currency);
+    add(tier_col, &q.tier);
+    add(plan_col, &q.plan_type);
+    if with_expert {
+        add("org_id", &q.expert);
+    }
+    Where { sql, binds }
+}
+
+fn day(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+/// Sums of one grouped row, from either source.
+struct Sums {
+    day_min: String,
+    day_max: String,
+    tier: String,
+    plan_type: String,
+    expert: Option<String>,
+    currency: String,
+    charges: i64,
+    refunds: i64,
+    gross: i64,
+    commission: i64,
+    implied: i64,
+    unrated: i64,
+    flagged: i64,
+}
+
+/// A commission report. Without an expert in it, it reads the daily rollups (a year is a
+/// few thousand rows whatever the volume); with one, the ledger rows, grouped in SQL.
+pub async fn commission_report(
+    store: &super::Store,
+    q: &Checked,
+) -> Result<CommissionReport, super::StoreError> {
+    let started = std::time::Instant::now();
+    let mut conn = store.pool().acquire().await.map_err(|e| store.err(e))?;
+    let tz = report_zone(&mut conn).await.map_err(|e| store.err(e))?;
+    let by_expert = q.group_by.contains(&Dim::Expert) || q.expert.is_some();
+    let by_day = q.group_by.contains(&Dim::Period);
+    let (sql, w) = if by_expert {
+        let w = filters(
+            q,
+            "tier_level_at_transaction",
+            "plan_type_at_transaction",
+            true,
+        );
+        let day_cols = if by_day { "local_day, " } else { "" };
+        (
+            format!(
+                "SELECT min(local_day), max(local_day), tier_level_at_transaction, plan_type_at_transaction, org_id, currency,
+                   CAST(sum(CASE WHEN kind = 'charge' THEN 1 ELSE 0 END) AS BIGINT), CAST(sum(CASE WHEN kind = 'refund' THEN 1 ELSE 0 END) AS BIGINT),
+                   CAST(sum(gross_amount) AS BIGINT), CAST(sum(commission_amount) AS BIGINT), CAST(sum(COALESCE(implied_amount, 0)) AS BIGINT),
+                   CAST(sum(CASE WHEN implied_amount IS NULL THEN 1 ELSE 0 END) AS BIGINT), CAST(sum(flagged) AS BIGINT)
+                 FROM transaction_commissions WHERE {}
+                 GROUP BY {day_cols}tier_level_at_transaction, plan_type_at_transaction, org_id, currency",
+                w.sql
+            ),
+            w,
+        )
+    } else {
+        let w = filters(q, "tier", "plan_type", false);
+        (
+            format!(
+                "SELECT local_day, local_day, tier, plan_type, NULL, currency, charges, refunds, gross_amount, commission, implied, unrated, flagged
+                 FROM commission_days WHERE {}",
+                w.sql
+            ),
+            w,
+        )
+    };
+    let mut query = sqlx::query(&sql).bind(day(q.from)).bind(day(q.to));
+    for b in &w.binds {
+        query = query.bind(b.clone());
+    }
+    let rows = query
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| store.err(e))?;
+    let mut groups: std::collections::BTreeMap<
+        (
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            String,
+        ),
+        CommissionGroup,
+    > = Default::default();
+    let mut bounds: std::collections::HashMap<
+        (
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            String,
+        ),
+        (String, String),
+    > = Default::default();
+    for r in rows {
+        let s = Sums {
+            day_min: r.try_get(0).map_err(|e| store.err(e))?,
+            day_max: r.try_get(1).map_err(|e| store.err(e))?,
+            tier: r.try_get(2).map_err(|e| store.err(e))?,
+            plan_type: r.try_get(3).map_err(|e| store.err(e))?,
+            expert: r.try_get(4).map_err(|e| store.err(e))?,
+            currency: r.try_get(5).map_err(|e| store.err(e))?,
+            charges: r.try_get(6).map_err(|e| store.err(e))?,
+            refunds: r.try_get(7).map_err(|e| store.err(e))?,
+            gross: r.try_get(8).map_err(|e| store.err(e))?,
+            commission: r.try_get(9).map_err(|e| store.err(e))?,
+            implied: r.try_get(10).map_err(|e| store.err(e))?,
+            unrated: r.try_get(11).map_err(|e| store.err(e))?,
+            flagged: r.try_get(12).map_err(|e| store.err(e))?,
+        };
+        let period = by_day.then(|| {
+            NaiveDate::parse_from_str(&s.day_min, "%Y-%m-%d")
+                .map(|d| q.period.bucket(d))
+                .unwrap_or_else(|_| s.day_min.clone())
+        });
+        let key = (
+            period.clone(),
+            q.group_by.contains(&Dim::Tier).then(|| s.tier.clone()),
+            q.group_by
+                .contains(&Dim::PlanType)
+                .then(|| s.plan_type.clone()),
+            q.group_by
+                .contains(&Dim::Expert)
+                .then(|| s.expert.clone().unwrap_or_default()),
+            s.currency.clone(),
+        );
+        let g = groups
+            .entry(key.clone())
+            .or_insert_with(|| CommissionGroup {
+                period: key.0.clone(),
+                tier: key.1.clone(),
+                plan_type: key.2.clone(),
+                expert: key.3.clone().filter(|e| !e.is_empty()),
+                currency: key.4.clone(),
+                ..Default::default()
+            });
+        g.charges += s.charges;
+        g.refunds += s.refunds;
+        g.gross += s.gross;
+        g.commission += s.commission;
+        g.implied += s.implied;
+        g.unrated += s.unrated;
+        g.flagged += s.flagged;
+        let b = bounds
+            .entry(key)
+            .or_insert_with(|| (s.day_min.clone(), s.day_max.clone()));
+        if s.day_min < b.0 {
+            b.0 = s.day_min.clone();
+        }
+        if s.day_max > b.1 {
+            b.1 = s.day_max;
+        }
+    }
+    let mut out: Vec<CommissionGroup> = groups
+        .into_iter()
+        .map(|(k, mut g)| {
+            g.effective_bps = effective_bps(g.commission, g.gross);
+            let (a, b) = bounds.remove(&k).unwrap_or_default();
+            g.first_day = Some(a);
+            g.last_day = Some(b);
+            g
+        })
+        .filter(|g| !q.flagged_only || g.flagged > 0)
+        .collect();
+    // Names of the experts' organizations.
+    let ids: Vec<String> = out.iter().filter_map(|g| g.expert.clone()).collect();
+    if !ids.is_empty() {
+        let mut names = std::collections::HashMap::new();
+        for chunk in ids.chunks(500) {
+            let sql = format!(
+                "SELECT id, name FROM organizations WHERE id IN ({})",
+                super::placeholders(1, chunk.len())
+            );
+            let mut qn = sqlx::query(&sql);
+            for id in chunk {
+                qn = qn.bind(id.clone());
+            }
+            for r in qn.fetch_all(&mut *conn).await.map_err(|e| store.err(e))? {
+                let (id, name): (String, Option<String>) = (
+                    r.try_get(0).map_err(|e| store.err(e))?,
+                    r.try_get(1).map_err(|e| store.err(e))?,
+                );
+                names.insert(id, name);
+            }
+        }
+        for g in &mut out {
+            if let Some(e) = &g.expert {
+                g.expert_name = names.get(e).cloned().flatten();
+            }
+        }
+    }
+    let mut totals: std::collections::BTreeMap<String, CommissionGroup> = Default::default();
+    for g in &out {
+        let t = totals
+            .entry(g.currency.clone())
+            .or_insert_with(|| CommissionGroup {
+                currency: g.currency.clone(),
+                ..Default::default()
+            });
+        t.charges += g.charges;
+        t.refunds += g.refunds;
+        t.gross += g.gross;
+        t.commission += g.commission;
+        t.implied += g.implied;
+        t.unrated += g.unrated;
+        t.flagged += g.flagged;
+        t.first_day = min_day(t.first_day.take(), g.first_day.clone(), true);
+        t.last_day = min_day(t.last_day.take(), g.last_day.clone(), false);
+    }
+    let totals = totals
+        .into_values()
+        .map(|mut t| {
+            t.effective_bps = effective_bps(t.commission, t.gross);
+            t
+        })
+        .collect();
+    Ok(CommissionReport {
+        time_zone: tz.name().to_owned(),
+        from: day(q.from),
+        to: day(q.to),
+        period: q.period,
+        group_by: q.group_by.clone(),
+        groups: out,
+        totals,
+        source: if by_expert {
+            "ledger rows"
+        } else {
+            "daily rollups"
+        }
+        .into(),
+        elapsed_us: started.elapsed().as_micros() as i64,
+    })
+}
+
+fn min_day(a: Option<String>, b: Option<String>, min: bool) -> Option<String> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if (a < b) == min { a } else { b }),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Moves the reports to another time zone: every row's local day is computed again and the
+/// daily rollups rebuilt, in one transaction.
+pub async fn set_time_zone(
+    store: &super::Store,
+    tz: chrono_tz::Tz,
+) -> Result<u64, super::StoreError> {
+    let mut tx = store.begin().await?;
+    let range: (Option<i64>, Option<i64>) =
+        sqlx::query_as("SELECT min(occurred_at), max(occurred_at) FROM transaction_commissions")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| store.err(e))?;
+    let mut moved = 0;
+    if let (Some(lo), Some(hi)) = range {
+        // Each local day's first UTC second; rows take the day whose start precedes them.
+        let first = chrono::DateTime::from_timestamp(lo, 0)
+            .unwrap_or_default()
+            .date_naive()
+            - chrono::Duration::days(2);
+        let last = chrono::DateTime::from_timestamp(hi, 0)
+            .unwrap_or_default()
+            .date_naive()
+            + chrono::Duration::days(2);
+        let mut d = first;
+        let mut starts: Vec<(i64, i64, String)> = Vec::new();
+        while d <= last {
+            let next = d.succ_opt().expect("a next day");
+            starts.push((
+                crate::ledger::report::day_start(tz, d),
+                crate::ledger::report::day_start(tz, next),
+                day(d),
+            ));
+            d = next;
+        }
+        for (a, b, label) in starts {
+            let r = sqlx::query("UPDATE transaction_commissions SET local_day = $1 WHERE occurred_at >= $2 AND occurred_at < $3 AND local_day <> $4")
+                .bind(&label)
+                .bind(a)
+                .bind(b)
+                .bind(&label)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| store.err(e))?;
+            moved += r.rows_affected();
+        }
+    }
+    rebuild_days_tx(&mut tx).await.map_err(|e| store.err(e))?;
+    sqlx::query(
+        "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+    )
+    .bind(TIME_ZONE)
+    .bind(tz.name())
+    .bind(super::now_seconds())
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| store.err(e))?;
+    tx.commit().await.map_err(|e| store.err(e))?;
+    Ok(moved)
+}
+
+/// The reports' time zone, for screens and the CLI.
+pub async fn time_zone(store: &super::Store) -> Result<String, super::StoreError> {
+    let mut conn = store.pool().acquire().await.map_err(|e| store.err(e))?;
+    Ok(report_zone(&mut conn)
+        .await
+        .map_err(|e| store.err(e))?
+        .name()
+        .to_owned())
+}
+
+use crate::ledger::report::{CommissionRow, CommissionRowsPage};
+
+const ROW_COLS: &str = "t.id, t.kind, t.stripe_charge_id, t.org_id, o.name, t.expert_account_id, t.plan_type_at_transaction, t.tier_level_at_transaction,
+  t.currency, t.gross_amount, t.commission_amount, t.implied_amount, t.commission_rate, t.flagged, t.stripe_payment_intent_id, t.stripe_transfer_id,
+  t.occurred_at, t.local_day";
+
+fn row_of(r: &sqlx::any::AnyRow) -> Result<CommissionRow, sqlx::Error> {
+    Ok(CommissionRow {
+        id: r.try_get(0)?,
+        kind: r.try_get(1)?,
+        charge_id: r.try_get(2)?,
+        org_id: r.try_get(3)?,
+        org_name: r.try_get(4)?,
+        expert_account_id: r.try_get(5)?,
+        plan_type: r.try_get(6)?,
+        tier: r.try_get(7)?,
+        currency: r.try_get(8)?,
+        gross: r.try_get(9)?,
+        commission: r.try_get(10)?,
+        implied: r.try_get(11)?,
+        rate_bps: r.try_get(12)?,
+        flagged: r.try_get::<i64, _>(13)? == 1,
+        payment_intent_id: r.try_get(14)?,
+        transfer_id: r.try_get(15)?,
+        occurred_at: r.try_get(16)?,
+        local_day: r.try_get(17)?,
+    })
+}
+
+fn rows_where(q: &Checked) -> Where {
+    let mut w = filters(
+        q,
+        "t.tier_level_at_transaction",
+        "t.plan_type_at_transaction",
+        true,
+    );
+    w.sql = w
+        .sql
+        .replace("local_day", "t.local_day")
+        .replace("currency =", "t.currency =")
+        .replace("org_id =", "t.org_id =");
+    if q.flagged_only {
+        w.sql.push_str(" AND t.flagged = 1");
+    }
+    w
+}
+
+/// The ledger rows behind a report (or one of its groups), oldest first.
+pub async fn commission_rows(
+    store: &super::Store,
+    q: &Checked,
+    offset: i64,
+    limit: i64,
+) -> Result<CommissionRowsPage, super::StoreError> {
+    let w = rows_where(q);
+    let count_sql = format!(
+        "SELECT count(*) FROM transaction_commissions t WHERE {}",
+        w.sql
+    );
+    let mut cq = sqlx::query_scalar::<_, i64>(&count_sql)
+        .bind(day(q.from))
+        .bind(day(q.to));
+    for b in &w.binds {
+        cq = cq.bind(b.clone());
+    }
+    let total = cq.fetch_one(store.pool()).await.map_err(|e| store.err(e))?;
+    let n = w.binds.len() + 2;
+    let sql = format!(
+        "SELECT {ROW_COLS} FROM transaction_commissions t LEFT JOIN organizations o ON o.id = t.org_id WHERE {}
+         ORDER BY t.occurred_at, t.id LIMIT ${} OFFSET ${}",
+        w.sql,
+        n + 1,
+        n + 2
+    );
+    let mut rq = sqlx::query(&sql).bind(day(q.from)).bind(day(q.to));
+    for b in &w.binds {
+        rq = rq.bind(b.clone());
+    }
+    let rows = rq
+        .bind(limit.clamp(1, 10_000))
+        .bind(offset.max(0))
+        .fetch_all(store.pool())
+        .await
+        .map_err(|e| store.err(e))?;
+    let rows = rows
+        .iter()
+        .map(row_of)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| store.err(e))?;
+    Ok(CommissionRowsPage { total, rows })
+}
+
+/// Streams every row behind a report to `out` as CSV, calling `step` per row and stopping
+/// when `cancelled` says so. Returns the rows written.
+pub async fn export_rows<W: std::io::Write>(
+    store: &super::Store,
+    q: &Checked,
+    out: W,
+    step: &(dyn Fn(u64) + Send + Sync),
+    cancelled: &(dyn Fn() -> bool + Send + Sync),
+) -> Result<u64, super::StoreError> {
+    use futures_util::TryStreamExt;
+    let w = rows_where(q);
+    let sql = format!(
+        "SELECT {ROW_COLS} FROM transaction_commissions t LEFT JOIN organizations o ON o.id = t.org_id WHERE {} ORDER BY t.occurred_at, t.id",
+        w.sql
+    );
+    let mut rq = sqlx::query(&sql).bind(day(q.from)).bind(day(q.to));
+    for b in &w.binds {
+        rq = rq.bind(b.clone());
+    }
+    let mut csv = csv::Writer::from_writer(out);
+    let io = |e: csv::Error| super::StoreError::Other {
+        location: "the export file".into(),
+        detail: e.to_string(),
+    };
+    csv.write_record([
+        "id",
+        "kind",
+        "charge",
+        "organization",
+        "organization_name",
+        "expert_account",
+        "plan_type",
+        "tier",
+        "currency",
+        "gross",
+        "commission",
+        "implied",
+        "rate_bps",
+        "flagged",
+        "payment_intent",
+        "transfer",
+        "occurred_at_utc",
+        "local_day",
+    ])
+    .map_err(io)?;
+    let mut stream = rq.fetch(store.pool());
+    let mut n = 0u64;
+    while let Some(r) = stream.try_next().await.map_err(|e| store.err(e))? {
+        if n % 4096 == 0 && cancelled() {
+            break;
+        }
+        let r = row_of(&r).map_err(|e| store.err(e))?;
+        let currency = crate::domain::Currency::from_stripe(&r.currency);
+        let amount = |v: i64| crate::domain::money::decimal_minor(v, &currency);
+        csv.write_record([
+            r.id.as_str(),
+            &r.kind,
+            &r.charge_id,
+            r.org_id.as_deref().unwrap_or(""),
+            r.org_name.as_deref().unwrap_or(""),
+            r.expert_account_id.as_deref().unwrap_or(""),
+            &r.plan_type,
+            &r.tier,
+            &r.currency.to_ascii_uppercase(),
+            &amount(r.gross),
+            &amount(r.commission),
+            &r.implied.map(amount).unwrap_or_default(),
+            &r.rate_bps.map(|b| b.to_string()).unwrap_or_default(),
+            if r.flagged { "yes" } else { "no" },
+            r.payment_intent_id.as_deref().unwrap_or(""),
+            r.transfer_id.as_deref().unwrap_or(""),
+            &chrono::DateTime::from_timestamp(r.occurred_at, 0)
+                .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+                .unwrap_or_default(),
+            &r.local_day,
+        ])
+        .map_err(io)?;
+        n += 1;
+        step(n);
+    }
+    csv.flush().map_err(|e| super::StoreError::Other {
+        location: "the export file".into(),
+        detail: e.to_string(),
+    })?;
+    Ok(n)
+}
+
+use crate::ledger::report::{day_start, CheckedRate, RateRow};
+
+/// Every rate, by plan type, tier and start.
+pub async fn rates(store: &super::Store) -> Result<Vec<RateRow>, super::StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, plan_type, tier, rate_bps, effective_from, effective_to, source, note FROM commission_rates ORDER BY plan_type, tier, effective_from",
+    )
+    .fetch_all(store.pool())
+    .await
+    .map_err(|e| store.err(e))?;
+    rows.iter()
+        .map(|r| {
+            Ok(RateRow {
+                id: r.try_get(0)?,
+                plan_type: r.try_get(1)?,
+                tier: r.try_get(2)?,
+                rate_bps: r.try_get(3)?,
+                effective_from: r.try_get(4)?,
+                effective_to: r.try_get(5)?,
+                source: r.try_get(6)?,
+                note: r.try_get(7)?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .map_err(|e| store.err(e))
+}
+
+/// Why a rate cannot be added or ended: it would overlap another of the same plan and tier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overlap(pub RateRow);
+
+/// Adds a rate; refused (nothing written) when it overlaps another rate of the same plan type
+/// and tier. Rows already in the ledger keep the rate they were recorded with.
+pub async fn add_rate(
+    store: &super::Store,
+    r: &CheckedRate,
+) -> Result<Result<i64, Overlap>, super::StoreError> {
+    let mut conn = store.pool().acquire().await.map_err(|e| store.err(e))?;
+    let tz = report_zone(&mut conn).await.map_err(|e| store.err(e))?;
+    drop(conn);
+    let from = day_start(tz, r.from);
+    let to = r.to.map(|t| day_start(tz, t));
+    let mut tx = store.begin().await?;
+    if let Some(other) = overlapping(&mut tx, &r.plan_type, &r.tier, from, to, None)
+        .await
+        .map_err(|e| store.err(e))?
+    {
+        return Ok(Err(Overlap(other)));
+    }
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO commission_rates (plan_type, tier, rate_bps, effective_from, effective_to, source, note, created_at)
+         VALUES ($1, $2, $3, $4, $5, 'admin', $6, $7) RETURNING id",
+    )
+    .bind(&r.plan_type)
+    .bind(&r.tier)
+    .bind(r.rate_bps)
+    .bind(from)
+    .bind(to)
+    .bind(r.note.clone())
+    .bind(super::now_seconds())
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(|e| store.err(e))?;
+    tx.commit().await.map_err(|e| store.err(e))?;
+    Ok(Ok(id))
+}
+
+/// Ends a rate at the start of a day (so another can follow it). None: no such rate; an
+/// error message when the day is not after its start.
+pub async fn end_rate(
+    store: &super::Store,
+    id: i64,
+    at: chrono::NaiveDate,
+) -> Result<Option<Result<RateRow, String>>, super::StoreError> {
+    let mut conn = store.pool().acquire().await.map_err(|e| store.err(e))?;
+    let tz = report_zone(&mut conn).await.map_err(|e| store.err(e))?;
+    drop(conn);
+    let end = day_start(tz, at);
+    let Some(rate) = rates(store).await?.into_iter().find(|r| r.id == id) else {
+        return Ok(None);
+    };
+    if end <= rate.effective_from {
+        return Ok(Some(Err(format!(
+            "the rate starts on {}; it can only end after that",
+            local_day(tz, rate.effective_from)
+        ))));
+    }
+    if rate.effective_to.is_some_and(|t| end >= t) {
+        return Ok(Some(Err(format!(
+            "the rate already ends on {}; a rate is only ever shortened",
+            local_day(tz, rate.effective_to.unwrap_or_default())
+        ))));
+    }
+    sqlx::query("UPDATE commission_rates SET effective_to = $1 WHERE id = $2")
+        .bind(end)
+        .bind(id)
+        .execute(store.pool())
+        .await
+        .map_err(|e| store.err(e))?;
+    Ok(Some(Ok(RateRow {
+        effective_to: Some(end),
+        ..rate
+    })))
+}
+
+async fn overlapping(
+    tx: &mut Tx<'_>,
+    plan_type: &str,
+    tier: &str,
+    from: i64,
+    to: Option<i64>,
+    except: Option<i64>,
+) -> Result<Option<RateRow>, sqlx::Error> {
+    let r = sqlx::query(
+        "SELECT id, plan_type, tier, rate_bps, effective_from, effective_to, source, note FROM commission_rates
+         WHERE plan_type = $1 AND tier = $2 AND (effective_to IS NULL OR effective_to > $3) AND effective_from < $4
+           AND id <> $5 ORDER BY effective_from LIMIT 1",
+    )
+    .bind(plan_type)
+    .bind(tier)
+    .bind(from)
+    .bind(to.unwrap_or(i64::MAX))
+    .bind(except.unwrap_or(-1))
+    .fetch_optional(&mut **tx)
+    .await?;
+    r.map(|r| {
+        Ok(RateRow {
+            id: r.try_get(0)?,
+            plan_type: r.try_get(1)?,
+            tier: r.try_get(2)?,
+            rate_bps: r.try_get(3)?,
+            effective_from: r.try_get(4)?,
+            effective_to: r.try_get(5)?,
+            source: r.try_get(6)?,
+            note: r.try_get(7)?,
+        })
+    })
+    .transpose()
+}
+
+/// Rates a seeded ledger uses when the store has none for a plan type and tier.
+const SEED_RATES: [(&str, &str, i64); 5] = [
+    ("monthly", "community", 1200),
+    ("annual", "community", 1200),
+    ("monthly", "top", 800),
+    ("annual", "top", 800),
+    ("commission", "community", 1500),
+];
+
+/// The plan mix of seeded rows: (plan type, tier, weight in percent).
+const SEED_MIX: [(&str, &str, u64); 5] = [
+    ("monthly", "community", 40),
+    ("annual", "community", 15),
+    ("monthly", "top", 20),
+    ("annual", "top", 10),
+    ("commission", "community", 15),
+];
+
+fn splitmix(x: &mut u64) -> u64 {
+    *x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *x;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// `n` rows over the year up to now (`tollgate dev seed --commissions N`): appointments of the
+/// store's organizations (or 2,000 made-up ones), 85% EUR and 15% USD, charged at the rate table's
+/// rates except 1% (flagged), and a partial refund on 2% of them, each its own row. The daily
+/// rollups are rebuilt once at the end.
+pub async fn seed(
+    store: &super::Store,
+    n: u64,
+    step: &(dyn Fn(u64) + Send + Sync),
+) -> Result<u64, super::StoreError> {
+    let err = |e| store.err(e);
+    let mut conn = store.pool().acquire().await.map_err(err)?;
+    let tz = report_zone(&mut conn).await.map_err(err)?;
+    drop(conn);
+    let mut tx = store.begin().await?;
+    for (plan, tier, bps) in SEED_RATES {
+        sqlx::query(
+            "INSERT INTO commission_rates (plan_type, tier, rate_bps, effective_from, effective_to, source, note, created_at)
+             SELECT $1, $2, $3, 0, NULL, 'seed', 'tollgate dev seed', $4 WHERE NOT EXISTS (SELECT 1 FROM commission_rates WHERE plan_type = $5 AND tier = $6)",
+        )
+        .bind(plan)
+        .bind(tier)
+        .bind(bps)
+        .bind(super::now_seconds())
+        .bind(plan)
+        .bind(tier)
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
+    }
+    let mut rate = std::collections::HashMap::new();
+    for (plan, tier, _) in SEED_MIX {
+        rate.insert(
+            (plan, tier),
+            rate_at(&mut tx, plan, tier, super::now_seconds())
+                .await
+                .map_err(err)?,
+        );
+    }
+    let mut orgs: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM organizations ORDER BY id LIMIT 5000")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(err)?;
+    tx.commit().await.map_err(err)?;
+    if orgs.is_empty() {
+        orgs = (0..2000).map(|k| format!("org_seed{k:05}")).collect();
+    }
+    let backend = store.backend();
+    let now = super::now_seconds();
+    let start = now - 365 * 86400;
+    let run = now;
+    let mut rng = n ^ now as u64;
+    const COLS: usize = 19;
+    const CHUNK: usize = 500;
+    let mut added = 0u64;
+    let mut k = 0u64;
+    let mut tx = store.begin().await?;
+    let mut in_tx = 0;
+    while k < n {
+        let mut rows: Vec<(
+            String,
+            &str,
+            String,
+            String,
+            String,
+            &str,
+            &str,
+            &str,
+            i64,
+            i64,
+            Option<i64>,
+            Option<i64>,
+            i64,
+            i64,
+        )> = Vec::with_capacity(CHUNK);
+        while rows.len() < CHUNK && k < n {
+            let r = splitmix(&mut rng);
+            let at = start + (k as i64 * 365 * 86400) / n as i64 + (r % 600) as i64;
+            let mut pick = r % 100;
+            let (plan, tier) = SEED_MIX
+                .iter()
+                .find(|(_, _, w)| {
+                    if pick < *w {
+                        true
+                    } else {
+                        pick -= w;
+                        false
+                    }
+                })
+                .map(|(p, t, _)| (*p, *t))
+                .unwrap_or(("monthly", "community"));
+            let currency = if (r >> 8) % 100 < 85 { "eur" } else { "usd" };
+            let amount = 4000 + ((r >> 16) % 33) as i64 * 500;
+            let bps = rate[&(plan, tier)];
+            let implied = bps.map(|b| BasisPoints(b as u16).of(amount));
+            let off = (r >> 24) % 100 == 0;
+            let charged = implied.unwrap_or(0) + if off { 100 } else { 0 };
+            let org = orgs[((r >> 32) % orgs.len() as u64) as usize].clone();
+            let charge = format!("ch_seed{run}x{k:09}");
+            rows.push((
+                charge.clone(),
+                "charge",
+                charge.clone(),
+                org.clone(),
+                format!("acct_seed{:05}", (r >> 40) % 4000),
+                plan,
+                tier,
+                currency,
+                amount,
+                charged,
+                implied,
+                bps,
+                at,
+                (implied != Some(charged)) as i64,
+            ));
+            if (r >> 48) % 100 < 2 {
+                let back = amount / 2;
+                let implied_back = implied.map(|i| -ratio_half_up(i, back, amount));
+                let charged_back = -ratio_half_up(charged, back, amount);
+                rows.push((
+                    format!("re_seed{run}x{k:09}"),
+                    "refund",
+                    charge,
+                    org,
+                    format!("acct_seed{:05}", (r >> 40) % 4000),
+                    plan,
+                    tier,
+                    currency,
+                    -back,
+                    charged_back,
+                    implied_back,
+                    bps,
+                    at + 86400,
+                    (implied_back != Some(charged_back)) as i64,
+                ));
+            }
+            k += 1;
+        }
+        let sql = format!(
+            "INSERT INTO transaction_commissions (id, kind, stripe_charge_id, org_id, expert_account_id, plan_type_at_transaction, tier_level_at_transaction,
+               currency, gross_amount, commission_amount, implied_amount, commission_rate, occurred_at, flagged, stripe_payment_intent_id,
+               stripe_application_fee_id, stripe_transfer_id, local_day, created_at) VALUES {} ON CONFLICT (id) DO NOTHING",
+            super::values_rows(backend, rows.len(), COLS)
+        );
+        let mut q = sqlx::query(&sql);
+        for r in rows {
+            let day = local_day(tz, r.12);
+            let pi = format!("pi_{}", &r.2[3..]);
+            let tr = format!("tr_{}", &r.2[3..]);
+            q = q
+                .bind(r.0)
+                .bind(r.1)
+                .bind(r.2)
+                .bind(r.3)
+                .bind(r.4)
+                .bind(r.5)
+                .bind(r.6)
+                .bind(r.7)
+                .bind(r.8)
+                .bind(r.9)
+                .bind(r.10)
+                .bind(r.11)
+                .bind(r.12)
+                .bind(r.13)
+                .bind(pi)
+                .bind(None::<String>)
+                .bind(tr)
+                .bind(day)
+                .bind(now);
+        }
+        added += q.execute(&mut *tx).await.map_err(err)?.rows_affected();
+        in_tx += CHUNK;
+        if in_tx >= 20_000 {
+            tx.commit().await.map_err(err)?;
+            tx = store.begin().await?;
+            in_tx = 0;
+        }
+        step(k);
+    }
+    tx.commit().await.map_err(err)?;
+    rebuild_days(store).await?;
+    Ok(added)
+}
+
+/// The daily rollups computed again from the ledger.
+async fn rebuild_days(store: &super::Store) -> Result<(), super::StoreError> {
+    let mut tx = store.begin().await?;
+    rebuild_days_tx(&mut tx).await.map_err(|e| store.err(e))?;
+    tx.commit().await.map_err(|e| store.err(e))?;
+    Ok(())
+}
+
+async fn rebuild_days_tx(tx: &mut Tx<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM commission_days")
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO commission_days (local_day, currency, tier, plan_type, charges, refunds, gross_amount, commission, implied, unrated, flagged)
+         SELECT local_day, currency, tier_level_at_transaction, plan_type_at_transaction,
+           sum(CASE WHEN kind = 'charge' THEN 1 ELSE 0 END), sum(CASE WHEN kind = 'refund' THEN 1 ELSE 0 END),
+           sum(gross_amount), sum(commission_amount), sum(COALESCE(implied_amount, 0)),
+           sum(CASE WHEN implied_amount IS NULL THEN 1 ELSE 0 END), sum(flagged)
+         FROM transaction_commissions GROUP BY local_day, currency, tier_level_at_transaction, plan_type_at_transaction",
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
