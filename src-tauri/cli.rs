@@ -92,6 +92,15 @@ pub enum Command {
     /// PlatformAccess: list, show, drift, resync, grant, revoke (Access screen).
     #[command(subcommand)]
     Access(crate::cli_sync::AccessCommand),
+    /// Finance reports: commissions (Commissions screen), the reports' time zone.
+    #[command(subcommand)]
+    Report(crate::cli_ledger::ReportCommand),
+    /// Commission rates per plan type and tier, with the days they cover.
+    #[command(subcommand)]
+    Rates(crate::cli_ledger::RatesCommand),
+    /// Developer tools: generated data for benches and demos.
+    #[command(subcommand)]
+    Dev(crate::cli_ledger::DevCommand),
     /// The audit log: who changed what, when, in which environment.
     Activity {
         #[arg(long, default_value_t = 50)]
@@ -335,6 +344,9 @@ async fn execute(global: &GlobalArgs, command: Command) -> Result<(), ErrorBody>
         Command::Webhooks(c) => crate::cli_sync::webhooks(&console, c).await,
         Command::Subscriptions(c) => crate::cli_sync::subscriptions(&console, f, c).await,
         Command::Access(c) => crate::cli_sync::access(&console, f, c).await,
+        Command::Report(c) => crate::cli_ledger::report(&console, f, c).await,
+        Command::Rates(c) => crate::cli_ledger::rates(&console, f, c).await,
+        Command::Dev(c) => crate::cli_ledger::dev(&console, f, c).await,
         Command::Db(DbCommand::Path) => {
             let info = console.app_info();
             let value = serde_json::json!({ "backend": info.database_backend, "location": info.database_location });

@@ -3,6 +3,7 @@
 
 mod cli;
 mod cli_catalog;
+mod cli_ledger;
 mod cli_sync;
 pub mod commands;
 mod desktop;

@@ -740,3 +740,267 @@ fn sync_killed_mid_backfill_and_mid_events_page_resumes_without_loss_or_doubles(
     );
     drop(sandbox);
 }
+
+/// `tollgate dev seed --commissions`, `report commissions` in every format with its bad input,
+/// `--rows`, `--export`, the time zone, and `rates` refusing an overlap.
+#[test]
+fn commission_reports_rates_and_seed_from_the_command_line() {
+    let cli = Cli::new();
+    let seed = cli.run(
+        &["--format", "json", "dev", "seed", "--commissions", "5000"],
+        None,
+    );
+    assert_eq!(code(&seed), 0, "{}", stderr(&seed));
+    let seeded: serde_json::Value = serde_json::from_slice(&seed.stdout).unwrap();
+    assert!(seeded["commission_rows"].as_u64().unwrap() >= 5000);
+    let today = chrono::Utc::now().date_naive();
+    let from = (today - chrono::Duration::days(366)).to_string();
+    let to = today.to_string();
+    let json = cli.run(
+        &[
+            "--format",
+            "json",
+            "report",
+            "commissions",
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--group-by",
+            "month,tier",
+            "--currency",
+            "eur",
+        ],
+        None,
+    );
+    assert_eq!(code(&json), 0, "{}", stderr(&json));
+    let r: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let groups = r["groups"].as_array().unwrap();
+    assert!(
+        groups.len() >= 24,
+        "12 or 13 months by 2 tiers: {}",
+        groups.len()
+    );
+    assert!(groups
+        .iter()
+        .all(|g| g["currency"] == "eur" && g["period"].as_str().unwrap().len() == 7));
+    let total: i64 = groups
+        .iter()
+        .map(|g| g["commission"].as_i64().unwrap())
+        .sum();
+    assert_eq!(total, r["totals"][0]["commission"].as_i64().unwrap());
+    let table = cli.run(
+        &[
+            "report",
+            "commissions",
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--group-by",
+            "quarter,plan_type",
+        ],
+        None,
+    );
+    assert_eq!(code(&table), 0, "{}", stderr(&table));
+    let text = stdout(&table);
+    assert!(
+        text.starts_with("QUARTER") && text.contains("-Q") && text.contains("total"),
+        "{text}"
+    );
+    let csv = cli.run(
+        &[
+            "--format",
+            "csv",
+            "report",
+            "commissions",
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--group-by",
+            "week",
+        ],
+        None,
+    );
+    assert!(
+        stdout(&csv).starts_with("week,currency,charges"),
+        "{}",
+        stdout(&csv)
+    );
+    // Bad input names the field; an empty period says so.
+    for (args, field) in [
+        (vec!["--from", "2026-12-31", "--to", "2026-01-01"], "to:"),
+        (
+            vec![
+                "--from",
+                "2026-01-01",
+                "--to",
+                "2026-02-01",
+                "--group-by",
+                "colour",
+            ],
+            "group_by:",
+        ),
+        (
+            vec![
+                "--from",
+                "2026-01-01",
+                "--to",
+                "2026-02-01",
+                "--currency",
+                "xyz",
+            ],
+            "currency:",
+        ),
+        (vec!["--from", "01/02/2026", "--to", "2026-02-01"], "from:"),
+    ] {
+        let mut all = vec!["report", "commissions"];
+        all.extend(args);
+        let o = cli.run(&all, None);
+        assert_eq!(code(&o), 2, "{all:?}");
+        assert!(stderr(&o).contains(field), "{all:?}: {}", stderr(&o));
+    }
+    let empty = cli.run(
+        &[
+            "report",
+            "commissions",
+            "--from",
+            "2040-01-01",
+            "--to",
+            "2040-12-31",
+        ],
+        None,
+    );
+    assert_eq!(code(&empty), 0);
+    assert!(
+        stderr(&empty).contains("No commissions from 2040-01-01 to 2040-12-31"),
+        "{}",
+        stderr(&empty)
+    );
+    // The rows behind a report, and the same rows exported.
+    let rows = cli.run(
+        &[
+            "--format",
+            "json",
+            "report",
+            "commissions",
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--flagged",
+            "--rows",
+        ],
+        None,
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&rows.stdout).unwrap();
+    let flagged = rows.as_array().unwrap();
+    assert!(!flagged.is_empty() && flagged.iter().all(|r| r["flagged"] == true));
+    let file = cli.data.path().join("flagged.csv");
+    let export = cli.run(
+        &[
+            "report",
+            "commissions",
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--flagged",
+            "--export",
+            file.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(code(&export), 0, "{}", stderr(&export));
+    let written = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(written.lines().count(), flagged.len() + 1);
+    // Another time zone moves days, and says how many rows moved.
+    let tz = cli.run(
+        &[
+            "--format",
+            "json",
+            "report",
+            "time-zone",
+            "America/Los_Angeles",
+        ],
+        None,
+    );
+    let tz: serde_json::Value = serde_json::from_slice(&tz.stdout).unwrap();
+    assert_eq!(tz["time_zone"], "America/Los_Angeles");
+    assert!(tz["rows_moved_to_another_day"].as_u64().unwrap() > 0);
+    let bad = cli.run(&["report", "time-zone", "Mars/Olympus"], None);
+    assert_eq!(code(&bad), 2);
+    assert!(stderr(&bad).contains("time_zone:"), "{}", stderr(&bad));
+    // Rates: an overlap is refused with the rate in the way; ended, the new one fits.
+    let overlap = cli.run(
+        &[
+            "rates",
+            "add",
+            "--plan-type",
+            "monthly",
+            "--tier",
+            "top",
+            "--rate",
+            "9",
+            "--from",
+            "2030-01-01",
+        ],
+        None,
+    );
+    assert_eq!(code(&overlap), 2);
+    assert!(
+        stderr(&overlap).contains("overlaps rate #"),
+        "{}",
+        stderr(&overlap)
+    );
+    let list: serde_json::Value =
+        serde_json::from_slice(&cli.run(&["--format", "json", "rates", "list"], None).stdout)
+            .unwrap();
+    let id = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["plan_type"] == "monthly" && r["tier"] == "top")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        code(&cli.run(&["rates", "end", &id, "--at", "2030-01-01"], None)),
+        0
+    );
+    let added = cli.run(
+        &[
+            "rates",
+            "add",
+            "--plan-type",
+            "monthly",
+            "--tier",
+            "top",
+            "--rate",
+            "9",
+            "--from",
+            "2030-01-01",
+        ],
+        None,
+    );
+    assert_eq!(code(&added), 0, "{}", stderr(&added));
+    assert!(stdout(&added).contains("9.00 %"));
+    let bad_rate = cli.run(
+        &[
+            "rates",
+            "add",
+            "--plan-type",
+            "monthly",
+            "--tier",
+            "top",
+            "--rate",
+            "12.345",
+            "--from",
+            "2031-01-01",
+        ],
+        None,
+    );
+    assert!(stderr(&bad_rate).contains("rate:"), "{}", stderr(&bad_rate));
+}
