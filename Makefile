@@ -52,6 +52,7 @@ bench: deps-test package
 	$(CARGO) build --release -p tollgate-sandbox --example bench
 	$(CARGO) build --release -p tollgate-core --example catalog_bench
 	$(CARGO) build --release -p tollgate-core --example sync_bench
+	$(CARGO) build --release -p tollgate-core --example ledger_bench
 	tests/support/session.sh tests/support/bench.sh
 
 ## A .deb under target/release/bundle/deb/.

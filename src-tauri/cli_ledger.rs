@@ -144,13 +144,12 @@ pub async fn report(console: &Console, f: Format, c: ReportCommand) -> Result<()
             )
         }
         ReportCommand::TimeZone { zone: Some(z) } => {
-            let moved = console.set_report_time_zone(&z).await?;
-            let tz = console.report_time_zone().await?;
+            let c = console.set_report_time_zone(&z).await?;
             emit(
                 f,
-                &serde_json::json!({ "time_zone": tz, "rows_moved_to_another_day": moved }),
+                &serde_json::json!({ "time_zone": c.time_zone, "rows_moved_to_another_day": c.moved }),
                 &["time_zone", "rows moved to another day"],
-                vec![vec![tz, moved.to_string()]],
+                vec![vec![c.time_zone.clone(), c.moved.to_string()]],
             )
         }
         ReportCommand::Commissions {

@@ -11,7 +11,11 @@ use tollgate_core::console::{
     AccessAction, AppInfo, CreatedPrice, DriftReport, LookupKeyParts, ReceiverStatus,
     ResolveResult, SecretsStatus, SyncReport,
 };
+use tollgate_core::console::{ExportResult, TimeZoneChange};
 use tollgate_core::domain::{Environment, SecretKind};
+use tollgate_core::ledger::report::{
+    CommissionQuery, CommissionReport, CommissionRowsPage, RateInput, RateRow,
+};
 use tollgate_core::progress::ProgressView;
 use tollgate_core::store::sync_views::{
     AccessPage, AccessQuery, OrgDetail, SubscriptionPage, SubscriptionQuery, SyncState,
@@ -132,6 +136,46 @@ commands! {
     /// Writes every row the filter matches as CSV to the downloads folder; returns the path.
     fn subscriptions_export(console, query: SubscriptionQuery) -> String {
         console.subscriptions_export(&query).await
+    }
+
+    /// A commission report: the period in the reports' time zone, grouped as asked.
+    fn commission_report(console, query: CommissionQuery) -> CommissionReport {
+        console.commission_report(&query).await
+    }
+
+    /// The ledger rows behind a report or one of its groups, oldest first.
+    fn commission_rows(console, query: CommissionQuery, offset: u32, limit: u32) -> CommissionRowsPage {
+        console.commission_rows(&query, offset as i64, limit as i64).await
+    }
+
+    /// Writes every ledger row behind the query as CSV to the downloads folder, with progress.
+    fn commissions_export(console, query: CommissionQuery, op: Option<String>) -> ExportResult {
+        console.commissions_export(&query, None, op.as_deref()).await
+    }
+
+    /// The time zone reports bucket days in.
+    fn report_time_zone(console) -> String {
+        console.report_time_zone().await
+    }
+
+    /// Sets the reports' time zone (every row's day is computed again); returns rows moved.
+    fn set_report_time_zone(console, zone: String) -> TimeZoneChange {
+        console.set_report_time_zone(&zone).await
+    }
+
+    /// Every commission rate, with the days it covers.
+    fn commission_rates(console) -> Vec<RateRow> {
+        console.commission_rates().await
+    }
+
+    /// Adds a rate; refused when it overlaps another of the same plan type and tier.
+    fn commission_rate_add(console, input: RateInput) -> RateRow {
+        console.commission_rate_add(&input).await
+    }
+
+    /// Ends a rate at the start of a day.
+    fn commission_rate_end(console, id: u32, at: String) -> RateRow {
+        console.commission_rate_end(id as i64, &at).await
     }
 
     /// An organization: subscriptions, access and its history, timeline, entitlements, claim.

@@ -97,6 +97,17 @@ pub fn typescript_bindings() -> String {
         console::DriftItem::decl(&cfg),
         console::ReceiverStatus::decl(&cfg),
         sync::receiver::ReceiverStats::decl(&cfg),
+        tollgate_core::ledger::report::CommissionQuery::decl(&cfg),
+        tollgate_core::ledger::report::CommissionReport::decl(&cfg),
+        tollgate_core::ledger::report::CommissionGroup::decl(&cfg),
+        tollgate_core::ledger::report::CommissionRow::decl(&cfg),
+        tollgate_core::ledger::report::CommissionRowsPage::decl(&cfg),
+        tollgate_core::ledger::report::Period::decl(&cfg),
+        tollgate_core::ledger::report::Dim::decl(&cfg),
+        tollgate_core::ledger::report::RateRow::decl(&cfg),
+        tollgate_core::ledger::report::RateInput::decl(&cfg),
+        console::ExportResult::decl(&cfg),
+        console::TimeZoneChange::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from the Rust types by `make bindings` (src-tauri/lib.rs). Do not edit.\n\

@@ -31,7 +31,7 @@ CREATE TABLE transaction_commissions (
     created_at                  BIGINT NOT NULL
 );
 CREATE INDEX transaction_commissions_day ON transaction_commissions (local_day, currency);
-CREATE INDEX transaction_commissions_occurred ON transaction_commissions (occurred_at);
+CREATE INDEX transaction_commissions_occurred ON transaction_commissions (occurred_at, id);
 CREATE INDEX transaction_commissions_org ON transaction_commissions (org_id, occurred_at);
 CREATE INDEX transaction_commissions_charge ON transaction_commissions (stripe_charge_id);
 CREATE INDEX transaction_commissions_flagged ON transaction_commissions (flagged, local_day);

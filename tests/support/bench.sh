@@ -56,6 +56,7 @@ fi
 ./target/release/examples/bench
 ./target/release/examples/catalog_bench
 ./target/release/examples/sync_bench
+./target/release/examples/ledger_bench
 
 # The Plans screen with 2,000 prices: the UI types a query a key at a time (and deletes it
 # again) while timing every animation frame; it prints what it saw and exits.

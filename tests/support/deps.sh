@@ -11,7 +11,8 @@ if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
 
 build_pkgs="build-essential pkg-config curl file libwebkit2gtk-4.1-dev libssl-dev libxdo-dev libayatana-appindicator3-dev librsvg2-dev libdbus-1-dev"
 run_pkgs="gnome-keyring dbus-x11"
-test_pkgs="xvfb xauth webkit2gtk-driver gnome-keyring dbus dbus-x11 imagemagick"
+# sqlite3: make bench compares the commission report with the sqlite3 tool on the same file.
+test_pkgs="xvfb xauth webkit2gtk-driver gnome-keyring dbus dbus-x11 imagemagick sqlite3"
 
 want="$build_pkgs $run_pkgs"
 if [ "$mode" = test ] || [ "$mode" = bench ]; then want="$want $test_pkgs"; fi

@@ -105,7 +105,7 @@ impl Overrides {
 
 mod ledger_ops;
 mod sync_ops;
-pub use ledger_ops::ExportResult;
+pub use ledger_ops::{ExportResult, TimeZoneChange};
 pub use sync_ops::{
     AccessAction, DriftItem, DriftReport, ReceiverStatus, SyncReport, SCHEDULED_SYNC_OP,
 };

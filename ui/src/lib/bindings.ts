@@ -403,6 +403,89 @@ export type ReceiverStats = { received: number, recorded: number, duplicates: nu
  */
 last_error: string | null, };
 
+export type CommissionQuery = { from: string, to: string, period: Period, group_by: Array<Dim>, currency: string | null, tier: string | null, plan_type: string | null, 
+/**
+ * An organization id.
+ */
+expert: string | null, 
+/**
+ * Only groups with flagged rows count (the "flagged rows" view).
+ */
+flagged_only: boolean, };
+
+export type CommissionReport = { time_zone: string, from: string, to: string, period: Period, group_by: Array<Dim>, groups: Array<CommissionGroup>, 
+/**
+ * One per currency.
+ */
+totals: Array<CommissionGroup>, 
+/**
+ * Where the numbers came from: "daily rollups" or "ledger rows".
+ */
+source: string, elapsed_us: number, };
+
+export type CommissionGroup = { period: string | null, tier: string | null, plan_type: string | null, 
+/**
+ * Organization id (None: the expert's account maps to no organization).
+ */
+expert: string | null, expert_name: string | null, currency: string, 
+/**
+ * Appointment charges, and refunds, in the group.
+ */
+charges: number, refunds: number, 
+/**
+ * Minor units, net of refunds.
+ */
+gross: number, 
+/**
+ * What was charged (application fees), net of refunds.
+ */
+commission: number, 
+/**
+ * What the rates imply, over the rows that have a rate.
+ */
+implied: number, 
+/**
+ * Rows without a rate.
+ */
+unrated: number, 
+/**
+ * Rows whose charge differs from the rate (or that have none).
+ */
+flagged: number, 
+/**
+ * commission / gross in basis points, half-up; None when gross is 0.
+ */
+effective_bps: number | null, 
+/**
+ * The first and last local day with rows in the group: its drill-down is the same query
+ * over these days and the group's key.
+ */
+first_day: string | null, last_day: string | null, };
+
+export type CommissionRow = { id: string, 
+/**
+ * charge or refund
+ */
+kind: string, charge_id: string, org_id: string | null, org_name: string | null, expert_account_id: string | null, plan_type: string, tier: string, currency: string, gross: number, commission: number, implied: number | null, rate_bps: number | null, flagged: boolean, payment_intent_id: string | null, transfer_id: string | null, occurred_at: number, local_day: string, };
+
+export type CommissionRowsPage = { total: number, rows: Array<CommissionRow>, };
+
+export type Period = "day" | "week" | "month" | "quarter";
+
+export type Dim = "period" | "tier" | "plan_type" | "expert" | "currency";
+
+export type RateRow = { id: number, plan_type: string, tier: string, rate_bps: number, effective_from: number, effective_to: number | null, source: string, note: string | null, };
+
+export type RateInput = { plan_type: string, tier: string, 
+/**
+ * A percentage with up to two decimals ("12", "8.5").
+ */
+rate: string, from: string, to: string | null, note: string | null, };
+
+export type ExportResult = { path: string, rows: number, cancelled: boolean, };
+
+export type TimeZoneChange = { time_zone: string, moved: number, };
+
 export const commands = {
   /** Version, environment, Stripe API base and database in use, and the account once checked. */
   app_info: (): Promise<AppInfo> => invoke<AppInfo>("app_info", {}),
@@ -468,6 +551,30 @@ export const commands = {
 
   /** Writes every row the filter matches as CSV to the downloads folder; returns the path. */
   subscriptions_export: (query: SubscriptionQuery): Promise<string> => invoke<string>("subscriptions_export", { query }),
+
+  /** A commission report: the period in the reports' time zone, grouped as asked. */
+  commission_report: (query: CommissionQuery): Promise<CommissionReport> => invoke<CommissionReport>("commission_report", { query }),
+
+  /** The ledger rows behind a report or one of its groups, oldest first. */
+  commission_rows: (query: CommissionQuery, offset: number, limit: number): Promise<CommissionRowsPage> => invoke<CommissionRowsPage>("commission_rows", { query, offset, limit }),
+
+  /** Writes every ledger row behind the query as CSV to the downloads folder, with progress. */
+  commissions_export: (query: CommissionQuery, op?: string | null): Promise<ExportResult> => invoke<ExportResult>("commissions_export", { query, op }),
+
+  /** The time zone reports bucket days in. */
+  report_time_zone: (): Promise<string> => invoke<string>("report_time_zone", {}),
+
+  /** Sets the reports' time zone (every row's day is computed again); returns rows moved. */
+  set_report_time_zone: (zone: string): Promise<TimeZoneChange> => invoke<TimeZoneChange>("set_report_time_zone", { zone }),
+
+  /** Every commission rate, with the days it covers. */
+  commission_rates: (): Promise<Array<RateRow>> => invoke<Array<RateRow>>("commission_rates", {}),
+
+  /** Adds a rate; refused when it overlaps another of the same plan type and tier. */
+  commission_rate_add: (input: RateInput): Promise<RateRow> => invoke<RateRow>("commission_rate_add", { input }),
+
+  /** Ends a rate at the start of a day. */
+  commission_rate_end: (id: number, at: string): Promise<RateRow> => invoke<RateRow>("commission_rate_end", { id, at }),
 
   /** An organization: subscriptions, access and its history, timeline, entitlements, claim. */
   org_detail: (org: string): Promise<OrgDetail> => invoke<OrgDetail>("org_detail", { org }),

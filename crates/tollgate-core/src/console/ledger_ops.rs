@@ -20,6 +20,14 @@ pub struct ExportResult {
     pub cancelled: bool,
 }
 
+/// The reports' time zone after a change, and how many rows moved to another day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct TimeZoneChange {
+    pub time_zone: String,
+    #[ts(type = "number")]
+    pub moved: u64,
+}
+
 impl Console {
     pub async fn commission_report(
         &self,
@@ -101,9 +109,20 @@ impl Console {
 
     /// Sets the reports' time zone; every row's day is computed again. Returns the rows that
     /// moved to another day.
-    pub async fn set_report_time_zone(&self, tz: &str) -> Result<u64, ErrorBody> {
+    pub async fn set_report_time_zone(&self, tz: &str) -> Result<TimeZoneChange, ErrorBody> {
         let tz = parse_zone(tz)?;
-        Ok(db::set_time_zone(&self.store().await?, tz).await?)
+        let moved = db::set_time_zone(&self.store().await?, tz).await?;
+        self.audit(
+            "report.time_zone",
+            Some(tz.name().to_owned()),
+            serde_json::json!({"rows_moved_to_another_day": moved}),
+            vec![],
+        )
+        .await;
+        Ok(TimeZoneChange {
+            time_zone: tz.name().to_owned(),
+            moved,
+        })
     }
 
     pub async fn commission_rates(&self) -> Result<Vec<RateRow>, ErrorBody> {
