@@ -765,3 +765,146 @@ async fn subscriptions_access_drift_and_the_webhook_receiver() {
     c.close().await.ok();
     sandbox.stop().await;
 }
+
+/// Sets a date input as a person picking a day would (WebDriver typing into date inputs
+/// follows the locale): scrolled into view, then the events the screen listens to.
+async fn set_date(c: &Client, css: &str, day: &str) {
+    eprintln!("e2e: set {css} to {day}");
+    let css = serde_json::to_string(css).unwrap();
+    let day = serde_json::to_string(day).unwrap();
+    js(
+        c,
+        &format!("const i = document.querySelector({css}); i.scrollIntoView({{block: 'center'}}); i.value = {day}; i.dispatchEvent(new Event('input', {{bubbles: true}})); i.dispatchEvent(new Event('change', {{bubbles: true}})); return 1"),
+    )
+    .await;
+}
+
+/// Waits until the Commissions screen has the answer to its latest question.
+async fn comm_idle(c: &Client) {
+    wait_js(
+        c,
+        "return document.querySelector('[data-testid=commissions]').dataset.loading === 'false'",
+    )
+    .await;
+}
+
+/// Commissions over a year of 20,000 seeded appointments: month by tier with the stacked
+/// chart, a currency filter, grouping by expert, the flagged rows and their drill-down, a
+/// period that ends before it starts, an empty period, and the CSV export.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commissions_report_chart_drill_down_flags_and_export() {
+    let data = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let seed = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["dev", "seed", "--commissions", "20000"])
+        .env("TOLLGATE_DATA_DIR", data.path())
+        .env("TOLLGATE_LOG", "off")
+        .env(
+            "TOLLGATE_KEYRING_SERVICE",
+            tollgate_core::testing::unique("tollgate-e2e-seed"),
+        )
+        .env_remove("TOLLGATE_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(
+        seed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&seed.stderr)
+    );
+    let sandbox = tollgate_sandbox::start(Default::default()).await.unwrap();
+    let (_driver, c) = launch(&[
+        ("TOLLGATE_DATA_DIR", data.path().display().to_string()),
+        ("TOLLGATE_STRIPE_API_BASE", sandbox.base_url()),
+        ("TOLLGATE_STRIPE_SECRET_KEY", "sk_test_sandbox".to_owned()),
+        ("HOME", home.path().display().to_string()),
+    ])
+    .await;
+
+    click(&c, "[data-testid=nav-commissions]").await;
+    wait_text(&c, "[data-testid=comm-meta]", "daily rollups").await;
+    let bars = wait_js(&c, "const e = document.querySelector('[data-testid=commission-chart]'); return e && +e.dataset.bars >= 12 && e.dataset.bars").await;
+    eprintln!("e2e: {bars} monthly bars");
+    let totals = wait_text(&c, "[data-testid=comm-totals]", "EUR").await;
+    assert!(
+        totals.contains("USD"),
+        "two currencies, two totals: {totals}"
+    );
+    shot(&c, "50-commissions-month-by-tier").await;
+
+    click(&c, "select[data-testid=comm-currency] option[value=usd]").await;
+    comm_idle(&c).await;
+    wait_js(&c, "const t = document.querySelector('[data-testid=comm-totals]').textContent; return t.includes('USD') && !t.includes('EUR')").await;
+    shot(&c, "51-commissions-usd").await;
+
+    click(&c, "[data-testid=comm-dim-period]").await;
+    click(&c, "[data-testid=comm-dim-tier]").await;
+    click(&c, "[data-testid=comm-dim-expert]").await;
+    wait_text(&c, "[data-testid=comm-meta]", "ledger rows").await;
+    wait_text(&c, "[data-testid=comm-groups]", "org_seed").await;
+    shot(&c, "52-commissions-by-expert").await;
+
+    click(&c, "[data-testid=comm-dim-expert]").await;
+    click(&c, "[data-testid=comm-dim-period]").await;
+    click(&c, "[data-testid=comm-dim-tier]").await;
+    click(&c, "[data-testid=comm-flagged]").await;
+    comm_idle(&c).await;
+    // Only the flagged rows: summed from the rows themselves, not whole days.
+    wait_text(&c, "[data-testid=comm-meta]", "ledger rows").await;
+    wait_js(
+        &c,
+        "return document.querySelectorAll('[data-testid=comm-group]').length > 0",
+    )
+    .await;
+    click(&c, "[data-testid=comm-group] td").await;
+    let drill = wait_text(&c, "[data-testid=comm-drill]", "flagged").await;
+    assert!(drill.contains("USD"), "{drill}");
+    shot(&c, "53-commissions-flagged-drill-down").await;
+
+    set_date(&c, "[data-testid=comm-from]", "2030-01-01").await;
+    wait_text(&c, "[data-testid=comm-error]", "is before from").await;
+    shot(&c, "54-commissions-period-backwards").await;
+    set_date(&c, "[data-testid=comm-to]", "2030-12-31").await;
+    wait_text(
+        &c,
+        "[data-testid=comm-empty]",
+        "No commissions from 2030-01-01 to 2030-12-31",
+    )
+    .await;
+    shot(&c, "55-commissions-empty").await;
+
+    // Back to the last year, every currency, flagged rows only: export exactly those.
+    let today = chrono::Utc::now().date_naive();
+    set_date(
+        &c,
+        "[data-testid=comm-from]",
+        &(today - chrono::Duration::days(366)).to_string(),
+    )
+    .await;
+    set_date(&c, "[data-testid=comm-to]", &today.to_string()).await;
+    click(&c, "select[data-testid=comm-currency] option[value='']").await;
+    wait_text(&c, "[data-testid=comm-totals]", "EUR").await;
+    wait_enabled(&c, "[data-testid=comm-export]").await;
+    click(&c, "[data-testid=comm-export]").await;
+    let saved = wait_text(&c, "[data-testid=comm-exported]", "rows to").await;
+    shot(&c, "56-commissions-exported").await;
+    let path = saved
+        .split(" rows to ")
+        .nth(1)
+        .unwrap()
+        .split(" dismiss")
+        .next()
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert!(
+        path.starts_with(&home.path().display().to_string()),
+        "{path}"
+    );
+    let csv = std::fs::read_to_string(&path).unwrap();
+    let lines = csv.lines().count();
+    assert!(
+        lines > 100 && csv.lines().skip(1).all(|l| l.contains(",yes,")),
+        "{lines} lines, every one flagged"
+    );
+    c.close().await.ok();
+}

@@ -129,7 +129,7 @@ pub struct CommissionQuery {
     pub plan_type: Option<String>,
     /// An organization id.
     pub expert: Option<String>,
-    /// Only groups with flagged rows count (the "flagged rows" view).
+    /// Only the rows whose charge differs from the rate (the "flagged rows" view).
     #[serde(default)]
     pub flagged_only: bool,
 }

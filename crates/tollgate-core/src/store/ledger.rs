@@ -392,15 +392,19 @@ pub async fn commission_report(
     let started = std::time::Instant::now();
     let mut conn = store.pool().acquire().await.map_err(|e| store.err(e))?;
     let tz = report_zone(&mut conn).await.map_err(|e| store.err(e))?;
-    let by_expert = q.group_by.contains(&Dim::Expert) || q.expert.is_some();
+    // Rollups sum whole days; an expert, or only the flagged rows, needs the rows themselves.
+    let by_expert = q.group_by.contains(&Dim::Expert) || q.expert.is_some() || q.flagged_only;
     let by_day = q.group_by.contains(&Dim::Period);
     let (sql, w) = if by_expert {
-        let w = filters(
+        let mut w = filters(
             q,
             "tier_level_at_transaction",
             "plan_type_at_transaction",
             true,
         );
+        if q.flagged_only {
+            w.sql.push_str(" AND flagged = 1");
+        }
         let day_cols = if by_day { "local_day, " } else { "" };
         (
             format!(
