@@ -48,6 +48,9 @@ pub enum ReportCommand {
         #[arg(long, conflicts_with = "rows")]
         export: Option<std::path::PathBuf>,
     },
+    /// The finance overview: MRR and ARR by tier and currency, subscriptions by status, new
+    /// and churned this month, past-due revenue at risk, commissions this month against last.
+    Overview,
     /// The time zone reports bucket days in; with a zone, sets it (every row's day is
     /// computed again).
     TimeZone { zone: Option<String> },
@@ -134,6 +137,96 @@ fn group_row(g: &CommissionGroup, dims: &[Dim]) -> Vec<String> {
 
 pub async fn report(console: &Console, f: Format, c: ReportCommand) -> Result<(), ErrorBody> {
     match c {
+        ReportCommand::Overview => {
+            let o = console.overview().await?;
+            let trend = |t: &[i64]| {
+                t.iter()
+                    .map(|v| v.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            let money_trend = |t: &[i64], c: &str| {
+                let e = Currency::from_stripe(c).exponent();
+                t.iter()
+                    .map(|v| format!("{}", v / 10_i64.pow(e)))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            let mut rows: Vec<Vec<String>> = Vec::new();
+            for m in &o.mrr {
+                rows.push(vec![
+                    format!("MRR {}", m.currency.to_uppercase()),
+                    money(m.value, &m.currency),
+                    money_trend(&m.trend, &m.currency),
+                ]);
+                rows.push(vec![
+                    format!("ARR {}", m.currency.to_uppercase()),
+                    money(m.value * 12, &m.currency),
+                    String::new(),
+                ]);
+            }
+            for m in &o.mrr_by_tier {
+                rows.push(vec![
+                    format!(
+                        "MRR {} {}",
+                        m.currency.to_uppercase(),
+                        m.tier.clone().unwrap_or_default()
+                    ),
+                    money(m.value, &m.currency),
+                    money_trend(&m.trend, &m.currency),
+                ]);
+            }
+            for s in &o.statuses {
+                rows.push(vec![
+                    format!("subscriptions {}", s.label),
+                    s.value.to_string(),
+                    trend(&s.trend),
+                ]);
+            }
+            for s in [&o.new_subscriptions, &o.churned_subscriptions] {
+                rows.push(vec![
+                    format!("{} this month", s.label),
+                    s.value.to_string(),
+                    trend(&s.trend),
+                ]);
+            }
+            for r in &o.past_due_at_risk {
+                rows.push(vec![
+                    format!("past-due MRR at risk {}", r.currency.to_uppercase()),
+                    money(r.value, &r.currency),
+                    String::new(),
+                ]);
+            }
+            for c in &o.commissions {
+                rows.push(vec![
+                    format!("commissions this month {}", c.currency.to_uppercase()),
+                    money(c.this_month, &c.currency),
+                    money_trend(&c.trend, &c.currency),
+                ]);
+                rows.push(vec![
+                    format!("commissions last month {}", c.currency.to_uppercase()),
+                    money(c.last_month, &c.currency),
+                    String::new(),
+                ]);
+            }
+            if f == Format::Table {
+                eprintln!(
+                    "Months {} to {} in {}; trends in major units, oldest first.{}",
+                    o.months.first().cloned().unwrap_or_default(),
+                    o.months.last().cloned().unwrap_or_default(),
+                    o.time_zone,
+                    if o.unpriced > 0 {
+                        format!(
+                            " {} subscriptions have no flat amount and are left out of MRR.",
+                            o.unpriced
+                        )
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+            emit(f, &o, &["figure", "now", "12-month trend"], rows)
+        }
         ReportCommand::TimeZone { zone: None } => {
             let tz = console.report_time_zone().await?;
             emit(

@@ -13,6 +13,7 @@ use tollgate_core::console::{
 };
 use tollgate_core::console::{ExportResult, TimeZoneChange};
 use tollgate_core::domain::{Environment, SecretKind};
+use tollgate_core::ledger::overview::Overview;
 use tollgate_core::ledger::report::{
     CommissionQuery, CommissionReport, CommissionRowsPage, RateInput, RateRow,
 };
@@ -136,6 +137,11 @@ commands! {
     /// Writes every row the filter matches as CSV to the downloads folder; returns the path.
     fn subscriptions_export(console, query: SubscriptionQuery) -> String {
         console.subscriptions_export(&query).await
+    }
+
+    /// The finance overview: MRR/ARR, statuses, new and churned, at risk, commissions.
+    fn overview(console) -> Overview {
+        console.overview().await
     }
 
     /// A commission report: the period in the reports' time zone, grouped as asked.

@@ -108,6 +108,10 @@ pub fn typescript_bindings() -> String {
         tollgate_core::ledger::report::RateInput::decl(&cfg),
         console::ExportResult::decl(&cfg),
         console::TimeZoneChange::decl(&cfg),
+        tollgate_core::ledger::overview::Overview::decl(&cfg),
+        tollgate_core::ledger::overview::MoneyTrend::decl(&cfg),
+        tollgate_core::ledger::overview::CountTrend::decl(&cfg),
+        tollgate_core::ledger::overview::CommissionMonths::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from the Rust types by `make bindings` (src-tauri/lib.rs). Do not edit.\n\

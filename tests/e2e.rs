@@ -197,7 +197,11 @@ async fn settings_add_check_refuse_and_switch_environment() {
     ])
     .await;
 
-    // The first screen with no key and an empty store: says why, and where to go.
+    // The first screen, the overview, over an empty store: says so, and where to go.
+    wait_text(&c, "[data-testid=ov-empty]", "Nothing mirrored yet").await;
+    shot(&c, "00a-overview-empty").await;
+    // Plans with no key: says why, and where to go.
+    click(&c, "[data-testid=nav-plans]").await;
     wait_text(&c, "[data-testid=stale]", "no Stripe secret key").await;
     shot(&c, "00-plans-no-key").await;
 
@@ -353,7 +357,9 @@ async fn broken_database_unreachable_stripe_and_missing_keyring_are_explained() 
     ])
     .await;
 
-    // The first screen (Plans) names the damaged store; Settings says what to do.
+    // The overview and Plans name the damaged store; Settings says what to do.
+    wait_text(&c, "[data-testid=overview]", "damaged").await;
+    click(&c, "[data-testid=nav-plans]").await;
     wait_text(&c, "[data-testid=plans-error]", "damaged").await;
     shot(&c, "08a-plans-damaged-database").await;
     click(&c, "[data-testid=nav-settings]").await;
@@ -424,6 +430,7 @@ async fn plans_create_migrate_verify_resolve_and_activity() {
     ])
     .await;
 
+    click(&c, "[data-testid=nav-plans]").await;
     wait_text(&c, "[data-testid=plan-count]", "11 of 11").await;
     shot(&c, "10-plans-catalog").await;
 
@@ -762,6 +769,20 @@ async fn subscriptions_access_drift_and_the_webhook_receiver() {
     click(&c, "[data-testid=receiver-toggle]").await;
     wait_text(&c, "[data-testid=receiver-status]", "off").await;
 
+    // The overview over the synced demo: MRR per currency and tier, statuses, commissions
+    // from the demo year's appointments.
+    click(&c, "[data-testid=nav-overview]").await;
+    let mrr = wait_text(&c, "[data-testid=ov-mrr]", "MRR").await;
+    assert!(mrr.contains("EUR") && mrr.contains("ARR"), "{mrr}");
+    // Labels are upper-cased by CSS: read the text, not the rendering.
+    wait_js(
+        &c,
+        "return document.querySelector('[data-testid=ov-statuses]').textContent.includes('Past due')",
+    )
+    .await;
+    wait_text(&c, "[data-testid=ov-commissions]", "last month").await;
+    shot(&c, "42-overview-after-sync").await;
+
     c.close().await.ok();
     sandbox.stop().await;
 }
@@ -819,6 +840,14 @@ async fn commissions_report_chart_drill_down_flags_and_export() {
         ("HOME", home.path().display().to_string()),
     ])
     .await;
+
+    // The overview first: commissions this month against last, per currency.
+    let ov = wait_text(&c, "[data-testid=ov-commissions]", "last month").await;
+    assert!(
+        ov.contains("EUR") && ov.contains("USD") && ov.contains("last month"),
+        "{ov}"
+    );
+    shot(&c, "49-overview-commissions").await;
 
     click(&c, "[data-testid=nav-commissions]").await;
     wait_text(&c, "[data-testid=comm-meta]", "daily rollups").await;

@@ -742,6 +742,64 @@ async fn appointments_build_the_commission_ledger_once() {
     );
     assert_eq!(row.get::<i64, _>(4), 1);
 
+    // The overview over the same store: statuses, MRR (annual a twelfth) and this month's
+    // commissions agree with plain reads of the mirror.
+    let o = c.overview().await.unwrap();
+    let active =
+        count("SELECT count(*) FROM org_subscriptions WHERE subscription_status = 'active'").await;
+    assert_eq!(
+        o.statuses
+            .iter()
+            .find(|s| s.label == "active")
+            .unwrap()
+            .value,
+        active
+    );
+    let now = chrono::Utc::now().timestamp();
+    let paying = sqlx::query(
+        "SELECT amount, billing_interval, interval_count, trial_end FROM org_subscriptions
+         WHERE subscription_status IN ('active', 'past_due', 'unpaid') AND currency = 'eur' AND amount IS NOT NULL",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    let expected: i64 = paying
+        .iter()
+        .filter(|r| r.get::<Option<i64>, _>(3).is_none_or(|t| t <= now))
+        .filter_map(|r| {
+            tollgate_core::ledger::overview::monthly(
+                r.get(0),
+                &r.get::<String, _>(1),
+                r.get::<Option<i64>, _>(2).unwrap_or(1),
+            )
+        })
+        .sum();
+    let eur = o.mrr.iter().find(|m| m.currency == "eur").unwrap();
+    assert_eq!(eur.value, expected);
+    assert!(expected > 0);
+    assert_eq!(
+        o.mrr_by_tier
+            .iter()
+            .filter(|m| m.currency == "eur")
+            .map(|m| m.value)
+            .sum::<i64>(),
+        expected,
+        "tiers add up to the currency's MRR"
+    );
+    let month = chrono::Utc::now().format("%Y-%m").to_string();
+    let this_month: i64 = sqlx::query_scalar::<_, i64>(&format!(
+        "SELECT CAST(COALESCE(sum(commission_amount), 0) AS BIGINT) FROM transaction_commissions WHERE currency = 'eur' AND local_day LIKE '{month}-%'"
+    ))
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    let comm = o
+        .commissions
+        .iter()
+        .find(|c| c.currency == "eur")
+        .map_or(0, |c| c.this_month);
+    assert_eq!(comm, this_month);
+
     // A full sync again: history is not rewritten, nothing is doubled.
     let before = count("SELECT count(*) FROM transaction_commissions").await;
     c.sync(true, None).await.unwrap();

@@ -409,7 +409,7 @@ export type CommissionQuery = { from: string, to: string, period: Period, group_
  */
 expert: string | null, 
 /**
- * Only groups with flagged rows count (the "flagged rows" view).
+ * Only the rows whose charge differs from the rate (the "flagged rows" view).
  */
 flagged_only: boolean, };
 
@@ -486,6 +486,43 @@ export type ExportResult = { path: string, rows: number, cancelled: boolean, };
 
 export type TimeZoneChange = { time_zone: string, moved: number, };
 
+export type Overview = { time_zone: string, 
+/**
+ * The months of every trend, oldest first: `2025-12` … `2026-11`.
+ */
+months: Array<string>, 
+/**
+ * MRR per currency (all tiers), and per currency and tier. ARR is twelve times MRR.
+ */
+mrr: Array<MoneyTrend>, mrr_by_tier: Array<MoneyTrend>, 
+/**
+ * active, trialing, past_due, canceled: how many now, and at each month's end (running,
+ * in trial, ended; past_due has no trend: its spells are not kept).
+ */
+statuses: Array<CountTrend>, 
+/**
+ * Subscriptions started and ended in each month.
+ */
+new_subscriptions: CountTrend, churned_subscriptions: CountTrend, 
+/**
+ * MRR of past-due and unpaid subscriptions, per currency.
+ */
+past_due_at_risk: Array<MoneyTrend>, commissions: Array<CommissionMonths>, 
+/**
+ * Subscriptions left out of MRR: no flat amount, or an interval that cannot be spread.
+ */
+unpriced: number, elapsed_us: number, };
+
+export type MoneyTrend = { currency: string, 
+/**
+ * Present when the figure is per tier.
+ */
+tier: string | null, value: number, trend: number[], };
+
+export type CountTrend = { label: string, value: number, trend: number[], };
+
+export type CommissionMonths = { currency: string, this_month: number, last_month: number, trend: number[], };
+
 export const commands = {
   /** Version, environment, Stripe API base and database in use, and the account once checked. */
   app_info: (): Promise<AppInfo> => invoke<AppInfo>("app_info", {}),
@@ -551,6 +588,9 @@ export const commands = {
 
   /** Writes every row the filter matches as CSV to the downloads folder; returns the path. */
   subscriptions_export: (query: SubscriptionQuery): Promise<string> => invoke<string>("subscriptions_export", { query }),
+
+  /** The finance overview: MRR/ARR, statuses, new and churned, at risk, commissions. */
+  overview: (): Promise<Overview> => invoke<Overview>("overview", {}),
 
   /** A commission report: the period in the reports' time zone, grouped as asked. */
   commission_report: (query: CommissionQuery): Promise<CommissionReport> => invoke<CommissionReport>("commission_report", { query }),

@@ -215,3 +215,10 @@ fn period_text(r: &RateRow) -> String {
         None => format!("from {}", day(r.effective_from)),
     }
 }
+
+impl Console {
+    /// The finance overview as of now.
+    pub async fn overview(&self) -> Result<crate::ledger::overview::Overview, ErrorBody> {
+        Ok(db::overview(&self.store().await?, crate::store::now_seconds()).await?)
+    }
+}

@@ -4,6 +4,7 @@
 //! the store held them at that moment, the rate in force then, what was charged and what the
 //! rate implies; each refund reverses proportionally in a row of its own.
 
+pub mod overview;
 pub mod report;
 
 use serde_json::Value;

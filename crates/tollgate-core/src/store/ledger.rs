@@ -1267,3 +1267,218 @@ fn iso_utc(t: i64) -> String {
         d.second()
     )
 }
+
+use crate::ledger::overview::{monthly, CommissionMonths, CountTrend, MoneyTrend, Overview};
+
+/// The finance overview as of `now` (UTC seconds): twelve months ending with the current one.
+pub async fn overview(store: &super::Store, now: i64) -> Result<Overview, super::StoreError> {
+    use chrono::Datelike;
+    let started = std::time::Instant::now();
+    let err = |e| store.err(e);
+    let mut conn = store.pool().acquire().await.map_err(err)?;
+    let tz = report_zone(&mut conn).await.map_err(err)?;
+    // Month starts (UTC seconds) of the twelve months, and the end of each (the next start, or
+    // now for the current month).
+    let today = chrono::DateTime::from_timestamp(now, 0)
+        .unwrap_or_default()
+        .with_timezone(&tz)
+        .date_naive();
+    let first = |y: i32, m: u32| NaiveDate::from_ymd_opt(y, m, 1).expect("a month's first day");
+    let mut months: Vec<NaiveDate> = Vec::new();
+    let (mut y, mut m) = (today.year(), today.month());
+    for _ in 0..12 {
+        months.push(first(y, m));
+        if m == 1 {
+            y -= 1;
+            m = 12;
+        } else {
+            m -= 1;
+        }
+    }
+    months.reverse();
+    let starts: Vec<i64> = months.iter().map(|d| day_start(tz, *d)).collect();
+    let ends: Vec<i64> = (0..12)
+        .map(|i| if i + 1 < 12 { starts[i + 1] } else { now + 1 })
+        .collect();
+    let labels: Vec<String> = months
+        .iter()
+        .map(|d| d.format("%Y-%m").to_string())
+        .collect();
+
+    let rows = sqlx::query(
+        "SELECT tier, currency, amount, billing_interval, interval_count, subscription_status, start_date, ended_at, trial_end, created
+         FROM org_subscriptions",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(err)?;
+    let mut mrr: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
+    let mut by_tier: std::collections::BTreeMap<(String, String), Vec<i64>> = Default::default();
+    let mut risk: std::collections::BTreeMap<String, i64> = Default::default();
+    let status_names = ["active", "trialing", "past_due", "canceled"];
+    let mut status_now = [0i64; 4];
+    let mut status_trend = [[0i64; 12]; 4];
+    let mut new = [0i64; 12];
+    let mut churned = [0i64; 12];
+    let mut unpriced = 0;
+    for r in rows {
+        let tier: Option<String> = r.try_get(0).map_err(err)?;
+        let currency: Option<String> = r.try_get(1).map_err(err)?;
+        let amount: Option<i64> = r.try_get(2).map_err(err)?;
+        let interval: Option<String> = r.try_get(3).map_err(err)?;
+        let count: Option<i64> = r.try_get(4).map_err(err)?;
+        let status: String = r.try_get(5).map_err(err)?;
+        let start: i64 = r.try_get(6).map_err(err)?;
+        let ended: Option<i64> = r.try_get(7).map_err(err)?;
+        let trial_end: Option<i64> = r.try_get(8).map_err(err)?;
+        if matches!(status.as_str(), "incomplete" | "incomplete_expired") {
+            continue;
+        }
+        if let Some(i) = status_names.iter().position(|s| *s == status) {
+            status_now[i] += 1;
+        }
+        // Started and ended in which month.
+        for i in 0..12 {
+            if start >= starts[i] && start < ends[i] {
+                new[i] += 1;
+            }
+            if let Some(e) = ended {
+                if e >= starts[i] && e < ends[i] {
+                    churned[i] += 1;
+                }
+            }
+        }
+        let live_at = |t: i64| start <= t && ended.is_none_or(|e| e > t);
+        let trialing_at = |t: i64| trial_end.is_some_and(|te| te > t);
+        // Status at each month's end, as far as the mirror knows: ended (canceled), in its
+        // trial, else running (active). Past-due spells are not kept, so past_due has no trend.
+        for i in 0..12 {
+            let t = ends[i] - 1;
+            if start > t {
+                continue;
+            }
+            let s = if !live_at(t) {
+                3
+            } else if trialing_at(t) {
+                1
+            } else {
+                0
+            };
+            status_trend[s][i] += 1;
+        }
+        let per_month = match (amount, interval.as_deref(), currency.as_ref()) {
+            (Some(a), Some(iv), Some(_)) => monthly(a, iv, count.unwrap_or(1)),
+            _ => None,
+        };
+        let Some(per_month) = per_month else {
+            if matches!(status.as_str(), "active" | "past_due" | "unpaid") {
+                unpriced += 1;
+            }
+            continue;
+        };
+        let currency = currency.unwrap_or_default();
+        let tier = tier.unwrap_or_else(|| "—".into());
+        // MRR: what paying subscriptions bill per month (trials do not pay yet).
+        for i in 0..12 {
+            let t = ends[i] - 1;
+            if live_at(t)
+                && !trialing_at(t)
+                && (i < 11 || matches!(status.as_str(), "active" | "past_due" | "unpaid"))
+            {
+                mrr.entry(currency.clone()).or_insert_with(|| vec![0; 12])[i] += per_month;
+                by_tier
+                    .entry((currency.clone(), tier.clone()))
+                    .or_insert_with(|| vec![0; 12])[i] += per_month;
+            }
+        }
+        if matches!(status.as_str(), "past_due" | "unpaid") {
+            *risk.entry(currency).or_insert(0) += per_month;
+        }
+    }
+    // Commissions per month from the daily rollups.
+    let comm = sqlx::query(
+        "SELECT substr(local_day, 1, 7), currency, CAST(sum(commission) AS BIGINT) FROM commission_days
+         WHERE local_day >= $1 AND local_day <= $2 GROUP BY 1, 2",
+    )
+    .bind(day(months[0]))
+    .bind(day(today))
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(err)?;
+    let mut commissions: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
+    for r in comm {
+        let (month, currency, sum): (String, String, i64) = (
+            r.try_get(0).map_err(err)?,
+            r.try_get(1).map_err(err)?,
+            r.try_get(2).map_err(err)?,
+        );
+        if let Some(i) = labels.iter().position(|l| *l == month) {
+            commissions.entry(currency).or_insert_with(|| vec![0; 12])[i] += sum;
+        }
+    }
+    Ok(Overview {
+        time_zone: tz.name().to_owned(),
+        months: labels,
+        mrr: mrr
+            .into_iter()
+            .map(|(currency, trend)| MoneyTrend {
+                currency,
+                tier: None,
+                value: trend[11],
+                trend,
+            })
+            .collect(),
+        mrr_by_tier: by_tier
+            .into_iter()
+            .map(|((currency, tier), trend)| MoneyTrend {
+                currency,
+                tier: Some(tier),
+                value: trend[11],
+                trend,
+            })
+            .collect(),
+        statuses: status_names
+            .iter()
+            .enumerate()
+            .map(|(i, s)| CountTrend {
+                label: (*s).into(),
+                value: status_now[i],
+                trend: if *s == "past_due" {
+                    vec![]
+                } else {
+                    status_trend[i].to_vec()
+                },
+            })
+            .collect(),
+        new_subscriptions: CountTrend {
+            label: "new".into(),
+            value: new[11],
+            trend: new.to_vec(),
+        },
+        churned_subscriptions: CountTrend {
+            label: "churned".into(),
+            value: churned[11],
+            trend: churned.to_vec(),
+        },
+        past_due_at_risk: risk
+            .into_iter()
+            .map(|(currency, value)| MoneyTrend {
+                currency,
+                tier: None,
+                value,
+                trend: vec![],
+            })
+            .collect(),
+        commissions: commissions
+            .into_iter()
+            .map(|(currency, trend)| CommissionMonths {
+                currency,
+                this_month: trend[11],
+                last_month: trend[10],
+                trend,
+            })
+            .collect(),
+        unpriced,
+        elapsed_us: started.elapsed().as_micros() as i64,
+    })
+}
