@@ -241,6 +241,19 @@ pub struct CommissionGroup {
     pub last_day: Option<String>,
 }
 
+impl CommissionGroup {
+    /// Adds another group's sums (same currency) into this one.
+    pub fn add(&mut self, other: &CommissionGroup) {
+        self.charges += other.charges;
+        self.refunds += other.refunds;
+        self.gross += other.gross;
+        self.commission += other.commission;
+        self.implied += other.implied;
+        self.unrated += other.unrated;
+        self.flagged += other.flagged;
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct CommissionReport {
     pub time_zone: String,

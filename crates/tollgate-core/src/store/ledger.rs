@@ -499,13 +499,16 @@ pub async fn commission_report(
                 currency: key.4.clone(),
                 ..Default::default()
             });
-        g.charges += s.charges;
-        g.refunds += s.refunds;
-        g.gross += s.gross;
-        g.commission += s.commission;
-        g.implied += s.implied;
-        g.unrated += s.unrated;
-        g.flagged += s.flagged;
+        g.add(&CommissionGroup {
+            charges: s.charges,
+            refunds: s.refunds,
+            gross: s.gross,
+            commission: s.commission,
+            implied: s.implied,
+            unrated: s.unrated,
+            flagged: s.flagged,
+            ..Default::default()
+        });
         let b = bounds
             .entry(key)
             .or_insert_with(|| (s.day_min.clone(), s.day_max.clone()));
@@ -562,13 +565,7 @@ pub async fn commission_report(
                 currency: g.currency.clone(),
                 ..Default::default()
             });
-        t.charges += g.charges;
-        t.refunds += g.refunds;
-        t.gross += g.gross;
-        t.commission += g.commission;
-        t.implied += g.implied;
-        t.unrated += g.unrated;
-        t.flagged += g.flagged;
+        t.add(g);
         t.first_day = min_day(t.first_day.take(), g.first_day.clone(), true);
         t.last_day = min_day(t.last_day.take(), g.last_day.clone(), false);
     }
@@ -887,18 +884,7 @@ pub async fn rates(store: &super::Store) -> Result<Vec<RateRow>, super::StoreErr
     .await
     .map_err(|e| store.err(e))?;
     rows.iter()
-        .map(|r| {
-            Ok(RateRow {
-                id: r.try_get(0)?,
-                plan_type: r.try_get(1)?,
-                tier: r.try_get(2)?,
-                rate_bps: r.try_get(3)?,
-                effective_from: r.try_get(4)?,
-                effective_to: r.try_get(5)?,
-                source: r.try_get(6)?,
-                note: r.try_get(7)?,
-            })
-        })
+        .map(rate_of)
         .collect::<Result<Vec<_>, sqlx::Error>>()
         .map_err(|e| store.err(e))
 }
@@ -1001,19 +987,7 @@ async fn overlapping(
     .bind(except.unwrap_or(-1))
     .fetch_optional(&mut **tx)
     .await?;
-    r.map(|r| {
-        Ok(RateRow {
-            id: r.try_get(0)?,
-            plan_type: r.try_get(1)?,
-            tier: r.try_get(2)?,
-            rate_bps: r.try_get(3)?,
-            effective_from: r.try_get(4)?,
-            effective_to: r.try_get(5)?,
-            source: r.try_get(6)?,
-            note: r.try_get(7)?,
-        })
-    })
-    .transpose()
+    r.as_ref().map(rate_of).transpose()
 }
 
 /// Rates a seeded ledger uses when the store has none for a plan type and tier.
@@ -1480,5 +1454,18 @@ pub async fn overview(store: &super::Store, now: i64) -> Result<Overview, super:
             .collect(),
         unpriced,
         elapsed_us: started.elapsed().as_micros() as i64,
+    })
+}
+
+fn rate_of(r: &sqlx::any::AnyRow) -> Result<RateRow, sqlx::Error> {
+    Ok(RateRow {
+        id: r.try_get(0)?,
+        plan_type: r.try_get(1)?,
+        tier: r.try_get(2)?,
+        rate_bps: r.try_get(3)?,
+        effective_from: r.try_get(4)?,
+        effective_to: r.try_get(5)?,
+        source: r.try_get(6)?,
+        note: r.try_get(7)?,
     })
 }
