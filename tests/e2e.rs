@@ -868,7 +868,7 @@ async fn commissions_report_chart_drill_down_flags_and_export() {
     click(&c, "[data-testid=comm-dim-period]").await;
     click(&c, "[data-testid=comm-dim-tier]").await;
     click(&c, "[data-testid=comm-dim-expert]").await;
-    wait_text(&c, "[data-testid=comm-meta]", "ledger rows").await;
+    wait_text(&c, "[data-testid=comm-meta]", "monthly expert rollups").await;
     wait_text(&c, "[data-testid=comm-groups]", "org_seed").await;
     shot(&c, "52-commissions-by-expert").await;
 

@@ -54,6 +54,24 @@ CREATE TABLE commission_days (
     PRIMARY KEY (local_day, currency, tier, plan_type)
 );
 
+-- The same per local month and expert organization ('' when the charge named none): a year
+-- grouped by expert reads twelve rows per organization, not every appointment.
+CREATE TABLE commission_expert_months (
+    month           TEXT NOT NULL,
+    org_id          TEXT NOT NULL,
+    currency        TEXT NOT NULL,
+    tier            TEXT NOT NULL,
+    plan_type       TEXT NOT NULL,
+    charges         BIGINT NOT NULL,
+    refunds         BIGINT NOT NULL,
+    gross_amount    BIGINT NOT NULL,
+    commission      BIGINT NOT NULL,
+    implied         BIGINT NOT NULL,
+    unrated         BIGINT NOT NULL,
+    flagged         BIGINT NOT NULL,
+    PRIMARY KEY (month, org_id, currency, tier, plan_type)
+);
+
 -- Settings that belong to the store (shared by a team on Postgres), e.g. report_time_zone.
 CREATE TABLE settings (
     key         TEXT PRIMARY KEY,

@@ -134,7 +134,7 @@ async fn main() {
     flagged.flagged_only = true;
     changes.push(("flagged only", flagged));
     changes.push((
-        "by expert (ledger rows)",
+        "by expert (monthly expert rollups)",
         year(vec![Dim::Expert], Period::Month),
     ));
     let mut one = year(vec![Dim::Period], Period::Month);

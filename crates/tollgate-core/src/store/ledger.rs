@@ -331,10 +331,34 @@ async fn insert_row(
     .bind(flagged as i64)
     .execute(&mut **tx)
     .await?;
+    sqlx::query(
+        "INSERT INTO commission_expert_months (month, org_id, currency, tier, plan_type, charges, refunds, gross_amount, commission, implied, unrated, flagged)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+         ON CONFLICT (month, org_id, currency, tier, plan_type) DO UPDATE SET charges = commission_expert_months.charges + excluded.charges,
+           refunds = commission_expert_months.refunds + excluded.refunds, gross_amount = commission_expert_months.gross_amount + excluded.gross_amount,
+           commission = commission_expert_months.commission + excluded.commission, implied = commission_expert_months.implied + excluded.implied,
+           unrated = commission_expert_months.unrated + excluded.unrated, flagged = commission_expert_months.flagged + excluded.flagged",
+    )
+    .bind(&day[..7])
+    .bind(org.unwrap_or(""))
+    .bind(&a.currency)
+    .bind(&terms.tier)
+    .bind(&terms.plan_type)
+    .bind((kind == "charge") as i64)
+    .bind((kind == "refund") as i64)
+    .bind(gross)
+    .bind(charged)
+    .bind(implied.unwrap_or(0))
+    .bind(implied.is_none() as i64)
+    .bind(flagged as i64)
+    .execute(&mut **tx)
+    .await?;
     Ok(1)
 }
 
-use crate::ledger::report::{effective_bps, Checked, CommissionGroup, CommissionReport, Dim};
+use crate::ledger::report::{
+    effective_bps, Checked, CommissionGroup, CommissionReport, Dim, Period,
+};
 use chrono::NaiveDate;
 
 /// The filters a report and its drill-down share, as SQL over `cols` (rollup or ledger
@@ -392,51 +416,97 @@ pub async fn commission_report(
     let started = std::time::Instant::now();
     let mut conn = store.pool().acquire().await.map_err(|e| store.err(e))?;
     let tz = report_zone(&mut conn).await.map_err(|e| store.err(e))?;
-    // Rollups sum whole days; an expert, or only the flagged rows, needs the rows themselves.
-    let by_expert = q.group_by.contains(&Dim::Expert) || q.expert.is_some() || q.flagged_only;
+    // Rollups sum whole days (or, per expert, whole months); only the flagged rows, or an
+    // expert by day or week, need the rows themselves.
+    let by_expert = q.group_by.contains(&Dim::Expert) || q.expert.is_some();
     let by_day = q.group_by.contains(&Dim::Period);
-    let (sql, w) = if by_expert {
-        let mut w = filters(
-            q,
-            "tier_level_at_transaction",
-            "plan_type_at_transaction",
-            true,
-        );
-        if q.flagged_only {
-            w.sql.push_str(" AND flagged = 1");
+    let monthly = !by_day || matches!(q.period, Period::Month | Period::Quarter);
+    let mut all: Vec<Sums> = Vec::new();
+    let source = if q.flagged_only || (by_expert && !monthly) {
+        all = sums(&mut conn, q, Src::Rows)
+            .await
+            .map_err(|e| store.err(e))?;
+        "ledger rows"
+    } else if by_expert {
+        match whole_months(q.from, q.to) {
+            Some((first, last)) => {
+                let mut inner = q.clone();
+                (inner.from, inner.to) = (first, last);
+                all.extend(
+                    sums(&mut conn, &inner, Src::ExpertMonths)
+                        .await
+                        .map_err(|e| store.err(e))?,
+                );
+                // The days before the first whole month and after the last: from their rows, or
+                // as their month's rollup less the rows of its other days, whichever reads fewer
+                // rows (a year to today is a whole current month less its days to come).
+                let before = first
+                    .pred_opt()
+                    .filter(|d| *d >= q.from)
+                    .map(|d| (q.from, d));
+                let after = last.succ_opt().filter(|d| *d <= q.to).map(|d| (d, q.to));
+                for (from, to) in before.into_iter().chain(after) {
+                    let (m_first, m_last) = month_of_day(from);
+                    let outside: Vec<(NaiveDate, NaiveDate)> = [
+                        (m_first, from.pred_opt()),
+                        (to.succ_opt().unwrap_or(to), Some(m_last)),
+                    ]
+                    .into_iter()
+                    .filter_map(|(a, b)| {
+                        b.filter(|b| a <= *b && a >= m_first && *b <= m_last)
+                            .map(|b| (a, b))
+                    })
+                    .collect();
+                    let mut out_rows = 0;
+                    for (a, b) in &outside {
+                        out_rows += count_rows(&mut conn, *a, *b)
+                            .await
+                            .map_err(|e| store.err(e))?;
+                    }
+                    let in_rows = count_rows(&mut conn, from, to)
+                        .await
+                        .map_err(|e| store.err(e))?;
+                    if out_rows < in_rows {
+                        let mut month = q.clone();
+                        (month.from, month.to) = (m_first, m_last);
+                        all.extend(
+                            sums(&mut conn, &month, Src::ExpertMonths)
+                                .await
+                                .map_err(|e| store.err(e))?,
+                        );
+                        for (a, b) in outside {
+                            let mut other = q.clone();
+                            (other.from, other.to) = (a, b);
+                            let less = sums(&mut conn, &other, Src::Rows)
+                                .await
+                                .map_err(|e| store.err(e))?;
+                            all.extend(less.into_iter().map(Sums::negated));
+                        }
+                    } else {
+                        let mut edge = q.clone();
+                        (edge.from, edge.to) = (from, to);
+                        all.extend(
+                            sums(&mut conn, &edge, Src::Rows)
+                                .await
+                                .map_err(|e| store.err(e))?,
+                        );
+                    }
+                }
+                "monthly expert rollups"
+            }
+            None => {
+                all = sums(&mut conn, q, Src::Rows)
+                    .await
+                    .map_err(|e| store.err(e))?;
+                "ledger rows"
+            }
         }
-        let day_cols = if by_day { "local_day, " } else { "" };
-        (
-            format!(
-                "SELECT min(local_day), max(local_day), tier_level_at_transaction, plan_type_at_transaction, org_id, currency,
-                   CAST(sum(CASE WHEN kind = 'charge' THEN 1 ELSE 0 END) AS BIGINT), CAST(sum(CASE WHEN kind = 'refund' THEN 1 ELSE 0 END) AS BIGINT),
-                   CAST(sum(gross_amount) AS BIGINT), CAST(sum(commission_amount) AS BIGINT), CAST(sum(COALESCE(implied_amount, 0)) AS BIGINT),
-                   CAST(sum(CASE WHEN implied_amount IS NULL THEN 1 ELSE 0 END) AS BIGINT), CAST(sum(flagged) AS BIGINT)
-                 FROM transaction_commissions WHERE {}
-                 GROUP BY {day_cols}tier_level_at_transaction, plan_type_at_transaction, org_id, currency",
-                w.sql
-            ),
-            w,
-        )
     } else {
-        let w = filters(q, "tier", "plan_type", false);
-        (
-            format!(
-                "SELECT local_day, local_day, tier, plan_type, NULL, currency, charges, refunds, gross_amount, commission, implied, unrated, flagged
-                 FROM commission_days WHERE {}",
-                w.sql
-            ),
-            w,
-        )
+        all = sums(&mut conn, q, Src::Days)
+            .await
+            .map_err(|e| store.err(e))?;
+        "daily rollups"
     };
-    let mut query = sqlx::query(&sql).bind(day(q.from)).bind(day(q.to));
-    for b in &w.binds {
-        query = query.bind(b.clone());
-    }
-    let rows = query
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(|e| store.err(e))?;
     let mut groups: std::collections::BTreeMap<
         (
             Option<String>,
@@ -457,22 +527,7 @@ pub async fn commission_report(
         ),
         (String, String),
     > = Default::default();
-    for r in rows {
-        let s = Sums {
-            day_min: r.try_get(0).map_err(|e| store.err(e))?,
-            day_max: r.try_get(1).map_err(|e| store.err(e))?,
-            tier: r.try_get(2).map_err(|e| store.err(e))?,
-            plan_type: r.try_get(3).map_err(|e| store.err(e))?,
-            expert: r.try_get(4).map_err(|e| store.err(e))?,
-            currency: r.try_get(5).map_err(|e| store.err(e))?,
-            charges: r.try_get(6).map_err(|e| store.err(e))?,
-            refunds: r.try_get(7).map_err(|e| store.err(e))?,
-            gross: r.try_get(8).map_err(|e| store.err(e))?,
-            commission: r.try_get(9).map_err(|e| store.err(e))?,
-            implied: r.try_get(10).map_err(|e| store.err(e))?,
-            unrated: r.try_get(11).map_err(|e| store.err(e))?,
-            flagged: r.try_get(12).map_err(|e| store.err(e))?,
-        };
+    for s in all {
         let period = by_day.then(|| {
             NaiveDate::parse_from_str(&s.day_min, "%Y-%m-%d")
                 .map(|d| q.period.bucket(d))
@@ -509,6 +564,15 @@ pub async fn commission_report(
             flagged: s.flagged,
             ..Default::default()
         });
+        // A month's rollup spans the whole month: its days are clamped to the period.
+        let (lo, hi) = (day(q.from), day(q.to));
+        let day_min = if s.day_min < lo { lo } else { s.day_min };
+        let day_max = if s.day_max > hi { hi } else { s.day_max };
+        let s = Sums {
+            day_min,
+            day_max,
+            ..s
+        };
         let b = bounds
             .entry(key)
             .or_insert_with(|| (s.day_min.clone(), s.day_max.clone()));
@@ -529,6 +593,8 @@ pub async fn commission_report(
             g
         })
         .filter(|g| !q.flagged_only || g.flagged > 0)
+        // A group the subtraction emptied (all its rows were outside the period) is none.
+        .filter(|g| g.charges != 0 || g.refunds != 0)
         .collect();
     // Names of the experts' organizations.
     let ids: Vec<String> = out.iter().filter_map(|g| g.expert.clone()).collect();
@@ -584,12 +650,7 @@ pub async fn commission_report(
         group_by: q.group_by.clone(),
         groups: out,
         totals,
-        source: if by_expert {
-            "ledger rows"
-        } else {
-            "daily rollups"
-        }
-        .into(),
+        source: source.into(),
         elapsed_us: started.elapsed().as_micros() as i64,
     })
 }
@@ -1017,7 +1078,8 @@ fn splitmix(x: &mut u64) -> u64 {
 }
 
 /// `n` rows over the year up to now (`tollgate dev seed --commissions N`): appointments of the
-/// store's organizations (or 2,000 made-up ones), 85% EUR and 15% USD, charged at the rate table's
+/// store's organizations (or 2,000 made-up ones), each organization on one plan and in one
+/// currency (85% EUR, 15% USD), charged at the rate table's
 /// rates except 1% (flagged), and a partial refund on 2% of them, each its own row. The daily
 /// rollups are rebuilt once at the end.
 pub async fn seed(
@@ -1094,7 +1156,11 @@ pub async fn seed(
         while rows.len() < CHUNK && k < n {
             let r = splitmix(&mut rng);
             let at = start + (k as i64 * 365 * 86400) / n as i64 + (r % 600) as i64;
-            let mut pick = r % 100;
+            // An organization holds one plan and bills in one currency: both follow from it.
+            let o = ((r >> 32) % orgs.len() as u64) as usize;
+            let mut h = o as u64;
+            let traits = splitmix(&mut h);
+            let mut pick = traits % 100;
             let (plan, tier) = SEED_MIX
                 .iter()
                 .find(|(_, _, w)| {
@@ -1107,13 +1173,17 @@ pub async fn seed(
                 })
                 .map(|(p, t, _)| (*p, *t))
                 .unwrap_or(("monthly", "community"));
-            let currency = if (r >> 8) % 100 < 85 { "eur" } else { "usd" };
+            let currency = if (traits >> 8) % 100 < 85 {
+                "eur"
+            } else {
+                "usd"
+            };
             let amount = 4000 + ((r >> 16) % 33) as i64 * 500;
             let bps = rate[&(plan, tier)];
             let implied = bps.map(|b| BasisPoints(b as u16).of(amount));
             let off = (r >> 24) % 100 == 0;
             let charged = implied.unwrap_or(0) + if off { 100 } else { 0 };
-            let org = orgs[((r >> 32) % orgs.len() as u64) as usize].clone();
+            let org = orgs[o].clone();
             let charge = format!("ch_seed{run}x{k:09}");
             rows.push((
                 charge.clone(),
@@ -1219,6 +1289,19 @@ async fn rebuild_days_tx(tx: &mut Tx<'_>) -> Result<(), sqlx::Error> {
            sum(gross_amount), sum(commission_amount), sum(COALESCE(implied_amount, 0)),
            sum(CASE WHEN implied_amount IS NULL THEN 1 ELSE 0 END), sum(flagged)
          FROM transaction_commissions GROUP BY local_day, currency, tier_level_at_transaction, plan_type_at_transaction",
+    )
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("DELETE FROM commission_expert_months")
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO commission_expert_months (month, org_id, currency, tier, plan_type, charges, refunds, gross_amount, commission, implied, unrated, flagged)
+         SELECT substr(local_day, 1, 7), COALESCE(org_id, ''), currency, tier_level_at_transaction, plan_type_at_transaction,
+           sum(CASE WHEN kind = 'charge' THEN 1 ELSE 0 END), sum(CASE WHEN kind = 'refund' THEN 1 ELSE 0 END),
+           sum(gross_amount), sum(commission_amount), sum(COALESCE(implied_amount, 0)),
+           sum(CASE WHEN implied_amount IS NULL THEN 1 ELSE 0 END), sum(flagged)
+         FROM transaction_commissions GROUP BY substr(local_day, 1, 7), COALESCE(org_id, ''), currency, tier_level_at_transaction, plan_type_at_transaction",
     )
     .execute(&mut **tx)
     .await?;
@@ -1468,4 +1551,189 @@ fn rate_of(r: &sqlx::any::AnyRow) -> Result<RateRow, sqlx::Error> {
         source: r.try_get(6)?,
         note: r.try_get(7)?,
     })
+}
+
+impl Sums {
+    /// The same sums taken away (a month's rollup less the days outside a period).
+    fn negated(self) -> Sums {
+        Sums {
+            charges: -self.charges,
+            refunds: -self.refunds,
+            gross: -self.gross,
+            commission: -self.commission,
+            implied: -self.implied,
+            unrated: -self.unrated,
+            flagged: -self.flagged,
+            ..self
+        }
+    }
+}
+
+/// The first and last day of the month a day is in.
+fn month_of_day(d: NaiveDate) -> (NaiveDate, NaiveDate) {
+    use chrono::Datelike;
+    let first = d.with_day(1).unwrap_or(d);
+    let last = NaiveDate::parse_from_str(&month_end(&day(d)[..7]), "%Y-%m-%d").unwrap_or(d);
+    (first, last)
+}
+
+/// Ledger rows on these local days (the local_day index answers it).
+async fn count_rows(
+    conn: &mut sqlx::AnyConnection,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM transaction_commissions WHERE local_day >= $1 AND local_day <= $2",
+    )
+    .bind(day(from))
+    .bind(day(to))
+    .fetch_one(&mut *conn)
+    .await
+}
+
+/// Where a report's sums come from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Src {
+    Days,
+    ExpertMonths,
+    Rows,
+}
+
+/// The first day of the first whole month and the last day of the last whole month inside
+/// `from..=to`, if there is a whole month.
+fn whole_months(from: NaiveDate, to: NaiveDate) -> Option<(NaiveDate, NaiveDate)> {
+    use chrono::Datelike;
+    let first = if from.day() == 1 {
+        from
+    } else {
+        let (y, m) = if from.month() == 12 {
+            (from.year() + 1, 1)
+        } else {
+            (from.year(), from.month() + 1)
+        };
+        NaiveDate::from_ymd_opt(y, m, 1)?
+    };
+    let last = if to.succ_opt()?.day() == 1 {
+        to
+    } else {
+        NaiveDate::from_ymd_opt(to.year(), to.month(), 1)?.pred_opt()?
+    };
+    (first <= last).then_some((first, last))
+}
+
+/// The last day of the month `YYYY-MM`.
+fn month_end(month: &str) -> String {
+    use chrono::Datelike;
+    NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d")
+        .ok()
+        .and_then(|d| {
+            let (y, m) = if d.month() == 12 {
+                (d.year() + 1, 1)
+            } else {
+                (d.year(), d.month() + 1)
+            };
+            NaiveDate::from_ymd_opt(y, m, 1)?.pred_opt()
+        })
+        .map(day)
+        .unwrap_or_else(|| format!("{month}-28"))
+}
+
+/// One source's grouped sums for a query.
+async fn sums(
+    conn: &mut sqlx::AnyConnection,
+    q: &Checked,
+    src: Src,
+) -> Result<Vec<Sums>, sqlx::Error> {
+    let by_day = q.group_by.contains(&Dim::Period);
+    let (sql, w, from, to) = match src {
+        Src::Rows => {
+            let mut w = filters(
+                q,
+                "tier_level_at_transaction",
+                "plan_type_at_transaction",
+                true,
+            );
+            if q.flagged_only {
+                w.sql.push_str(" AND flagged = 1");
+            }
+            let day_cols = if by_day { "local_day, " } else { "" };
+            (
+                format!(
+                    "SELECT min(local_day), max(local_day), tier_level_at_transaction, plan_type_at_transaction, org_id, currency,
+                       CAST(sum(CASE WHEN kind = 'charge' THEN 1 ELSE 0 END) AS BIGINT), CAST(sum(CASE WHEN kind = 'refund' THEN 1 ELSE 0 END) AS BIGINT),
+                       CAST(sum(gross_amount) AS BIGINT), CAST(sum(commission_amount) AS BIGINT), CAST(sum(COALESCE(implied_amount, 0)) AS BIGINT),
+                       CAST(sum(CASE WHEN implied_amount IS NULL THEN 1 ELSE 0 END) AS BIGINT), CAST(sum(flagged) AS BIGINT)
+                     FROM transaction_commissions WHERE {}
+                     GROUP BY {day_cols}tier_level_at_transaction, plan_type_at_transaction, org_id, currency",
+                    w.sql
+                ),
+                w,
+                day(q.from),
+                day(q.to),
+            )
+        }
+        Src::ExpertMonths => {
+            let mut w = filters(q, "tier", "plan_type", true);
+            w.sql = w.sql.replace("local_day", "month");
+            // Without a period, the months of each group are summed in SQL: a row per
+            // organization (and plan) instead of one per month.
+            let month_col = if by_day { "month, " } else { "" };
+            (
+                format!(
+                    "SELECT min(month), max(month), tier, plan_type, org_id, currency, CAST(sum(charges) AS BIGINT), CAST(sum(refunds) AS BIGINT),
+                       CAST(sum(gross_amount) AS BIGINT), CAST(sum(commission) AS BIGINT), CAST(sum(implied) AS BIGINT),
+                       CAST(sum(unrated) AS BIGINT), CAST(sum(flagged) AS BIGINT)
+                     FROM commission_expert_months WHERE {}
+                     GROUP BY {month_col}tier, plan_type, org_id, currency",
+                    w.sql
+                ),
+                w,
+                day(q.from)[..7].to_owned(),
+                day(q.to)[..7].to_owned(),
+            )
+        }
+        Src::Days => {
+            let w = filters(q, "tier", "plan_type", false);
+            (
+                format!(
+                    "SELECT local_day, local_day, tier, plan_type, NULL, currency, charges, refunds, gross_amount, commission, implied, unrated, flagged
+                     FROM commission_days WHERE {}",
+                    w.sql
+                ),
+                w,
+                day(q.from),
+                day(q.to),
+            )
+        }
+    };
+    let mut query = sqlx::query(&sql).bind(from).bind(to);
+    for b in &w.binds {
+        query = query.bind(b.clone());
+    }
+    let rows = query.fetch_all(&mut *conn).await?;
+    rows.iter()
+        .map(|r| {
+            let (mut day_min, mut day_max): (String, String) = (r.try_get(0)?, r.try_get(1)?);
+            if src == Src::ExpertMonths {
+                day_max = month_end(&day_max);
+                day_min = format!("{day_min}-01");
+            }
+            Ok(Sums {
+                day_min,
+                day_max,
+                tier: r.try_get(2)?,
+                plan_type: r.try_get(3)?,
+                expert: r.try_get::<Option<String>, _>(4)?.filter(|e| !e.is_empty()),
+                currency: r.try_get(5)?,
+                charges: r.try_get(6)?,
+                refunds: r.try_get(7)?,
+                gross: r.try_get(8)?,
+                commission: r.try_get(9)?,
+                implied: r.try_get(10)?,
+                unrated: r.try_get(11)?,
+                flagged: r.try_get(12)?,
+            })
+        })
+        .collect()
 }
