@@ -818,10 +818,18 @@ async fn commission_reports_agree_with_the_ledger(pg: bool) {
     .unwrap()
     .unwrap()
     .unwrap();
-    let id = ledger::add_rate(&store, &input.check().unwrap())
+    let added = ledger::add_rate(&store, &input.check().unwrap())
         .await
         .unwrap()
         .unwrap();
     let after = ledger::rates(&store).await.unwrap();
-    assert_eq!(after.iter().find(|r| r.id == id).unwrap().rate_bps, 950);
+    assert_eq!(
+        after.iter().find(|r| r.id == added.id).unwrap().rate_bps,
+        950
+    );
+    assert_eq!(
+        after.iter().find(|r| r.id == added.id),
+        Some(&added),
+        "the row as stored"
+    );
 }

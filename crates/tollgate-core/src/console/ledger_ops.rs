@@ -134,12 +134,7 @@ impl Console {
         let r = input.check()?;
         let store = self.store().await?;
         match db::add_rate(&store, &r).await? {
-            Ok(id) => {
-                let row = db::rates(&store)
-                    .await?
-                    .into_iter()
-                    .find(|x| x.id == id)
-                    .ok_or_else(|| ErrorBody::new(ErrorCode::Internal, "the rate just added is gone"))?;
+            Ok(row) => {
                 self.audit(
                     "commission_rate.add",
                     Some(format!("{}/{}", row.plan_type, row.tier)),

@@ -23,6 +23,12 @@ pub(crate) async fn report_zone(
         .unwrap_or_else(|| parse_zone(DEFAULT_TIME_ZONE).expect("UTC parses")))
 }
 
+/// The reports' time zone, read on a connection of its own.
+async fn zone(store: &super::Store) -> Result<chrono_tz::Tz, super::StoreError> {
+    let mut conn = store.pool().acquire().await.map_err(|e| store.err(e))?;
+    report_zone(&mut conn).await.map_err(|e| store.err(e))
+}
+
 /// Plan type and tier of an organization with no paying subscription at the moment: it pays
 /// commission only, at the base tier.
 pub const NO_PLAN: (&str, &str) = ("commission", "community");
@@ -309,50 +315,21 @@ async fn insert_row(
     if res.rows_affected() == 0 {
         return Ok(0);
     }
-    // The day's rollup, in the same transaction.
-    sqlx::query(
-        "INSERT INTO commission_days (local_day, currency, tier, plan_type, charges, refunds, gross_amount, commission, implied, unrated, flagged)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-         ON CONFLICT (local_day, currency, tier, plan_type) DO UPDATE SET charges = commission_days.charges + excluded.charges,
-           refunds = commission_days.refunds + excluded.refunds, gross_amount = commission_days.gross_amount + excluded.gross_amount,
-           commission = commission_days.commission + excluded.commission, implied = commission_days.implied + excluded.implied,
-           unrated = commission_days.unrated + excluded.unrated, flagged = commission_days.flagged + excluded.flagged",
-    )
-    .bind(&day)
-    .bind(&a.currency)
-    .bind(&terms.tier)
-    .bind(&terms.plan_type)
-    .bind((kind == "charge") as i64)
-    .bind((kind == "refund") as i64)
-    .bind(gross)
-    .bind(charged)
-    .bind(implied.unwrap_or(0))
-    .bind(implied.is_none() as i64)
-    .bind(flagged as i64)
-    .execute(&mut **tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO commission_expert_months (month, org_id, currency, tier, plan_type, charges, refunds, gross_amount, commission, implied, unrated, flagged)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-         ON CONFLICT (month, org_id, currency, tier, plan_type) DO UPDATE SET charges = commission_expert_months.charges + excluded.charges,
-           refunds = commission_expert_months.refunds + excluded.refunds, gross_amount = commission_expert_months.gross_amount + excluded.gross_amount,
-           commission = commission_expert_months.commission + excluded.commission, implied = commission_expert_months.implied + excluded.implied,
-           unrated = commission_expert_months.unrated + excluded.unrated, flagged = commission_expert_months.flagged + excluded.flagged",
-    )
-    .bind(&day[..7])
-    .bind(org.unwrap_or(""))
-    .bind(&a.currency)
-    .bind(&terms.tier)
-    .bind(&terms.plan_type)
-    .bind((kind == "charge") as i64)
-    .bind((kind == "refund") as i64)
-    .bind(gross)
-    .bind(charged)
-    .bind(implied.unwrap_or(0))
-    .bind(implied.is_none() as i64)
-    .bind(flagged as i64)
-    .execute(&mut **tx)
-    .await?;
+    // The rollups, in the same transaction.
+    let sums = [
+        (kind == "charge") as i64,
+        (kind == "refund") as i64,
+        gross,
+        charged,
+        implied.unwrap_or(0),
+        implied.is_none() as i64,
+        flagged as i64,
+    ];
+    let (tier, plan) = (terms.tier.as_str(), terms.plan_type.as_str());
+    let keys = [day.as_str(), &a.currency, tier, plan];
+    bump_rollup(tx, "commission_days", DAY_KEYS, &keys, sums).await?;
+    let keys = [&day[..7], org.unwrap_or(""), &a.currency, tier, plan];
+    bump_rollup(tx, "commission_expert_months", MONTH_KEYS, &keys, sums).await?;
     Ok(1)
 }
 
@@ -361,15 +338,60 @@ use crate::ledger::report::{
 };
 use chrono::NaiveDate;
 
-/// The filters a report and its drill-down share, as SQL over `cols` (rollup or ledger
-/// column names), bound in order after `$1` (from) and `$2` (to).
+/// The filters a report and its drill-down share, as SQL over one table's columns, bound in
+/// order after `$1` (from) and `$2` (to).
 struct Where {
     sql: String,
     binds: Vec<String>,
 }
 
-fn filters(q: &Checked, tier_col: &str, plan_col: &str, with_expert: bool) -> Where {
-    let mut sql = String::from("local_day >= $1 AND local_day <= $2");
+/// Where a table keeps what a query filters on; `None`: the table cannot filter on it (and
+/// the report does not read it for such a query).
+struct Cols {
+    day: &'static str,
+    currency: &'static str,
+    tier: &'static str,
+    plan: &'static str,
+    org: Option<&'static str>,
+    flagged: Option<&'static str>,
+}
+
+const LEDGER: Cols = Cols {
+    day: "local_day",
+    currency: "currency",
+    tier: "tier_level_at_transaction",
+    plan: "plan_type_at_transaction",
+    org: Some("org_id"),
+    flagged: Some("flagged"),
+};
+/// The ledger as `t`, joined to organizations for names.
+const LEDGER_T: Cols = Cols {
+    day: "t.local_day",
+    currency: "t.currency",
+    tier: "t.tier_level_at_transaction",
+    plan: "t.plan_type_at_transaction",
+    org: Some("t.org_id"),
+    flagged: Some("t.flagged"),
+};
+const DAYS: Cols = Cols {
+    day: "local_day",
+    currency: "currency",
+    tier: "tier",
+    plan: "plan_type",
+    org: None,
+    flagged: None,
+};
+const MONTHS: Cols = Cols {
+    day: "month",
+    currency: "currency",
+    tier: "tier",
+    plan: "plan_type",
+    org: Some("org_id"),
+    flagged: None,
+};
+
+fn filters(q: &Checked, c: &Cols) -> Where {
+    let mut sql = format!("{0} >= $1 AND {0} <= $2", c.day);
     let mut binds = Vec::new();
     let mut add = |col: &str, v: &Option<String>| {
         if let Some(v) = v {
@@ -377,11 +399,14 @@ fn filters(q: &Checked, tier_col: &str, plan_col: &str, with_expert: bool) -> Wh
             sql.push_str(&format!(" AND {col} = ${}", binds.len() + 2));
         }
     };
-    add("currency", &q.currency);
-    add(tier_col, &q.tier);
-    add(plan_col, &q.plan_type);
-    if with_expert {
-        add("org_id", &q.expert);
+    add(c.currency, &q.currency);
+    add(c.tier, &q.tier);
+    add(c.plan, &q.plan_type);
+    if let Some(org) = c.org {
+        add(org, &q.expert);
+    }
+    if let Some(flagged) = c.flagged.filter(|_| q.flagged_only) {
+        sql.push_str(&format!(" AND {flagged} = 1"));
     }
     Where { sql, binds }
 }
@@ -446,7 +471,7 @@ pub async fn commission_report(
                     .map(|d| (q.from, d));
                 let after = last.succ_opt().filter(|d| *d <= q.to).map(|d| (d, q.to));
                 for (from, to) in before.into_iter().chain(after) {
-                    let (m_first, m_last) = month_of_day(from);
+                    let (m_first, m_last) = month_bounds(from);
                     let outside: Vec<(NaiveDate, NaiveDate)> = [
                         (m_first, from.pred_opt()),
                         (to.succ_opt().unwrap_or(to), Some(m_last)),
@@ -725,12 +750,7 @@ pub async fn set_time_zone(
 
 /// The reports' time zone, for screens and the CLI.
 pub async fn time_zone(store: &super::Store) -> Result<String, super::StoreError> {
-    let mut conn = store.pool().acquire().await.map_err(|e| store.err(e))?;
-    Ok(report_zone(&mut conn)
-        .await
-        .map_err(|e| store.err(e))?
-        .name()
-        .to_owned())
+    Ok(zone(store).await?.name().to_owned())
 }
 
 use crate::ledger::report::{CommissionRow, CommissionRowsPage};
@@ -765,20 +785,7 @@ fn row_of(r: &sqlx::any::AnyRow) -> Result<CommissionRow, sqlx::Error> {
 /// The rows of a query: its filters, plus the UTC seconds its days span (the same rows, found
 /// through the (occurred_at, id) index in the order exports and pages read them).
 fn rows_where(q: &Checked, tz: chrono_tz::Tz) -> Where {
-    let mut w = filters(
-        q,
-        "t.tier_level_at_transaction",
-        "t.plan_type_at_transaction",
-        true,
-    );
-    w.sql = w
-        .sql
-        .replace("local_day", "t.local_day")
-        .replace("currency =", "t.currency =")
-        .replace("org_id =", "t.org_id =");
-    if q.flagged_only {
-        w.sql.push_str(" AND t.flagged = 1");
-    }
+    let mut w = filters(q, &LEDGER_T);
     let end = q.to.succ_opt().unwrap_or(q.to);
     w.sql.push_str(&format!(
         " AND t.occurred_at >= {} AND t.occurred_at < {}",
@@ -795,9 +802,7 @@ pub async fn commission_rows(
     offset: i64,
     limit: i64,
 ) -> Result<CommissionRowsPage, super::StoreError> {
-    let mut conn = store.pool().acquire().await.map_err(|e| store.err(e))?;
-    let tz = report_zone(&mut conn).await.map_err(|e| store.err(e))?;
-    drop(conn);
+    let tz = zone(store).await?;
     let w = rows_where(q, tz);
     let count_sql = format!(
         "SELECT count(*) FROM transaction_commissions t WHERE {}",
@@ -959,10 +964,8 @@ pub struct Overlap(pub RateRow);
 pub async fn add_rate(
     store: &super::Store,
     r: &CheckedRate,
-) -> Result<Result<i64, Overlap>, super::StoreError> {
-    let mut conn = store.pool().acquire().await.map_err(|e| store.err(e))?;
-    let tz = report_zone(&mut conn).await.map_err(|e| store.err(e))?;
-    drop(conn);
+) -> Result<Result<RateRow, Overlap>, super::StoreError> {
+    let tz = zone(store).await?;
     let from = day_start(tz, r.from);
     let to = r.to.map(|t| day_start(tz, t));
     let mut tx = store.begin().await?;
@@ -972,9 +975,9 @@ pub async fn add_rate(
     {
         return Ok(Err(Overlap(other)));
     }
-    let id: i64 = sqlx::query_scalar(
+    let row = sqlx::query(
         "INSERT INTO commission_rates (plan_type, tier, rate_bps, effective_from, effective_to, source, note, created_at)
-         VALUES ($1, $2, $3, $4, $5, 'admin', $6, $7) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, 'admin', $6, $7) RETURNING id, plan_type, tier, rate_bps, effective_from, effective_to, source, note",
     )
     .bind(&r.plan_type)
     .bind(&r.tier)
@@ -985,9 +988,10 @@ pub async fn add_rate(
     .bind(super::now_seconds())
     .fetch_one(&mut *tx)
     .await
+    .and_then(|r| rate_of(&r))
     .map_err(|e| store.err(e))?;
     tx.commit().await.map_err(|e| store.err(e))?;
-    Ok(Ok(id))
+    Ok(Ok(row))
 }
 
 /// Ends a rate at the start of a day (so another can follow it). None: no such rate; an
@@ -997,9 +1001,7 @@ pub async fn end_rate(
     id: i64,
     at: chrono::NaiveDate,
 ) -> Result<Option<Result<RateRow, String>>, super::StoreError> {
-    let mut conn = store.pool().acquire().await.map_err(|e| store.err(e))?;
-    let tz = report_zone(&mut conn).await.map_err(|e| store.err(e))?;
-    drop(conn);
+    let tz = zone(store).await?;
     let end = day_start(tz, at);
     let Some(rate) = rates(store).await?.into_iter().find(|r| r.id == id) else {
         return Ok(None);
@@ -1088,9 +1090,7 @@ pub async fn seed(
     step: &(dyn Fn(u64) + Send + Sync),
 ) -> Result<u64, super::StoreError> {
     let err = |e| store.err(e);
-    let mut conn = store.pool().acquire().await.map_err(err)?;
-    let tz = report_zone(&mut conn).await.map_err(err)?;
-    drop(conn);
+    let tz = zone(store).await?;
     let mut tx = store.begin().await?;
     for (plan, tier, bps) in SEED_RATES {
         sqlx::query(
@@ -1278,33 +1278,66 @@ async fn rebuild_days(store: &super::Store) -> Result<(), super::StoreError> {
     Ok(())
 }
 
+/// The sums every rollup keeps, in this order.
+const ROLLUP_SUMS: &str = "charges, refunds, gross_amount, commission, implied, unrated, flagged";
+const DAY_KEYS: &str = "local_day, currency, tier, plan_type";
+const MONTH_KEYS: &str = "month, org_id, currency, tier, plan_type";
+
+/// The same sums over ledger rows, for a GROUP BY.
+const LEDGER_SUMS: &str = "CAST(sum(CASE WHEN kind = 'charge' THEN 1 ELSE 0 END) AS BIGINT), CAST(sum(CASE WHEN kind = 'refund' THEN 1 ELSE 0 END) AS BIGINT),
+  CAST(sum(gross_amount) AS BIGINT), CAST(sum(commission_amount) AS BIGINT), CAST(sum(COALESCE(implied_amount, 0)) AS BIGINT),
+  CAST(sum(CASE WHEN implied_amount IS NULL THEN 1 ELSE 0 END) AS BIGINT), CAST(sum(flagged) AS BIGINT)";
+
+/// Adds one row's sums to a rollup row, creating it if need be.
+async fn bump_rollup(
+    tx: &mut Tx<'_>,
+    table: &str,
+    key_cols: &str,
+    keys: &[&str],
+    sums: [i64; 7],
+) -> Result<(), sqlx::Error> {
+    let set = ROLLUP_SUMS
+        .split(", ")
+        .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "INSERT INTO {table} ({key_cols}, {ROLLUP_SUMS}) VALUES ({}) ON CONFLICT ({key_cols}) DO UPDATE SET {set}",
+        super::placeholders(1, keys.len() + sums.len())
+    );
+    let mut q = sqlx::query(&sql);
+    for k in keys {
+        q = q.bind(k.to_string());
+    }
+    for v in sums {
+        q = q.bind(v);
+    }
+    q.execute(&mut **tx).await?;
+    Ok(())
+}
+
 async fn rebuild_days_tx(tx: &mut Tx<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM commission_days")
+    for (table, keys, group) in [
+        (
+            "commission_days",
+            DAY_KEYS,
+            "local_day, currency, tier_level_at_transaction, plan_type_at_transaction",
+        ),
+        (
+            "commission_expert_months",
+            MONTH_KEYS,
+            "substr(local_day, 1, 7), COALESCE(org_id, ''), currency, tier_level_at_transaction, plan_type_at_transaction",
+        ),
+    ] {
+        sqlx::query(&format!("DELETE FROM {table}"))
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query(&format!(
+            "INSERT INTO {table} ({keys}, {ROLLUP_SUMS}) SELECT {group}, {LEDGER_SUMS} FROM transaction_commissions GROUP BY {group}"
+        ))
         .execute(&mut **tx)
         .await?;
-    sqlx::query(
-        "INSERT INTO commission_days (local_day, currency, tier, plan_type, charges, refunds, gross_amount, commission, implied, unrated, flagged)
-         SELECT local_day, currency, tier_level_at_transaction, plan_type_at_transaction,
-           sum(CASE WHEN kind = 'charge' THEN 1 ELSE 0 END), sum(CASE WHEN kind = 'refund' THEN 1 ELSE 0 END),
-           sum(gross_amount), sum(commission_amount), sum(COALESCE(implied_amount, 0)),
-           sum(CASE WHEN implied_amount IS NULL THEN 1 ELSE 0 END), sum(flagged)
-         FROM transaction_commissions GROUP BY local_day, currency, tier_level_at_transaction, plan_type_at_transaction",
-    )
-    .execute(&mut **tx)
-    .await?;
-    sqlx::query("DELETE FROM commission_expert_months")
-        .execute(&mut **tx)
-        .await?;
-    sqlx::query(
-        "INSERT INTO commission_expert_months (month, org_id, currency, tier, plan_type, charges, refunds, gross_amount, commission, implied, unrated, flagged)
-         SELECT substr(local_day, 1, 7), COALESCE(org_id, ''), currency, tier_level_at_transaction, plan_type_at_transaction,
-           sum(CASE WHEN kind = 'charge' THEN 1 ELSE 0 END), sum(CASE WHEN kind = 'refund' THEN 1 ELSE 0 END),
-           sum(gross_amount), sum(commission_amount), sum(COALESCE(implied_amount, 0)),
-           sum(CASE WHEN implied_amount IS NULL THEN 1 ELSE 0 END), sum(flagged)
-         FROM transaction_commissions GROUP BY substr(local_day, 1, 7), COALESCE(org_id, ''), currency, tier_level_at_transaction, plan_type_at_transaction",
-    )
-    .execute(&mut **tx)
-    .await?;
+    }
     Ok(())
 }
 
@@ -1329,7 +1362,6 @@ use crate::ledger::overview::{monthly, CommissionMonths, CountTrend, MoneyTrend,
 
 /// The finance overview as of `now` (UTC seconds): twelve months ending with the current one.
 pub async fn overview(store: &super::Store, now: i64) -> Result<Overview, super::StoreError> {
-    use chrono::Datelike;
     let started = std::time::Instant::now();
     let err = |e| store.err(e);
     let mut conn = store.pool().acquire().await.map_err(err)?;
@@ -1340,17 +1372,12 @@ pub async fn overview(store: &super::Store, now: i64) -> Result<Overview, super:
         .unwrap_or_default()
         .with_timezone(&tz)
         .date_naive();
-    let first = |y: i32, m: u32| NaiveDate::from_ymd_opt(y, m, 1).expect("a month's first day");
     let mut months: Vec<NaiveDate> = Vec::new();
-    let (mut y, mut m) = (today.year(), today.month());
+    let mut d = today;
     for _ in 0..12 {
-        months.push(first(y, m));
-        if m == 1 {
-            y -= 1;
-            m = 12;
-        } else {
-            m -= 1;
-        }
+        let first = month_bounds(d).0;
+        months.push(first);
+        d = first.pred_opt().unwrap_or(first);
     }
     months.reverse();
     let starts: Vec<i64> = months.iter().map(|d| day_start(tz, *d)).collect();
@@ -1570,10 +1597,10 @@ impl Sums {
 }
 
 /// The first and last day of the month a day is in.
-fn month_of_day(d: NaiveDate) -> (NaiveDate, NaiveDate) {
-    use chrono::Datelike;
+fn month_bounds(d: NaiveDate) -> (NaiveDate, NaiveDate) {
+    use chrono::{Datelike, Months};
     let first = d.with_day(1).unwrap_or(d);
-    let last = NaiveDate::parse_from_str(&month_end(&day(d)[..7]), "%Y-%m-%d").unwrap_or(d);
+    let last = (first + Months::new(1)).pred_opt().unwrap_or(d);
     (first, last)
 }
 
@@ -1603,40 +1630,26 @@ enum Src {
 /// The first day of the first whole month and the last day of the last whole month inside
 /// `from..=to`, if there is a whole month.
 fn whole_months(from: NaiveDate, to: NaiveDate) -> Option<(NaiveDate, NaiveDate)> {
-    use chrono::Datelike;
-    let first = if from.day() == 1 {
+    let (from_first, from_last) = month_bounds(from);
+    let (to_first, to_last) = month_bounds(to);
+    let first = if from == from_first {
         from
     } else {
-        let (y, m) = if from.month() == 12 {
-            (from.year() + 1, 1)
-        } else {
-            (from.year(), from.month() + 1)
-        };
-        NaiveDate::from_ymd_opt(y, m, 1)?
+        from_last.succ_opt()?
     };
-    let last = if to.succ_opt()?.day() == 1 {
+    let last = if to == to_last {
         to
     } else {
-        NaiveDate::from_ymd_opt(to.year(), to.month(), 1)?.pred_opt()?
+        to_first.pred_opt()?
     };
     (first <= last).then_some((first, last))
 }
 
 /// The last day of the month `YYYY-MM`.
 fn month_end(month: &str) -> String {
-    use chrono::Datelike;
     NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d")
-        .ok()
-        .and_then(|d| {
-            let (y, m) = if d.month() == 12 {
-                (d.year() + 1, 1)
-            } else {
-                (d.year(), d.month() + 1)
-            };
-            NaiveDate::from_ymd_opt(y, m, 1)?.pred_opt()
-        })
-        .map(day)
-        .unwrap_or_else(|| format!("{month}-28"))
+        .map(|d| day(month_bounds(d).1))
+        .unwrap_or_else(|_| format!("{month}-28"))
 }
 
 /// One source's grouped sums for a query.
@@ -1648,22 +1661,11 @@ async fn sums(
     let by_day = q.group_by.contains(&Dim::Period);
     let (sql, w, from, to) = match src {
         Src::Rows => {
-            let mut w = filters(
-                q,
-                "tier_level_at_transaction",
-                "plan_type_at_transaction",
-                true,
-            );
-            if q.flagged_only {
-                w.sql.push_str(" AND flagged = 1");
-            }
+            let w = filters(q, &LEDGER);
             let day_cols = if by_day { "local_day, " } else { "" };
             (
                 format!(
-                    "SELECT min(local_day), max(local_day), tier_level_at_transaction, plan_type_at_transaction, org_id, currency,
-                       CAST(sum(CASE WHEN kind = 'charge' THEN 1 ELSE 0 END) AS BIGINT), CAST(sum(CASE WHEN kind = 'refund' THEN 1 ELSE 0 END) AS BIGINT),
-                       CAST(sum(gross_amount) AS BIGINT), CAST(sum(commission_amount) AS BIGINT), CAST(sum(COALESCE(implied_amount, 0)) AS BIGINT),
-                       CAST(sum(CASE WHEN implied_amount IS NULL THEN 1 ELSE 0 END) AS BIGINT), CAST(sum(flagged) AS BIGINT)
+                    "SELECT min(local_day), max(local_day), tier_level_at_transaction, plan_type_at_transaction, org_id, currency, {LEDGER_SUMS}
                      FROM transaction_commissions WHERE {}
                      GROUP BY {day_cols}tier_level_at_transaction, plan_type_at_transaction, org_id, currency",
                     w.sql
@@ -1674,8 +1676,7 @@ async fn sums(
             )
         }
         Src::ExpertMonths => {
-            let mut w = filters(q, "tier", "plan_type", true);
-            w.sql = w.sql.replace("local_day", "month");
+            let w = filters(q, &MONTHS);
             // Without a period, the months of each group are summed in SQL: a row per
             // organization (and plan) instead of one per month.
             let month_col = if by_day { "month, " } else { "" };
@@ -1694,7 +1695,7 @@ async fn sums(
             )
         }
         Src::Days => {
-            let w = filters(q, "tier", "plan_type", false);
+            let w = filters(q, &DAYS);
             (
                 format!(
                     "SELECT local_day, local_day, tier, plan_type, NULL, currency, charges, refunds, gross_amount, commission, implied, unrated, flagged
@@ -1736,4 +1737,36 @@ async fn sums(
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn months_and_whole_months_of_a_period() {
+        assert_eq!(
+            month_bounds(d("2024-02-10")),
+            (d("2024-02-01"), d("2024-02-29"))
+        );
+        assert_eq!(
+            month_bounds(d("2026-12-31")),
+            (d("2026-12-01"), d("2026-12-31"))
+        );
+        assert_eq!(month_end("2026-11"), "2026-11-30");
+        assert_eq!(
+            whole_months(d("2025-11-22"), d("2026-11-22")),
+            Some((d("2025-12-01"), d("2026-10-31")))
+        );
+        assert_eq!(
+            whole_months(d("2026-01-01"), d("2026-12-31")),
+            Some((d("2026-01-01"), d("2026-12-31")))
+        );
+        assert_eq!(whole_months(d("2026-03-02"), d("2026-03-30")), None);
+        assert_eq!(whole_months(d("2026-03-02"), d("2026-04-29")), None);
+    }
 }
