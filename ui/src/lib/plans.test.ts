@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Plan } from "./bindings";
-import { bpsLabel, composeKey, EMPTY_FILTER, filterPlans, formatMinor, haystack, mapTemplate, parseDecimal, sortPlans } from "./plans";
+import { bpsLabel, composeKey, EMPTY_FILTER, filterPlans, formatMinor, formatMinorGrouped, haystack, mapTemplate, parseDecimal, sortPlans } from "./plans";
 
 function plan(over: Partial<Plan>): Plan {
   return {
@@ -55,6 +55,10 @@ describe("money", () => {
   it("formats minor units", () => {
     expect(formatMinor(4900, "eur")).toBe("EUR 49.00");
     expect(formatMinor(5, "usd")).toBe("USD 0.05");
+    expect(formatMinorGrouped(195918500, "eur")).toBe("EUR 1,959,185.00");
+    expect(formatMinorGrouped(-123456, "usd")).toBe("USD -1,234.56");
+    expect(formatMinorGrouped(1234567, "jpy")).toBe("JPY 1,234,567");
+    expect(formatMinorGrouped(99900, "eur")).toBe("EUR 999.00");
     expect(formatMinor(500, "jpy")).toBe("JPY 500");
     expect(bpsLabel(1250)).toBe("12.50 %");
   });

@@ -105,6 +105,11 @@ export function formatMinor(amount: number, currency: string): string {
   return `${code} ${sign}${a.slice(0, -e)}.${a.slice(-e)}`;
 }
 
+/** `formatMinor` with thousands grouped: "EUR 1,959,185.00" (totals and report figures). */
+export function formatMinorGrouped(amount: number, currency: string): string {
+  return formatMinor(amount, currency).replace(/(\d)(?=(\d{3})+(\.|$))/g, "$1,");
+}
+
 export function bpsLabel(bps: number | null): string {
   if (bps === null) return "";
   return `${Math.floor(bps / 100)}.${String(bps % 100).padStart(2, "0")} %`;
