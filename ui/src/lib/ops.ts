@@ -29,9 +29,13 @@ export async function withProgress<T>(prefix: string, work: (op: string) => Prom
   try {
     return await work(op);
   } finally {
+    // Stop polling without waiting for a poll still in flight: its answer is dropped anyway,
+    // and an IPC answer that never comes must not hold the finished work (and the screen's
+    // buttons) hostage. Seen once: the sync had ended 4 minutes earlier, the screen still said
+    // "Syncing…".
     running = false;
     wake();
-    await poll;
+    void poll;
     onprogress(null, op);
   }
 }
