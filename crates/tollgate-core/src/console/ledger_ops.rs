@@ -81,17 +81,9 @@ impl Console {
         let out = std::io::BufWriter::with_capacity(1 << 20, file);
         let p = progress.clone();
         let c = progress.clone();
-        let rows = db::export_rows(
-            &store,
-            &q,
-            out,
-            &move |n| {
-                if n % 1024 == 0 {
-                    p.set_done(n)
-                }
-            },
-            &move || c.is_cancelled(),
-        )
+        let rows = db::export_rows(&store, &q, out, &move |n| p.set_done(n), &move || {
+            c.is_cancelled()
+        })
         .await?;
         progress.set_done(rows);
         let cancelled = progress.is_cancelled();
