@@ -62,6 +62,7 @@ both_backends!(
     the_event_processor_records_once_and_derives_access,
     subscription_pages_agree_with_one_plain_sorted_read,
     commission_reports_agree_with_the_ledger,
+    overview_counts_each_month_end_as_recorded,
 );
 
 /// Stripe as a script, always online.
@@ -606,6 +607,145 @@ async fn subscription_pages_agree_with_one_plain_sorted_read(pg: bool) {
             assert_eq!(ids, slice, "page at {offset} of {q:?}");
         }
     }
+}
+
+/// The overview's trends count each month's end as the store recorded it: a past-due spell
+/// (with its MRR at risk) in the months it spanned, and a plan change's old price before it.
+async fn overview_counts_each_month_end_as_recorded(pg: bool) {
+    use tollgate_core::store::ledger;
+    let (store, _guard) = fresh_store(pg).await;
+    store.migrate().await.unwrap();
+    seed_org_and_plan(&store).await;
+    exec(&store, "INSERT INTO prices (stripe_id, product_id, lookup_key, tier, plan_type, billing_interval, interval_count, unit_amount, currency, active, created, updated_at) VALUES ('price_tm', 'prod_c', 'top-expert-monthly', 'top', 'monthly', 'month', 1, 4900, 'eur', 1, 1, 1)").await.unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let day = 86_400;
+    let start = now - 200 * day;
+    let (spell_from, spell_to, upgraded) = (now - 100 * day, now - 70 * day, now - 45 * day);
+    for (id, price, tier, amount) in [
+        ("sub_a", "price_cm", "community", 2500),
+        ("sub_b", "price_tm", "top", 4900),
+    ] {
+        exec(&store, &format!("INSERT INTO org_subscriptions (stripe_subscription_id, stripe_customer_id, stripe_price_id, tier, plan_type, billing_interval, interval_count, amount, currency, subscription_status, status_rank, start_date, created, search, confirmed, watermark, updated_at)
+            VALUES ('{id}', 'cus_{id}', '{price}', '{tier}', 'monthly', 'month', 1, {amount}, 'eur', 'active', 0, {start}, {start}, '{id}', 1, {now}, {now})")).await.unwrap();
+    }
+    let event = |sub: &str, change: &str, ps: &str, ns: &str, pp: &str, np: &str, at: i64| {
+        format!("INSERT INTO subscription_events (stripe_customer_id, stripe_subscription_id, change, previous_status, new_status, previous_price, new_price, occurred_at, recorded_at)
+            VALUES ('cus_{sub}', '{sub}', '{change}', {ps}, {ns}, {pp}, {np}, {at}, {at})")
+    };
+    for sql in [
+        event(
+            "sub_a",
+            "status",
+            "'active'",
+            "'past_due'",
+            "NULL",
+            "NULL",
+            spell_from,
+        ),
+        event(
+            "sub_a",
+            "status",
+            "'past_due'",
+            "'active'",
+            "NULL",
+            "NULL",
+            spell_to,
+        ),
+        event(
+            "sub_b",
+            "plan",
+            "NULL",
+            "NULL",
+            "'price_cm'",
+            "'price_tm'",
+            upgraded,
+        ),
+    ] {
+        exec(&store, &sql).await.unwrap();
+    }
+    let o = ledger::overview(&store, now).await.unwrap();
+    assert_eq!(o.time_zone, "UTC");
+    // Each month's end (the last: now), in UTC.
+    let ends: Vec<i64> = o
+        .months
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            if i + 1 == o.months.len() {
+                return now;
+            }
+            let first = chrono::NaiveDate::parse_from_str(&format!("{m}-01"), "%Y-%m-%d").unwrap();
+            let next = first + chrono::Months::new(1);
+            next.and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp() - 1
+        })
+        .collect();
+    let trend = |label: &str| {
+        o.statuses
+            .iter()
+            .find(|s| s.label == label)
+            .unwrap()
+            .trend
+            .clone()
+    };
+    let live = |t: i64| t >= start;
+    let past_due = |t: i64| (spell_from..spell_to).contains(&t);
+    let top = |t: i64| t >= upgraded;
+    let expect = |f: &dyn Fn(i64) -> i64| ends.iter().map(|t| f(*t)).collect::<Vec<i64>>();
+    assert_eq!(trend("past_due"), expect(&|t| past_due(t) as i64));
+    assert!(
+        trend("past_due").contains(&1),
+        "a month end fell in the spell"
+    );
+    assert_eq!(
+        trend("active"),
+        expect(&|t| live(t) as i64 * (2 - past_due(t) as i64))
+    );
+    assert_eq!(
+        o.statuses
+            .iter()
+            .find(|s| s.label == "past_due")
+            .unwrap()
+            .value,
+        0
+    );
+    let risk = o
+        .past_due_at_risk
+        .iter()
+        .find(|r| r.currency == "eur")
+        .unwrap();
+    assert_eq!(risk.trend, expect(&|t| if past_due(t) { 2500 } else { 0 }));
+    assert_eq!(risk.value, 0);
+    let tier = |t: &str| {
+        o.mrr_by_tier
+            .iter()
+            .find(|m| m.tier.as_deref() == Some(t))
+            .unwrap()
+            .trend
+            .clone()
+    };
+    assert_eq!(
+        tier("community"),
+        expect(&|t| if !live(t) {
+            0
+        } else if top(t) {
+            2500
+        } else {
+            5000
+        })
+    );
+    assert_eq!(tier("top"), expect(&|t| if top(t) { 4900 } else { 0 }));
+    let eur = o.mrr.iter().find(|m| m.currency == "eur").unwrap();
+    assert_eq!(eur.value, 2500 + 4900);
+    assert_eq!(
+        eur.trend,
+        expect(&|t| if !live(t) {
+            0
+        } else if top(t) {
+            7400
+        } else {
+            5000
+        })
+    );
 }
 
 /// Reports from the daily rollups and from the ledger rows agree with plain sums over the

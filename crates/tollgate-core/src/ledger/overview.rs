@@ -21,6 +21,19 @@ pub fn monthly(amount: i64, interval: &str, count: i64) -> Option<i64> {
     })
 }
 
+/// What a recorded value was at `t`, from its changes `(at, before, after)` in time order: the
+/// value after the last change at or before `t`; before any change, the value the first change
+/// replaced; with no change recorded, `now`.
+pub fn as_of<T: Clone>(changes: &[(i64, T, T)], t: i64, now: &T) -> T {
+    match changes.iter().rposition(|c| c.0 <= t) {
+        Some(i) => changes[i].2.clone(),
+        None => changes
+            .first()
+            .map(|c| c.1.clone())
+            .unwrap_or_else(|| now.clone()),
+    }
+}
+
 /// A figure in one currency with its trend: one value per month, oldest first, the current
 /// month last (so far).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -63,13 +76,14 @@ pub struct Overview {
     /// MRR per currency (all tiers), and per currency and tier. ARR is twelve times MRR.
     pub mrr: Vec<MoneyTrend>,
     pub mrr_by_tier: Vec<MoneyTrend>,
-    /// active, trialing, past_due, canceled: how many now, and at each month's end (running,
-    /// in trial, ended; past_due has no trend: its spells are not kept).
+    /// active, trialing, past_due, canceled: how many now, and at each month's end (ended is
+    /// canceled; else the status the store recorded then, from the subscription's status
+    /// changes; without any, in its trial, else its status now, active for a past-due one).
     pub statuses: Vec<CountTrend>,
     /// Subscriptions started and ended in each month.
     pub new_subscriptions: CountTrend,
     pub churned_subscriptions: CountTrend,
-    /// MRR of past-due and unpaid subscriptions, per currency.
+    /// MRR of past-due and unpaid subscriptions, per currency, at each month's end.
     pub past_due_at_risk: Vec<MoneyTrend>,
     pub commissions: Vec<CommissionMonths>,
     /// Subscriptions left out of MRR: no flat amount, or an interval that cannot be spread.
@@ -90,5 +104,15 @@ mod tests {
         assert_eq!(monthly(9000, "month", 3), Some(3000));
         assert_eq!(monthly(1200, "week", 1), Some(5200));
         assert_eq!(monthly(100, "fortnight", 1), None);
+    }
+
+    #[test]
+    fn a_value_as_of_a_moment_comes_from_its_changes() {
+        let changes = [(10, "active", "past_due"), (20, "past_due", "active")];
+        assert_eq!(as_of(&changes, 5, &"x"), "active");
+        assert_eq!(as_of(&changes, 10, &"x"), "past_due");
+        assert_eq!(as_of(&changes, 19, &"x"), "past_due");
+        assert_eq!(as_of(&changes, 25, &"x"), "active");
+        assert_eq!(as_of::<&str>(&[], 25, &"now"), "now");
     }
 }

@@ -113,7 +113,7 @@ pub(crate) async fn plan_at(
     let Some(sub) = subs else {
         return Ok((NO_PLAN.0.into(), NO_PLAN.1.into()));
     };
-    let (sub_id, mut price): (String, Option<String>) = (sub.try_get(0)?, sub.try_get(1)?);
+    let (sub_id, price): (String, Option<String>) = (sub.try_get(0)?, sub.try_get(1)?);
     let changes = sqlx::query(
         "SELECT occurred_at, previous_price, new_price FROM subscription_events
          WHERE stripe_subscription_id = $1 AND change = 'plan' ORDER BY occurred_at, id",
@@ -121,19 +121,11 @@ pub(crate) async fn plan_at(
     .bind(&sub_id)
     .fetch_all(&mut **tx)
     .await?;
-    let mut before: Option<Option<String>> = None;
-    let mut after: Option<Option<String>> = None;
-    for c in changes {
-        let t: i64 = c.try_get(0)?;
-        if t <= at {
-            before = Some(c.try_get(2)?);
-        } else if after.is_none() {
-            after = Some(c.try_get(1)?);
-        }
-    }
-    if let Some(p) = before.or(after) {
-        price = p;
-    }
+    let changes: Vec<(i64, Option<String>, Option<String>)> = changes
+        .iter()
+        .map(|c| Ok((c.try_get(0)?, c.try_get(1)?, c.try_get(2)?)))
+        .collect::<Result<_, sqlx::Error>>()?;
+    let price = crate::ledger::overview::as_of(&changes, at, &price);
     let row = match &price {
         Some(p) => {
             sqlx::query("SELECT plan_type, tier, billing_interval FROM prices WHERE stripe_id = $1")
@@ -1520,21 +1512,86 @@ pub async fn overview(store: &super::Store, now: i64) -> Result<Overview, super:
         .collect();
 
     let rows = sqlx::query(
-        "SELECT tier, currency, amount, billing_interval, interval_count, subscription_status, start_date, ended_at, trial_end, created
+        "SELECT tier, currency, amount, billing_interval, interval_count, subscription_status, start_date, ended_at, trial_end,
+           stripe_subscription_id, stripe_price_id
          FROM org_subscriptions",
     )
     .fetch_all(&mut *conn)
     .await
     .map_err(err)?;
+    // What the store recorded changing: status spells (past due, back to active) and plan
+    // changes, so each month's end is counted as it was, not as it is now.
+    type Changes<T> = std::collections::HashMap<String, Vec<(i64, T, T)>>;
+    let mut statuses_of: Changes<String> = Default::default();
+    let mut prices_of: Changes<Option<String>> = Default::default();
+    for c in sqlx::query(
+        "SELECT stripe_subscription_id, change, occurred_at, previous_status, new_status, previous_price, new_price
+         FROM subscription_events WHERE change IN ('status', 'plan') ORDER BY occurred_at, id",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(err)?
+    {
+        let (sub, change, at): (String, String, i64) = (
+            c.try_get(0).map_err(err)?,
+            c.try_get(1).map_err(err)?,
+            c.try_get(2).map_err(err)?,
+        );
+        if change == "status" {
+            let (before, after): (Option<String>, Option<String>) =
+                (c.try_get(3).map_err(err)?, c.try_get(4).map_err(err)?);
+            statuses_of.entry(sub).or_default().push((
+                at,
+                before.unwrap_or_default(),
+                after.unwrap_or_default(),
+            ));
+        } else {
+            prices_of.entry(sub).or_default().push((
+                at,
+                c.try_get(5).map_err(err)?,
+                c.try_get(6).map_err(err)?,
+            ));
+        }
+    }
+    // The prices a changed plan was on: amount, interval, count, currency, tier.
+    type Terms = (
+        Option<i64>,
+        Option<String>,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+    );
+    let mut price_terms: std::collections::HashMap<String, Terms> = Default::default();
+    if !prices_of.is_empty() {
+        for p in sqlx::query(
+            "SELECT stripe_id, unit_amount, billing_interval, interval_count, currency, tier FROM prices",
+        )
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(err)?
+        {
+            price_terms.insert(
+                p.try_get(0).map_err(err)?,
+                (
+                    p.try_get(1).map_err(err)?,
+                    p.try_get(2).map_err(err)?,
+                    p.try_get(3).map_err(err)?,
+                    p.try_get(4).map_err(err)?,
+                    p.try_get(5).map_err(err)?,
+                ),
+            );
+        }
+    }
     let mut mrr: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
     let mut by_tier: std::collections::BTreeMap<(String, String), Vec<i64>> = Default::default();
-    let mut risk: std::collections::BTreeMap<String, i64> = Default::default();
+    let mut risk: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
     let status_names = ["active", "trialing", "past_due", "canceled"];
     let mut status_now = [0i64; 4];
     let mut status_trend = [[0i64; 12]; 4];
     let mut new = [0i64; 12];
     let mut churned = [0i64; 12];
     let mut unpriced = 0;
+    let none = Vec::new();
     for r in rows {
         let tier: Option<String> = r.try_get(0).map_err(err)?;
         let currency: Option<String> = r.try_get(1).map_err(err)?;
@@ -1545,6 +1602,8 @@ pub async fn overview(store: &super::Store, now: i64) -> Result<Overview, super:
         let start: i64 = r.try_get(6).map_err(err)?;
         let ended: Option<i64> = r.try_get(7).map_err(err)?;
         let trial_end: Option<i64> = r.try_get(8).map_err(err)?;
+        let sub: String = r.try_get(9).map_err(err)?;
+        let price: Option<String> = r.try_get(10).map_err(err)?;
         if matches!(status.as_str(), "incomplete" | "incomplete_expired") {
             continue;
         }
@@ -1562,51 +1621,90 @@ pub async fn overview(store: &super::Store, now: i64) -> Result<Overview, super:
                 }
             }
         }
-        let live_at = |t: i64| start <= t && ended.is_none_or(|e| e > t);
-        let trialing_at = |t: i64| trial_end.is_some_and(|te| te > t);
-        // Status at each month's end, as far as the mirror knows: ended (canceled), in its
-        // trial, else running (active). Past-due spells are not kept, so past_due has no trend.
+        let spells = statuses_of.get(&sub).unwrap_or(&none);
+        let plans = prices_of.get(&sub);
+        // Quantity, to price an earlier plan as this one is priced.
+        let unit_now = price
+            .as_ref()
+            .and_then(|p| price_terms.get(p))
+            .and_then(|t| t.0);
+        let quantity = match (amount, unit_now) {
+            (Some(a), Some(u)) if u > 0 && a % u == 0 => a / u,
+            _ => 1,
+        };
         for i in 0..12 {
             let t = ends[i] - 1;
             if start > t {
                 continue;
             }
-            let s = if !live_at(t) {
-                3
-            } else if trialing_at(t) {
-                1
+            // The status then: ended is canceled; else the recorded status; without status
+            // changes, in its trial or else as now (a past-due spell's start is unknown, so a
+            // past-due subscription counts as active before this month).
+            let then = if ended.is_some_and(|e| e <= t) {
+                "canceled".to_owned()
+            } else if spells.is_empty() {
+                if trial_end.is_some_and(|te| te > t) {
+                    "trialing".to_owned()
+                } else if i < 11 && matches!(status.as_str(), "past_due" | "unpaid") {
+                    "active".to_owned()
+                } else {
+                    status.clone()
+                }
             } else {
-                0
+                crate::ledger::overview::as_of(spells, t, &status)
             };
-            status_trend[s][i] += 1;
-        }
-        let per_month = match (amount, interval.as_deref(), currency.as_ref()) {
-            (Some(a), Some(iv), Some(_)) => monthly(a, iv, count.unwrap_or(1)),
-            _ => None,
-        };
-        let Some(per_month) = per_month else {
-            if matches!(status.as_str(), "active" | "past_due" | "unpaid") {
-                unpriced += 1;
+            let k = match then.as_str() {
+                "active" => 0,
+                "trialing" => 1,
+                "past_due" | "unpaid" => 2,
+                "canceled" => 3,
+                _ => continue,
+            };
+            status_trend[k][i] += 1;
+            if !(k == 0 || k == 2) {
+                continue;
             }
-            continue;
-        };
-        let currency = currency.unwrap_or_default();
-        let tier = tier.unwrap_or_else(|| "—".into());
-        // MRR: what paying subscriptions bill per month (trials do not pay yet).
-        for i in 0..12 {
-            let t = ends[i] - 1;
-            if live_at(t)
-                && !trialing_at(t)
-                && (i < 11 || matches!(status.as_str(), "active" | "past_due" | "unpaid"))
-            {
-                mrr.entry(currency.clone()).or_insert_with(|| vec![0; 12])[i] += per_month;
-                by_tier
-                    .entry((currency.clone(), tier.clone()))
-                    .or_insert_with(|| vec![0; 12])[i] += per_month;
+            // MRR: what paying subscriptions bill per month (trials do not pay yet), on the
+            // plan they were on then.
+            let on = plans.map(|p| crate::ledger::overview::as_of(p, t, &price));
+            let (a, iv, n, cur, tr) = match on.as_ref() {
+                Some(p) if *p != price => match p.as_ref().and_then(|p| price_terms.get(p)) {
+                    Some((a, iv, n, cur, tr)) => (
+                        a.map(|a| a * quantity),
+                        iv.clone(),
+                        *n,
+                        cur.clone(),
+                        tr.clone(),
+                    ),
+                    None => (None, None, None, None, None),
+                },
+                _ => (
+                    amount,
+                    interval.clone(),
+                    count,
+                    currency.clone(),
+                    tier.clone(),
+                ),
+            };
+            let per_month = match (a, iv.as_deref(), cur.as_ref()) {
+                (Some(a), Some(iv), Some(_)) => monthly(a, iv, n.unwrap_or(1)),
+                _ => None,
+            };
+            let Some(per_month) = per_month else {
+                if i == 11 {
+                    unpriced += 1;
+                }
+                continue;
+            };
+            let cur = cur.unwrap_or_default();
+            let tr = tr.unwrap_or_else(|| "—".into());
+            mrr.entry(cur.clone()).or_insert_with(|| vec![0; 12])[i] += per_month;
+            by_tier
+                .entry((cur.clone(), tr))
+                .or_insert_with(|| vec![0; 12])[i] += per_month;
+            if k == 2 {
+                risk.entry(cur).or_insert_with(|| vec![0; 12])[i] += per_month;
             }
-        }
-        if matches!(status.as_str(), "past_due" | "unpaid") {
-            *risk.entry(currency).or_insert(0) += per_month;
         }
     }
     // Commissions per month from the daily rollups.
@@ -1657,11 +1755,7 @@ pub async fn overview(store: &super::Store, now: i64) -> Result<Overview, super:
             .map(|(i, s)| CountTrend {
                 label: (*s).into(),
                 value: status_now[i],
-                trend: if *s == "past_due" {
-                    vec![]
-                } else {
-                    status_trend[i].to_vec()
-                },
+                trend: status_trend[i].to_vec(),
             })
             .collect(),
         new_subscriptions: CountTrend {
@@ -1676,11 +1770,12 @@ pub async fn overview(store: &super::Store, now: i64) -> Result<Overview, super:
         },
         past_due_at_risk: risk
             .into_iter()
-            .map(|(currency, value)| MoneyTrend {
+            .filter(|(_, trend)| trend.iter().any(|v| *v != 0))
+            .map(|(currency, trend)| MoneyTrend {
                 currency,
                 tier: None,
-                value,
-                trend: vec![],
+                value: trend[11],
+                trend,
             })
             .collect(),
         commissions: commissions
