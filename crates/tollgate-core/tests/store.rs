@@ -265,7 +265,7 @@ async fn migrates_the_whole_schema_once(pg: bool) {
     let before = store.status().await.unwrap();
     assert_eq!(before.schema_version, 0);
     let first = store.migrate().await.unwrap();
-    assert_eq!(first.applied, vec![1, 2, 3, 4, 5, 6]);
+    assert_eq!(first.applied, vec![1, 2, 3, 4, 5, 6, 7]);
     assert_eq!(first.schema_version, latest_version(store.backend()));
     let again = store.migrate().await.unwrap();
     assert!(again.applied.is_empty(), "second migrate applies nothing");
@@ -791,6 +791,33 @@ async fn commission_reports_agree_with_the_ledger(pg: bool) {
         let r = ledger::commission_report(&store, &q(dims.clone(), period).check().unwrap())
             .await
             .unwrap();
+        // The screen's view (report and chart read together, shared when they can be) says
+        // what the two reports say, flagged-only too.
+        for flagged_only in [false, true] {
+            let mut vq = q(dims.clone(), period);
+            vq.flagged_only = flagged_only;
+            let mut cq = vq.clone();
+            cq.group_by = vec![Dim::Period, Dim::Tier];
+            let (vr, vc) = ledger::commission_view(&store, &vq.check().unwrap())
+                .await
+                .unwrap();
+            let alone = ledger::commission_report(&store, &vq.check().unwrap())
+                .await
+                .unwrap();
+            let chart = ledger::commission_report(&store, &cq.check().unwrap())
+                .await
+                .unwrap();
+            assert_eq!(
+                (&vr.groups, &vr.totals),
+                (&alone.groups, &alone.totals),
+                "{dims:?} {flagged_only}"
+            );
+            assert_eq!(
+                (&vc.groups, &vc.totals),
+                (&chart.groups, &chart.totals),
+                "{dims:?} {flagged_only}"
+            );
+        }
         let eur = r.totals.iter().find(|t| t.currency == "eur").unwrap();
         assert_eq!(
             (eur.gross, eur.commission, eur.flagged),
@@ -933,6 +960,55 @@ async fn commission_reports_agree_with_the_ledger(pg: bool) {
         per_month(&by_month, &|p| p.to_owned()),
         per_month(&by_day, &|p| p[..7].to_owned())
     );
+
+    // Weeks and months bucketed in SQL equal the days bucketed here (ISO weeks by chrono), from
+    // the rollups and from the rows (flagged only; by expert).
+    for (dims, flagged_only) in [
+        (vec![Dim::Period], false),
+        (vec![Dim::Period], true),
+        (vec![Dim::Period, Dim::Expert], false),
+    ] {
+        for period in [Period::Week, Period::Month, Period::Quarter] {
+            let ask = |period: Period| {
+                let mut a = q(dims.clone(), period);
+                a.flagged_only = flagged_only;
+                a.check().unwrap()
+            };
+            let days = ledger::commission_report(&store, &ask(Period::Day))
+                .await
+                .unwrap();
+            let mut expected = std::collections::BTreeMap::new();
+            for g in &days.groups {
+                let d = chrono::NaiveDate::parse_from_str(g.period.as_deref().unwrap(), "%Y-%m-%d")
+                    .unwrap();
+                let e = expected
+                    .entry((period.bucket(d), g.expert.clone(), g.currency.clone()))
+                    .or_insert((0, 0, 0));
+                e.0 += g.charges;
+                e.1 += g.refunds;
+                e.2 += g.commission;
+            }
+            let got: std::collections::BTreeMap<_, _> =
+                ledger::commission_report(&store, &ask(period))
+                    .await
+                    .unwrap()
+                    .groups
+                    .iter()
+                    .map(|g| {
+                        (
+                            (
+                                g.period.clone().unwrap(),
+                                g.expert.clone(),
+                                g.currency.clone(),
+                            ),
+                            (g.charges, g.refunds, g.commission),
+                        )
+                    })
+                    .collect();
+            assert!(expected.len() > 3);
+            assert_eq!(got, expected, "{dims:?} {period:?} flagged {flagged_only}");
+        }
+    }
 
     // By expert over periods that cut months every way: within one month (read from the rows,
     // or as the month's rollup less its other days), across two partial months, whole months.
