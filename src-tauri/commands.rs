@@ -15,7 +15,7 @@ use tollgate_core::console::{ExportResult, TimeZoneChange};
 use tollgate_core::domain::{Environment, SecretKind};
 use tollgate_core::ledger::overview::Overview;
 use tollgate_core::ledger::report::{
-    CommissionQuery, CommissionReport, CommissionRowsPage, RateInput, RateRow,
+    CommissionQuery, CommissionRowsPage, CommissionView, RateInput, RateRow,
 };
 use tollgate_core::progress::ProgressView;
 use tollgate_core::store::sync_views::{
@@ -144,9 +144,11 @@ commands! {
         console.overview().await
     }
 
-    /// A commission report: the period in the reports' time zone, grouped as asked.
-    fn commission_report(console, query: CommissionQuery) -> CommissionReport {
-        console.commission_report(&query).await
+    /// A commission report (the period in the reports' time zone, grouped as asked) and its
+    /// chart by period and tier under the same filters; with `first_groups`, the report's
+    /// first groups only (`groups_total` counts them all).
+    fn commission_view(console, query: CommissionQuery, first_groups: Option<u32>) -> CommissionView {
+        console.commission_view(&query, first_groups).await
     }
 
     /// The ledger rows behind a report or one of its groups, oldest first.
@@ -241,16 +243,17 @@ commands! {
         Ok(console.op_cancel(&op))
     }
 
-    /// The query the Plans screen types for the frame probe of make bench (none normally).
+    /// make bench's screen probe, `SCREEN[:INPUT]` (none normally): the screen to open and
+    /// measure, and what it types.
     fn ui_probe(console) -> Option<String> {
         let _ = console;
-        Ok(crate::startup::filter_probe_query())
+        Ok(crate::startup::ui_probe())
     }
 
-    /// The frame probe's figures (make bench); the app exits after printing them.
+    /// The screen probe's figures (make bench); the app exits after printing them.
     fn ui_probe_report(console, report: String) -> () {
         let _ = console;
-        crate::startup::filter_probe_report(&report);
+        crate::startup::ui_probe_report(&report);
         Ok(())
     }
 

@@ -99,6 +99,7 @@ pub fn typescript_bindings() -> String {
         sync::receiver::ReceiverStats::decl(&cfg),
         tollgate_core::ledger::report::CommissionQuery::decl(&cfg),
         tollgate_core::ledger::report::CommissionReport::decl(&cfg),
+        tollgate_core::ledger::report::CommissionView::decl(&cfg),
         tollgate_core::ledger::report::CommissionGroup::decl(&cfg),
         tollgate_core::ledger::report::CommissionRow::decl(&cfg),
         tollgate_core::ledger::report::CommissionRowsPage::decl(&cfg),

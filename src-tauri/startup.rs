@@ -40,19 +40,21 @@ pub fn ui_ready() {
     }
 }
 
-/// `TOLLGATE_FILTER_PROBE=QUERY`: the Plans screen types QUERY into its search box one key at a
-/// time, measuring frames, and reports here (make bench); the app then exits.
-pub fn filter_probe_query() -> Option<String> {
-    std::env::var("TOLLGATE_FILTER_PROBE")
+/// `TOLLGATE_UI_PROBE=SCREEN[:INPUT]` (make bench): the app opens on SCREEN, which measures
+/// itself and reports here; the app then exits. `plans:QUERY` types QUERY into the Plans
+/// search a key at a time, timing frames; `commissions` times each kind of filter change on
+/// the Commissions screen, from the change to the painted result.
+pub fn ui_probe() -> Option<String> {
+    std::env::var("TOLLGATE_UI_PROBE")
         .ok()
         .filter(|q| !q.is_empty())
 }
 
-pub fn filter_probe_report(report: &str) {
-    if filter_probe_query().is_none() {
+pub fn ui_probe_report(report: &str) {
+    if ui_probe().is_none() {
         return;
     }
-    println!("filter-probe {report}");
+    println!("ui-probe {report}");
     use std::io::Write;
     let _ = std::io::stdout().flush();
     std::process::exit(0);

@@ -871,7 +871,37 @@ async fn commissions_report_chart_drill_down_flags_and_export() {
     click(&c, "[data-testid=comm-dim-expert]").await;
     wait_text(&c, "[data-testid=comm-meta]", "monthly expert rollups").await;
     wait_text(&c, "[data-testid=comm-groups]", "org_seed").await;
+    // About a thousand experts in USD: the first 150 groups come and are drawn at once, the
+    // rest once the table is scrolled to its end.
+    let more = wait_text(&c, "[data-testid=comm-more]", "Showing 150 of").await;
+    let total = more
+        .split(" of ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .unwrap_or("")
+        .to_owned();
+    wait_text(&c, "[data-testid=comm-meta]", &format!("{total} groups")).await;
+    assert_eq!(
+        js(
+            &c,
+            "return document.querySelectorAll('[data-testid=comm-group]').length"
+        )
+        .await,
+        serde_json::json!(150),
+        "{more}"
+    );
     shot(&c, "52-commissions-by-expert").await;
+    js(
+        &c,
+        "document.querySelector('[data-testid=comm-more]').scrollIntoView(); return null",
+    )
+    .await;
+    wait_js(
+        &c,
+        "return document.querySelectorAll('[data-testid=comm-group]').length > 150",
+    )
+    .await;
+    shot(&c, "52b-commissions-by-expert-scrolled").await;
 
     click(&c, "[data-testid=comm-dim-expert]").await;
     click(&c, "[data-testid=comm-dim-period]").await;

@@ -56,13 +56,14 @@ fi
 ./target/release/examples/bench
 ./target/release/examples/catalog_bench
 ./target/release/examples/sync_bench
-./target/release/examples/ledger_bench
+ledger_db="$data/ledger-1m.sqlite3"
+./target/release/examples/ledger_bench --db "$ledger_db"
 
 # The Plans screen with 2,000 prices: the UI types a query a key at a time (and deletes it
 # again) while timing every animation frame; it prints what it saw and exits.
 plans_db="$data/plans-2000.sqlite3"
 ./target/release/examples/catalog_bench --plans-db "$plans_db" 2>/dev/null
-probe=$(TOLLGATE_DATABASE_URL="sqlite://$plans_db" TOLLGATE_FILTER_PROBE="partner clinic annual eur" timeout 120 "$app" 2>/dev/null | awk '/^filter-probe/')
+probe=$(TOLLGATE_DATABASE_URL="sqlite://$plans_db" TOLLGATE_UI_PROBE="plans:partner clinic annual eur" timeout 120 "$app" 2>/dev/null | awk '/^ui-probe/')
 [ -n "$probe" ] || { echo "bench: the Plans screen did not report its frame probe" >&2; exit 1; }
 field() { echo "$probe" | awk -v k="$1" '{for (i = 1; i < NF; i++) if ($i == k) print $(i + 1)}'; }
 max_frame=$(field max-frame-ms)
@@ -70,5 +71,16 @@ row "Plans, 2,000 prices: longest frame typing (ms)" "$max_frame" "50" "$(awk -v
 row "  frames over 50 ms / frames" "$(field frames-over-50ms)/$(field frames)" "0" "-"
 row "  keystroke to painted result, median (ms)" "$(field keystroke-to-paint-median-ms)" "-" "-"
 row "  keystroke to painted result, worst (ms)" "$(field keystroke-to-paint-worst-ms)" "-" "-"
+
+# The Commissions screen over the 1,000,000-row ledger: each kind of filter change (currency,
+# tier, plan type, clear, group by, quarter, week, flagged only, by expert, back), timed in the
+# window from the change to the painted table and chart (both reports over IPC).
+probe=$(TOLLGATE_DATABASE_URL="sqlite://$ledger_db" TOLLGATE_UI_PROBE=commissions timeout 180 "$app" 2>/dev/null | awk '/^ui-probe/')
+[ -n "$probe" ] || { echo "bench: the Commissions screen did not report its probe" >&2; exit 1; }
+worst=$(field worst-ms)
+row "Commissions, filter change to paint, worst (ms)" "$worst" "200" "$(awk -v a="$worst" 'BEGIN{printf "%.2f", a/200}')"
+row "  median of $(field changes) changes (ms)" "$(field median-ms)" "200" "-"
+row "  slowest change, rows in view, error shown" "$(field worst-change)" "$(field rows)" "$(field error)"
+echo "  per change (ms): $(echo "$probe" | grep -o '[a-z-]*-ms [0-9]*' | grep -v -e '^median' -e '^worst' | tr '\n' ' ')"
 bin_mb=$(awk -v b="$(stat -c %s "$app")" 'BEGIN{printf "%.1f", b/1048576}')
 row "release binary (MB)" "$bin_mb" "-" "-"

@@ -6,6 +6,9 @@
 //!   - the report after a filter change (currency, tier, plan type, quarter buckets, an
 //!     expert): the store's part of the screen's 200 ms;
 //!   - CSV export of every row, with progress.
+//!
+//! `ledger_bench [ROWS] [--db FILE]`: `--db` seeds FILE (replacing it) and keeps it, for the
+//! Commissions screen's own probe in bench.sh.
 
 use std::time::{Duration, Instant};
 
@@ -23,12 +26,26 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let n: u64 = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let kept = args
+        .iter()
+        .position(|a| a == "--db")
+        .and_then(|i| args.get(i + 1))
+        .map(std::path::PathBuf::from);
+    let n: u64 = args
+        .iter()
+        .find_map(|a| a.parse().ok())
         .unwrap_or(1_000_000);
     let dir = tempfile::tempdir().expect("temp dir");
-    let file = dir.path().join("ledger.sqlite3");
+    let file = match &kept {
+        Some(f) => {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", f.display()));
+            }
+            f.clone()
+        }
+        None => dir.path().join("ledger.sqlite3"),
+    };
     let store = Store::open(&StoreTarget::SqliteFile(file.clone()))
         .await
         .expect("open sqlite");
@@ -171,10 +188,8 @@ async fn main() {
         &store,
         &all,
         std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&out).unwrap()),
-        &|k| {
-            if k % 1024 == 0 {
-                updates.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
+        &|_| {
+            updates.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         },
         &|| false,
     )

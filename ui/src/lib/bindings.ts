@@ -415,13 +415,20 @@ flagged_only: boolean, };
 
 export type CommissionReport = { time_zone: string, from: string, to: string, period: Period, group_by: Array<Dim>, groups: Array<CommissionGroup>, 
 /**
+ * How many groups the report has: more than `groups` holds when the screen asked for the
+ * first ones only.
+ */
+groups_total: number, 
+/**
  * One per currency.
  */
 totals: Array<CommissionGroup>, 
 /**
- * Where the numbers came from: "daily rollups" or "ledger rows".
+ * Where the numbers came from: "daily rollups", "monthly expert rollups" or "ledger rows".
  */
 source: string, elapsed_us: number, };
+
+export type CommissionView = { report: CommissionReport, chart: CommissionReport, };
 
 export type CommissionGroup = { period: string | null, tier: string | null, plan_type: string | null, 
 /**
@@ -496,8 +503,9 @@ months: Array<string>,
  */
 mrr: Array<MoneyTrend>, mrr_by_tier: Array<MoneyTrend>, 
 /**
- * active, trialing, past_due, canceled: how many now, and at each month's end (running,
- * in trial, ended; past_due has no trend: its spells are not kept).
+ * active, trialing, past_due, canceled: how many now, and at each month's end (ended is
+ * canceled; else the status the store recorded then, from the subscription's status
+ * changes; without any, in its trial, else its status now, active for a past-due one).
  */
 statuses: Array<CountTrend>, 
 /**
@@ -505,7 +513,7 @@ statuses: Array<CountTrend>,
  */
 new_subscriptions: CountTrend, churned_subscriptions: CountTrend, 
 /**
- * MRR of past-due and unpaid subscriptions, per currency.
+ * MRR of past-due and unpaid subscriptions, per currency, at each month's end.
  */
 past_due_at_risk: Array<MoneyTrend>, commissions: Array<CommissionMonths>, 
 /**
@@ -592,8 +600,10 @@ export const commands = {
   /** The finance overview: MRR/ARR, statuses, new and churned, at risk, commissions. */
   overview: (): Promise<Overview> => invoke<Overview>("overview", {}),
 
-  /** A commission report: the period in the reports' time zone, grouped as asked. */
-  commission_report: (query: CommissionQuery): Promise<CommissionReport> => invoke<CommissionReport>("commission_report", { query }),
+  /** A commission report (the period in the reports' time zone, grouped as asked) and its */
+  /** chart by period and tier under the same filters; with `first_groups`, the report's */
+  /** first groups only (`groups_total` counts them all). */
+  commission_view: (query: CommissionQuery, first_groups?: number | null): Promise<CommissionView> => invoke<CommissionView>("commission_view", { query, first_groups }),
 
   /** The ledger rows behind a report or one of its groups, oldest first. */
   commission_rows: (query: CommissionQuery, offset: number, limit: number): Promise<CommissionRowsPage> => invoke<CommissionRowsPage>("commission_rows", { query, offset, limit }),
@@ -649,10 +659,11 @@ export const commands = {
   /** Asks a running operation to stop between two steps. */
   op_cancel: (op: string): Promise<boolean> => invoke<boolean>("op_cancel", { op }),
 
-  /** The query the Plans screen types for the frame probe of make bench (none normally). */
+  /** make bench's screen probe, `SCREEN[:INPUT]` (none normally): the screen to open and */
+  /** measure, and what it types. */
   ui_probe: (): Promise<string | null> => invoke<string | null>("ui_probe", {}),
 
-  /** The frame probe's figures (make bench); the app exits after printing them. */
+  /** The screen probe's figures (make bench); the app exits after printing them. */
   ui_probe_report: (report: string): Promise<void> => invoke<void>("ui_probe_report", { report }),
 
   /** Called by the UI once its first screen is on display (start-up figure for make bench). */

@@ -9,7 +9,7 @@ const g = (over: Partial<CommissionGroup>): CommissionGroup => ({
 });
 const report = (groups: CommissionGroup[]): CommissionReport => ({
   time_zone: "UTC", from: "2026-01-01", to: "2026-12-31", period: "month", group_by: ["period", "tier"],
-  groups, totals: [g({ currency: "eur", commission: 500 }), g({ currency: "usd", commission: 900 })], source: "daily rollups", elapsed_us: 1,
+  groups, groups_total: groups.length, totals: [g({ currency: "eur", commission: 500 }), g({ currency: "usd", commission: 900 })], source: "daily rollups", elapsed_us: 1,
 });
 
 describe("commissions", () => {

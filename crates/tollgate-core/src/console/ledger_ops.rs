@@ -8,7 +8,8 @@ use super::Console;
 use crate::domain::InputError;
 use crate::error::{ErrorBody, ErrorCode};
 use crate::ledger::report::{
-    parse_zone, CommissionQuery, CommissionReport, CommissionRowsPage, RateInput, RateRow,
+    parse_zone, CommissionQuery, CommissionReport, CommissionRowsPage, CommissionView, RateInput,
+    RateRow,
 };
 use crate::store::ledger as db;
 
@@ -35,6 +36,22 @@ impl Console {
     ) -> Result<CommissionReport, ErrorBody> {
         let q = q.check()?;
         Ok(db::commission_report(&self.store().await?, &q).await?)
+    }
+
+    /// The report and its chart, read together (one read when they can share it); with
+    /// `first_groups`, the report's first groups only (totals still count them all): a report
+    /// by expert has thousands, and the screen draws the rest when scrolled to.
+    pub async fn commission_view(
+        &self,
+        q: &CommissionQuery,
+        first_groups: Option<u32>,
+    ) -> Result<CommissionView, ErrorBody> {
+        let q = q.check()?;
+        let (mut report, chart) = db::commission_view(&self.store().await?, &q).await?;
+        if let Some(n) = first_groups {
+            report.groups.truncate(n as usize);
+        }
+        Ok(CommissionView { report, chart })
     }
 
     pub async fn commission_rows(

@@ -254,6 +254,14 @@ impl CommissionGroup {
     }
 }
 
+/// What the Commissions screen shows for a query: the report, and the chart beside it (by
+/// period and tier, under the same filters).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct CommissionView {
+    pub report: CommissionReport,
+    pub chart: CommissionReport,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct CommissionReport {
     pub time_zone: String,
@@ -262,9 +270,13 @@ pub struct CommissionReport {
     pub period: Period,
     pub group_by: Vec<Dim>,
     pub groups: Vec<CommissionGroup>,
+    /// How many groups the report has: more than `groups` holds when the screen asked for the
+    /// first ones only.
+    #[ts(type = "number")]
+    pub groups_total: i64,
     /// One per currency.
     pub totals: Vec<CommissionGroup>,
-    /// Where the numbers came from: "daily rollups" or "ledger rows".
+    /// Where the numbers came from: "daily rollups", "monthly expert rollups" or "ledger rows".
     pub source: String,
     #[ts(type = "number")]
     pub elapsed_us: i64,

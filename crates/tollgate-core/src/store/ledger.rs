@@ -408,6 +408,7 @@ fn day(d: NaiveDate) -> String {
 }
 
 /// Sums of one grouped row, from either source.
+#[derive(Clone)]
 struct Sums {
     day_min: String,
     day_max: String,
@@ -425,7 +426,8 @@ struct Sums {
 }
 
 /// A commission report. Without an expert in it, it reads the daily rollups (a year is a
-/// few thousand rows whatever the volume); with one, the ledger rows, grouped in SQL.
+/// few thousand rows whatever the volume); with one, the monthly rollups per organization, or
+/// the ledger rows, grouped in SQL.
 pub async fn commission_report(
     store: &super::Store,
     q: &Checked,
@@ -433,6 +435,44 @@ pub async fn commission_report(
     let started = std::time::Instant::now();
     let mut conn = store.pool().acquire().await.map_err(|e| store.err(e))?;
     let tz = report_zone(&mut conn).await.map_err(|e| store.err(e))?;
+    let (all, source) = gather(store, &mut conn, q).await?;
+    assemble(store, &mut conn, q, all, source, tz, started).await
+}
+
+/// What the Commissions screen shows for a query: the report and its chart (by period and tier,
+/// under the same filters), read on one connection. When the report groups by nothing beyond
+/// period, tier and currency, both come from one read.
+pub async fn commission_view(
+    store: &super::Store,
+    q: &Checked,
+) -> Result<(CommissionReport, CommissionReport), super::StoreError> {
+    let started = std::time::Instant::now();
+    let mut conn = store.pool().acquire().await.map_err(|e| store.err(e))?;
+    let tz = report_zone(&mut conn).await.map_err(|e| store.err(e))?;
+    let mut chart_q = q.clone();
+    chart_q.group_by = vec![Dim::Period, Dim::Tier];
+    let shared = q
+        .group_by
+        .iter()
+        .all(|d| matches!(d, Dim::Period | Dim::Tier | Dim::Currency));
+    let (all, source) = gather(store, &mut conn, &chart_q).await?;
+    let report = if shared {
+        assemble(store, &mut conn, q, all.clone(), source, tz, started).await?
+    } else {
+        let (own, source) = gather(store, &mut conn, q).await?;
+        assemble(store, &mut conn, q, own, source, tz, started).await?
+    };
+    let chart = assemble(store, &mut conn, &chart_q, all, source, tz, started).await?;
+    Ok((report, chart))
+}
+
+/// A report's grouped sums and where they came from (rollups sum whole days or, per expert,
+/// whole months; only the flagged rows, or an expert by day or week, need the rows).
+async fn gather(
+    store: &super::Store,
+    conn: &mut sqlx::AnyConnection,
+    q: &Checked,
+) -> Result<(Vec<Sums>, &'static str), super::StoreError> {
     // Rollups sum whole days (or, per expert, whole months); only the flagged rows, or an
     // expert by day or week, need the rows themselves.
     let by_expert = q.group_by.contains(&Dim::Expert) || q.expert.is_some();
@@ -440,9 +480,7 @@ pub async fn commission_report(
     let monthly = !by_day || matches!(q.period, Period::Month | Period::Quarter);
     let mut all: Vec<Sums> = Vec::new();
     let source = if q.flagged_only || (by_expert && !monthly) {
-        all = sums(&mut conn, q, Src::Rows)
-            .await
-            .map_err(|e| store.err(e))?;
+        all = sums(conn, q, Src::Rows).await.map_err(|e| store.err(e))?;
         "ledger rows"
     } else if by_expert {
         // Whole months from the monthly rollups. A partial month at either edge is read from
@@ -477,11 +515,9 @@ pub async fn commission_report(
             }
             let mut out_rows = 0;
             for (a, b) in &outside {
-                out_rows += count_rows(&mut conn, *a, *b)
-                    .await
-                    .map_err(|e| store.err(e))?;
+                out_rows += count_rows(conn, *a, *b).await.map_err(|e| store.err(e))?;
             }
-            let in_rows = count_rows(&mut conn, inside_from, inside_to)
+            let in_rows = count_rows(conn, inside_from, inside_to)
                 .await
                 .map_err(|e| store.err(e))?;
             if out_rows < in_rows {
@@ -500,7 +536,7 @@ pub async fn commission_report(
             let mut inner = q.clone();
             (inner.from, inner.to) = (lo, hi);
             all.extend(
-                sums(&mut conn, &inner, Src::ExpertMonths)
+                sums(conn, &inner, Src::ExpertMonths)
                     .await
                     .map_err(|e| store.err(e))?,
             );
@@ -511,7 +547,7 @@ pub async fn commission_report(
             let mut edge = q.clone();
             (edge.from, edge.to) = (a, b);
             all.extend(
-                sums(&mut conn, &edge, Src::Rows)
+                sums(conn, &edge, Src::Rows)
                     .await
                     .map_err(|e| store.err(e))?,
             );
@@ -519,18 +555,31 @@ pub async fn commission_report(
         for (a, b) in less {
             let mut other = q.clone();
             (other.from, other.to) = (a, b);
-            let minus = sums(&mut conn, &other, Src::Rows)
+            let minus = sums(conn, &other, Src::Rows)
                 .await
                 .map_err(|e| store.err(e))?;
             all.extend(minus.into_iter().map(Sums::negated));
         }
         "monthly expert rollups"
     } else {
-        all = sums(&mut conn, q, Src::Days)
-            .await
-            .map_err(|e| store.err(e))?;
+        all = sums(conn, q, Src::Days).await.map_err(|e| store.err(e))?;
         "daily rollups"
     };
+    Ok((all, source))
+}
+
+/// The report from its grouped sums: groups by the query's dimensions, their day bounds for
+/// drill-down, experts' names, totals per currency.
+async fn assemble(
+    store: &super::Store,
+    conn: &mut sqlx::AnyConnection,
+    q: &Checked,
+    all: Vec<Sums>,
+    source: &'static str,
+    tz: chrono_tz::Tz,
+    started: std::time::Instant,
+) -> Result<CommissionReport, super::StoreError> {
+    let by_day = q.group_by.contains(&Dim::Period);
     let mut groups: std::collections::BTreeMap<
         (
             Option<String>,
@@ -672,6 +721,7 @@ pub async fn commission_report(
         to: day(q.to),
         period: q.period,
         group_by: q.group_by.clone(),
+        groups_total: out.len() as i64,
         groups: out,
         totals,
         source: source.into(),
@@ -1876,10 +1926,17 @@ async fn sums(
             (none, None)
         }
     };
-    // Months and quarters are whole months: a row per month; days and weeks need the day.
-    let day_col = by_day.then_some(match q.period {
-        Period::Month | Period::Quarter => "substr(local_day, 1, 7)",
-        Period::Day | Period::Week => "local_day",
+    // A row per bucket: months and quarters are whole months; a week is its Monday-based week
+    // number, counted from Monday 1969-12-29 (ISO weeks start on Monday).
+    let day_col = by_day.then_some(match (q.period, super::Backend::of(conn)) {
+        (Period::Month | Period::Quarter, _) => "substr(local_day, 1, 7)",
+        (Period::Week, super::Backend::Sqlite) => {
+            "CAST((julianday(local_day) - julianday('1969-12-29')) / 7 AS INTEGER)"
+        }
+        (Period::Week, super::Backend::Postgres) => {
+            "(CAST(local_day AS DATE) - DATE '1969-12-29') / 7"
+        }
+        (Period::Day, _) => "local_day",
     });
     let (sql, w, from, to) = match src {
         Src::Rows => {
