@@ -532,33 +532,29 @@ async fn gather(
                 }
             }
         }
+        // The query over other days.
+        let span = |from: NaiveDate, to: NaiveDate| {
+            let mut s = q.clone();
+            (s.from, s.to) = (from, to);
+            s
+        };
         if lo <= hi {
-            let mut inner = q.clone();
-            (inner.from, inner.to) = (lo, hi);
-            all.extend(
-                sums(conn, &inner, Src::ExpertMonths)
-                    .await
-                    .map_err(|e| store.err(e))?,
-            );
+            let got = sums(conn, &span(lo, hi), Src::ExpertMonths).await;
+            all.extend(got.map_err(|e| store.err(e))?);
         } else {
             less.clear();
         }
         for (a, b) in rows {
-            let mut edge = q.clone();
-            (edge.from, edge.to) = (a, b);
-            all.extend(
-                sums(conn, &edge, Src::Rows)
-                    .await
-                    .map_err(|e| store.err(e))?,
-            );
+            let got = sums(conn, &span(a, b), Src::Rows).await;
+            all.extend(got.map_err(|e| store.err(e))?);
         }
         for (a, b) in less {
-            let mut other = q.clone();
-            (other.from, other.to) = (a, b);
-            let minus = sums(conn, &other, Src::Rows)
-                .await
-                .map_err(|e| store.err(e))?;
-            all.extend(minus.into_iter().map(Sums::negated));
+            let got = sums(conn, &span(a, b), Src::Rows).await;
+            all.extend(
+                got.map_err(|e| store.err(e))?
+                    .into_iter()
+                    .map(Sums::negated),
+            );
         }
         "monthly expert rollups"
     } else {
