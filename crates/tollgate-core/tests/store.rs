@@ -621,12 +621,36 @@ async fn overview_counts_each_month_end_as_recorded(pg: bool) {
     let day = 86_400;
     let start = now - 200 * day;
     let (spell_from, spell_to, upgraded) = (now - 100 * day, now - 70 * day, now - 45 * day);
-    for (id, price, tier, amount) in [
-        ("sub_a", "price_cm", "community", 2500),
-        ("sub_b", "price_tm", "top", 4900),
+    // sub_c was first seen canceled (no recorded change): running until it ended.
+    let ended = now - 20 * day;
+    for (id, price, tier, amount, status, ended_at) in [
+        (
+            "sub_a",
+            "price_cm",
+            "community",
+            2500,
+            "active",
+            "NULL".to_owned(),
+        ),
+        (
+            "sub_b",
+            "price_tm",
+            "top",
+            4900,
+            "active",
+            "NULL".to_owned(),
+        ),
+        (
+            "sub_c",
+            "price_cm",
+            "community",
+            2500,
+            "canceled",
+            ended.to_string(),
+        ),
     ] {
-        exec(&store, &format!("INSERT INTO org_subscriptions (stripe_subscription_id, stripe_customer_id, stripe_price_id, tier, plan_type, billing_interval, interval_count, amount, currency, subscription_status, status_rank, start_date, created, search, confirmed, watermark, updated_at)
-            VALUES ('{id}', 'cus_{id}', '{price}', '{tier}', 'monthly', 'month', 1, {amount}, 'eur', 'active', 0, {start}, {start}, '{id}', 1, {now}, {now})")).await.unwrap();
+        exec(&store, &format!("INSERT INTO org_subscriptions (stripe_subscription_id, stripe_customer_id, stripe_price_id, tier, plan_type, billing_interval, interval_count, amount, currency, subscription_status, status_rank, start_date, ended_at, created, search, confirmed, watermark, updated_at)
+            VALUES ('{id}', 'cus_{id}', '{price}', '{tier}', 'monthly', 'month', 1, {amount}, 'eur', '{status}', 0, {start}, {ended_at}, {start}, '{id}', 1, {now}, {now})")).await.unwrap();
     }
     let event = |sub: &str, change: &str, ps: &str, ns: &str, pp: &str, np: &str, at: i64| {
         format!("INSERT INTO subscription_events (stripe_customer_id, stripe_subscription_id, change, previous_status, new_status, previous_price, new_price, occurred_at, recorded_at)
@@ -690,6 +714,8 @@ async fn overview_counts_each_month_end_as_recorded(pg: bool) {
     let live = |t: i64| t >= start;
     let past_due = |t: i64| (spell_from..spell_to).contains(&t);
     let top = |t: i64| t >= upgraded;
+    let c_runs = |t: i64| live(t) && t < ended;
+    let c_mrr = |t: i64| if c_runs(t) { 2500 } else { 0 };
     let expect = |f: &dyn Fn(i64) -> i64| ends.iter().map(|t| f(*t)).collect::<Vec<i64>>();
     assert_eq!(trend("past_due"), expect(&|t| past_due(t) as i64));
     assert!(
@@ -698,8 +724,13 @@ async fn overview_counts_each_month_end_as_recorded(pg: bool) {
     );
     assert_eq!(
         trend("active"),
-        expect(&|t| live(t) as i64 * (2 - past_due(t) as i64))
+        expect(&|t| live(t) as i64 * (2 - past_due(t) as i64) + c_runs(t) as i64)
     );
+    assert_eq!(
+        trend("canceled"),
+        expect(&|t| (live(t) && !c_runs(t)) as i64)
+    );
+    assert!(trend("canceled").contains(&0) && trend("canceled").contains(&1));
     assert_eq!(
         o.statuses
             .iter()
@@ -725,26 +756,28 @@ async fn overview_counts_each_month_end_as_recorded(pg: bool) {
     };
     assert_eq!(
         tier("community"),
-        expect(&|t| if !live(t) {
-            0
-        } else if top(t) {
-            2500
-        } else {
-            5000
-        })
+        expect(&|t| c_mrr(t)
+            + if !live(t) {
+                0
+            } else if top(t) {
+                2500
+            } else {
+                5000
+            })
     );
     assert_eq!(tier("top"), expect(&|t| if top(t) { 4900 } else { 0 }));
     let eur = o.mrr.iter().find(|m| m.currency == "eur").unwrap();
     assert_eq!(eur.value, 2500 + 4900);
     assert_eq!(
         eur.trend,
-        expect(&|t| if !live(t) {
-            0
-        } else if top(t) {
-            7400
-        } else {
-            5000
-        })
+        expect(&|t| c_mrr(t)
+            + if !live(t) {
+                0
+            } else if top(t) {
+                7400
+            } else {
+                5000
+            })
     );
 }
 
@@ -876,6 +909,37 @@ async fn commission_reports_agree_with_the_ledger(pg: bool) {
             );
         }
     }
+    // With an expert filter, by tier over weeks: the report reads monthly rollups, the chart
+    // the rows; the view says what the separate reports say, day bounds included.
+    let org: String = sqlx::query_scalar(
+        "SELECT org_id FROM transaction_commissions WHERE org_id IS NOT NULL ORDER BY id LIMIT 1",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    for period in [Period::Week, Period::Day, Period::Month] {
+        let mut vq = q(vec![Dim::Tier], period);
+        vq.expert = Some(org.clone());
+        let mut cq = vq.clone();
+        cq.group_by = vec![Dim::Period, Dim::Tier];
+        let (vr, vc) = ledger::commission_view(&store, &vq.check().unwrap())
+            .await
+            .unwrap();
+        let alone = ledger::commission_report(&store, &vq.check().unwrap())
+            .await
+            .unwrap();
+        let chart = ledger::commission_report(&store, &cq.check().unwrap())
+            .await
+            .unwrap();
+        assert!(!alone.groups.is_empty());
+        assert_eq!(
+            (&vr.groups, &vr.totals, &vr.source),
+            (&alone.groups, &alone.totals, &alone.source),
+            "{period:?}"
+        );
+        assert_eq!((&vc.groups, &vc.totals), (&chart.groups, &chart.totals));
+    }
+
     // The export of the whole period, read 7 rows per query: every row once, in the ledger's
     // order, its fields as the rows page has them.
     let whole = q(vec![], Period::Month).check().unwrap();

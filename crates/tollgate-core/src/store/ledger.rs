@@ -451,10 +451,12 @@ pub async fn commission_view(
     let tz = report_zone(&mut conn).await.map_err(|e| store.err(e))?;
     let mut chart_q = q.clone();
     chart_q.group_by = vec![Dim::Period, Dim::Tier];
-    let shared = q
-        .group_by
-        .iter()
-        .all(|d| matches!(d, Dim::Period | Dim::Tier | Dim::Currency));
+    // One read serves both only when both would read the same source: with an expert filter,
+    // a report without a period reads monthly rollups, the chart by day or week the rows.
+    let shared = q.expert.is_none()
+        && q.group_by
+            .iter()
+            .all(|d| matches!(d, Dim::Period | Dim::Tier | Dim::Currency));
     let (all, source) = gather(store, &mut conn, &chart_q).await?;
     let report = if shared {
         assemble(store, &mut conn, q, all.clone(), source, tz, started).await?
@@ -997,7 +999,9 @@ pub async fn export_rows_chunked<W: std::io::Write>(
             }
             records.push((f[15].parse::<i64>().unwrap_or_default(), f));
         }
-        records.sort_by(|a, b| (a.0, a.1[0]).cmp(&(b.0, b.1[0])));
+        // By time only, and stably: rows of the same second keep the aggregate's order, which
+        // is the chunk's (SQL's collation, as the rows page orders ids).
+        records.sort_by_key(|r| r.0);
         for (occurred, f) in records {
             let currency = crate::domain::Currency::from_stripe(f[7]);
             let amount = |v: &str| {
@@ -1692,6 +1696,9 @@ pub async fn overview(store: &super::Store, now: i64) -> Result<Overview, super:
                 if trial_end.is_some_and(|te| te > t) {
                     "trialing".to_owned()
                 } else if i < 11 && matches!(status.as_str(), "past_due" | "unpaid") {
+                    "active".to_owned()
+                } else if status == "canceled" && ended.is_some() {
+                    // Canceled since `ended_at`, after this month's end: running then.
                     "active".to_owned()
                 } else {
                     status.clone()
