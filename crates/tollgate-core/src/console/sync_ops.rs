@@ -520,8 +520,7 @@ pub fn subscriptions_csv(rows: &[SubscriptionRow]) -> String {
     for r in rows {
         let period_end = r
             .current_period_end
-            .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
-            .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .map(crate::domain::iso_utc)
             .unwrap_or_default();
         let _ = w.write_record([
             r.org_id.clone().unwrap_or_default(),

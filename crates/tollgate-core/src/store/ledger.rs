@@ -1026,7 +1026,7 @@ pub async fn export_rows_chunked<W: std::io::Write>(
                 if f[12] == "1" { "yes" } else { "no" },
                 f[13],
                 f[14],
-                &iso_utc(occurred),
+                &crate::domain::iso_utc(occurred),
                 f[16],
             ])
             .map_err(io)?;
@@ -1511,23 +1511,6 @@ async fn rebuild_days_tx(tx: &mut Tx<'_>) -> Result<(), sqlx::Error> {
         .await?;
     }
     Ok(())
-}
-
-/// `2026-03-04T05:06:07Z`, without a formatter's parsing per row.
-fn iso_utc(t: i64) -> String {
-    use chrono::{Datelike, Timelike};
-    let Some(d) = chrono::DateTime::from_timestamp(t, 0) else {
-        return String::new();
-    };
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        d.year(),
-        d.month(),
-        d.day(),
-        d.hour(),
-        d.minute(),
-        d.second()
-    )
 }
 
 use crate::ledger::overview::{monthly, CommissionMonths, CountTrend, MoneyTrend, Overview};
