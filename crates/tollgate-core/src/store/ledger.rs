@@ -1456,9 +1456,14 @@ const LEDGER_SUMS: &str = "CAST(sum(CASE WHEN kind = 'charge' THEN 1 ELSE 0 END)
   CAST(sum(gross_amount) AS BIGINT), CAST(sum(commission_amount) AS BIGINT), CAST(sum(COALESCE(implied_amount, 0)) AS BIGINT),
   CAST(sum(CASE WHEN implied_amount IS NULL THEN 1 ELSE 0 END) AS BIGINT), CAST(sum(flagged) AS BIGINT)";
 
-/// The same sums over rollup rows (daily or monthly).
-const ROLLUP_SUM_EXPRS: &str = "CAST(sum(charges) AS BIGINT), CAST(sum(refunds) AS BIGINT), CAST(sum(gross_amount) AS BIGINT),
-  CAST(sum(commission) AS BIGINT), CAST(sum(implied) AS BIGINT), CAST(sum(unrated) AS BIGINT), CAST(sum(flagged) AS BIGINT)";
+/// The same sums over rollup rows (daily or monthly), from the one list of their columns.
+fn rollup_sum_exprs() -> String {
+    ROLLUP_SUMS
+        .split(", ")
+        .map(|c| format!("CAST(sum({c}) AS BIGINT)"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// Adds one row's sums to a rollup row, creating it if need be.
 async fn bump_rollup(
@@ -1965,11 +1970,12 @@ async fn sums(
             .collect();
             (
                 format!(
-                    "SELECT min(month), max(month), {tier}, {plan}, org_id, currency, {ROLLUP_SUM_EXPRS}
+                    "SELECT min(month), max(month), {tier}, {plan}, org_id, currency, {sums}
                      FROM commission_expert_months WHERE {}
                      GROUP BY {}",
                     w.sql,
-                    group.join(", ")
+                    group.join(", "),
+                    sums = rollup_sum_exprs()
                 ),
                 w,
                 day(q.from)[..7].to_owned(),
@@ -1986,11 +1992,12 @@ async fn sums(
                 .collect();
             (
                 format!(
-                    "SELECT min(local_day), max(local_day), {tier}, {plan}, NULL, currency, {ROLLUP_SUM_EXPRS}
+                    "SELECT min(local_day), max(local_day), {tier}, {plan}, NULL, currency, {sums}
                      FROM commission_days WHERE {}
                      GROUP BY {}",
                     w.sql,
-                    group.join(", ")
+                    group.join(", "),
+                    sums = rollup_sum_exprs()
                 ),
                 w,
                 day(q.from),
