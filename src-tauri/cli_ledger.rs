@@ -153,28 +153,36 @@ pub async fn report(console: &Console, f: Format, c: ReportCommand) -> Result<()
                     .join(" ")
             };
             let mut rows: Vec<Vec<String>> = Vec::new();
+            // A money figure: its label, the amount, its trend if it has one.
+            let money_row = |label: String, value: i64, currency: &str, t: Option<&[i64]>| {
+                vec![
+                    label,
+                    money(value, currency),
+                    t.map(|t| money_trend(t, currency)).unwrap_or_default(),
+                ]
+            };
             for m in &o.mrr {
-                rows.push(vec![
-                    format!("MRR {}", m.currency.to_uppercase()),
-                    money(m.value, &m.currency),
-                    money_trend(&m.trend, &m.currency),
-                ]);
-                rows.push(vec![
-                    format!("ARR {}", m.currency.to_uppercase()),
-                    money(m.value * 12, &m.currency),
-                    String::new(),
-                ]);
+                let cur = m.currency.to_uppercase();
+                rows.push(money_row(
+                    format!("MRR {cur}"),
+                    m.value,
+                    &m.currency,
+                    Some(&m.trend),
+                ));
+                rows.push(money_row(
+                    format!("ARR {cur}"),
+                    m.value * 12,
+                    &m.currency,
+                    None,
+                ));
             }
             for m in &o.mrr_by_tier {
-                rows.push(vec![
-                    format!(
-                        "MRR {} {}",
-                        m.currency.to_uppercase(),
-                        m.tier.clone().unwrap_or_default()
-                    ),
-                    money(m.value, &m.currency),
-                    money_trend(&m.trend, &m.currency),
-                ]);
+                let label = format!(
+                    "MRR {} {}",
+                    m.currency.to_uppercase(),
+                    m.tier.clone().unwrap_or_default()
+                );
+                rows.push(money_row(label, m.value, &m.currency, Some(&m.trend)));
             }
             for s in &o.statuses {
                 rows.push(vec![
@@ -191,23 +199,15 @@ pub async fn report(console: &Console, f: Format, c: ReportCommand) -> Result<()
                 ]);
             }
             for r in &o.past_due_at_risk {
-                rows.push(vec![
-                    format!("past-due MRR at risk {}", r.currency.to_uppercase()),
-                    money(r.value, &r.currency),
-                    String::new(),
-                ]);
+                let label = format!("past-due MRR at risk {}", r.currency.to_uppercase());
+                rows.push(money_row(label, r.value, &r.currency, Some(&r.trend)));
             }
             for c in &o.commissions {
-                rows.push(vec![
-                    format!("commissions this month {}", c.currency.to_uppercase()),
-                    money(c.this_month, &c.currency),
-                    money_trend(&c.trend, &c.currency),
-                ]);
-                rows.push(vec![
-                    format!("commissions last month {}", c.currency.to_uppercase()),
-                    money(c.last_month, &c.currency),
-                    String::new(),
-                ]);
+                let cur = c.currency.to_uppercase();
+                let this = format!("commissions this month {cur}");
+                rows.push(money_row(this, c.this_month, &c.currency, Some(&c.trend)));
+                let last = format!("commissions last month {cur}");
+                rows.push(money_row(last, c.last_month, &c.currency, None));
             }
             if f == Format::Table {
                 eprintln!(

@@ -789,6 +789,30 @@ fn commission_reports_rates_and_seed_from_the_command_line() {
         .map(|g| g["commission"].as_i64().unwrap())
         .sum();
     assert_eq!(total, r["totals"][0]["commission"].as_i64().unwrap());
+    // The overview's twin: twelve months; this month's commissions per currency are its
+    // trend's last month, and the table prints them with their trend.
+    let ov = cli.run(&["--format", "json", "report", "overview"], None);
+    assert_eq!(code(&ov), 0, "{}", stderr(&ov));
+    let o: serde_json::Value = serde_json::from_slice(&ov.stdout).unwrap();
+    assert_eq!(o["months"].as_array().unwrap().len(), 12);
+    let eur = o["commissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["currency"] == "eur")
+        .expect("eur commissions");
+    let trend = eur["trend"].as_array().unwrap();
+    assert_eq!(trend.len(), 12);
+    assert_eq!(eur["this_month"], trend[11]);
+    assert_eq!(eur["last_month"], trend[10]);
+    let ov_table = cli.run(&["report", "overview"], None);
+    assert_eq!(code(&ov_table), 0, "{}", stderr(&ov_table));
+    let line = stdout(&ov_table)
+        .lines()
+        .find(|l| l.contains("commissions this month EUR"))
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("{}", stdout(&ov_table)));
+    assert_eq!(line.split_whitespace().count(), 4 + 2 + 12, "{line}");
     let table = cli.run(
         &[
             "report",

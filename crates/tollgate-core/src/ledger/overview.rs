@@ -47,6 +47,19 @@ pub struct MoneyTrend {
     pub trend: Vec<i64>,
 }
 
+impl MoneyTrend {
+    /// The figure now is the trend's last month.
+    pub fn of(currency: String, tier: Option<String>, trend: Vec<i64>) -> MoneyTrend {
+        let value = trend.last().copied().unwrap_or(0);
+        MoneyTrend {
+            currency,
+            tier,
+            value,
+            trend,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct CountTrend {
     pub label: String,

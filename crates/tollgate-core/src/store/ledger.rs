@@ -1774,21 +1774,11 @@ pub async fn overview(store: &super::Store, now: i64) -> Result<Overview, super:
         months: labels,
         mrr: mrr
             .into_iter()
-            .map(|(currency, trend)| MoneyTrend {
-                currency,
-                tier: None,
-                value: trend[11],
-                trend,
-            })
+            .map(|(currency, trend)| MoneyTrend::of(currency, None, trend))
             .collect(),
         mrr_by_tier: by_tier
             .into_iter()
-            .map(|((currency, tier), trend)| MoneyTrend {
-                currency,
-                tier: Some(tier),
-                value: trend[11],
-                trend,
-            })
+            .map(|((currency, tier), trend)| MoneyTrend::of(currency, Some(tier), trend))
             .collect(),
         statuses: status_names
             .iter()
@@ -1812,12 +1802,7 @@ pub async fn overview(store: &super::Store, now: i64) -> Result<Overview, super:
         past_due_at_risk: risk
             .into_iter()
             .filter(|(_, trend)| trend.iter().any(|v| *v != 0))
-            .map(|(currency, trend)| MoneyTrend {
-                currency,
-                tier: None,
-                value: trend[11],
-                trend,
-            })
+            .map(|(currency, trend)| MoneyTrend::of(currency, None, trend))
             .collect(),
         commissions: commissions
             .into_iter()
