@@ -105,9 +105,14 @@ impl Overrides {
 
 mod ledger_ops;
 mod sync_ops;
+mod testfire_ops;
 pub use ledger_ops::{ExportResult, TimeZoneChange};
 pub use sync_ops::{
     AccessAction, DriftItem, DriftReport, ReceiverStatus, SyncReport, SCHEDULED_SYNC_OP,
+};
+pub use testfire_ops::{
+    BuiltEvent, DeliveryOptions, OutcomeCount, PrintedRequest, RunResult, ScenarioInput,
+    TriggerInput,
 };
 
 pub struct Console {

@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! Tollgate's engine. No Tauri here: the desktop shell and the CLI twin both call
 //! [`console::Console`], which composes the pieces below.
 
@@ -13,6 +14,7 @@ pub mod secrets;
 pub mod store;
 pub mod stripe;
 pub mod sync;
+pub mod testfire;
 #[cfg(feature = "test-support")]
 pub mod testing;
 

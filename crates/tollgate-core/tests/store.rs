@@ -63,6 +63,7 @@ both_backends!(
     subscription_pages_agree_with_one_plain_sorted_read,
     commission_reports_agree_with_the_ledger,
     overview_counts_each_month_end_as_recorded,
+    test_fire_fills_from_the_store_and_keeps_every_attempt,
 );
 
 /// Stripe as a script, always online.
@@ -265,7 +266,7 @@ async fn migrates_the_whole_schema_once(pg: bool) {
     let before = store.status().await.unwrap();
     assert_eq!(before.schema_version, 0);
     let first = store.migrate().await.unwrap();
-    assert_eq!(first.applied, vec![1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(first.applied, vec![1, 2, 3, 4, 5, 6, 7, 8]);
     assert_eq!(first.schema_version, latest_version(store.backend()));
     let again = store.migrate().await.unwrap();
     assert!(again.applied.is_empty(), "second migrate applies nothing");
@@ -1205,4 +1206,141 @@ async fn commission_reports_agree_with_the_ledger(pg: bool) {
         Some(&added),
         "the row as stored"
     );
+}
+
+async fn test_fire_fills_from_the_store_and_keeps_every_attempt(pg: bool) {
+    use tollgate_core::testfire::{Delivery, Outcome, SigningMode};
+    let (store, _backing) = fresh_store(pg).await;
+    store.migrate().await.unwrap();
+    assert_eq!(
+        store.testfire_subject(None).await.unwrap(),
+        None,
+        "an empty store has no subject"
+    );
+    seed_org_and_plan(&store).await;
+    exec(&store, "INSERT INTO products (stripe_id, name, active, created, updated_at) VALUES ('prod_t', 'Expert Top', 1, 1, 1)").await.unwrap();
+    exec(&store, "INSERT INTO prices (stripe_id, product_id, lookup_key, tier, plan_type, billing_interval, interval_count, unit_amount, currency, active, created, updated_at) VALUES ('price_tm', 'prod_t', 'top-expert-monthly', 'top', 'monthly', 'month', 1, 4900, 'eur', 1, 1, 1)").await.unwrap();
+    exec(&store, "INSERT INTO customers (stripe_id, org_id, name, email, created, confirmed, watermark, updated_at) VALUES ('cus_1', 'org_1', 'Clinic One', 'one@example.com', 5, 1, 0, 1)").await.unwrap();
+    exec(&store, "INSERT INTO org_subscriptions (stripe_subscription_id, stripe_customer_id, org_id, org_name, stripe_price_id, items, subscription_status, status_rank, current_period_start, current_period_end, start_date, created, search, confirmed, watermark, updated_at) \
+        VALUES ('sub_old', 'cus_1', 'org_1', 'Clinic One', 'price_cm', '[]', 'canceled', 9, 1, 2, 1, 1, 'x', 1, 0, 1), \
+               ('sub_1', 'cus_1', 'org_1', 'Clinic One', 'price_cm', '[{\"quantity\": 3}]', 'active', 1, 100, 200, 50, 50, 'x', 1, 0, 1)").await.unwrap();
+    exec(&store, "INSERT INTO stripe_events (event_id, event_type, created, livemode, object_id, subscription_id, source, outcome, payload, received_at) VALUES ('evt_i', 'invoice.paid', 7, 0, 'in_7', 'sub_1', 'webhook', 'recorded', '{\"data\": {\"object\": {\"id\": \"in_7\"}}}', 7)").await.unwrap();
+    for org in [None, Some("org_1"), Some("cus_1")] {
+        let s = store.testfire_subject(org).await.unwrap().unwrap();
+        assert!(!s.generated);
+        assert_eq!(
+            (
+                s.org_id.as_str(),
+                s.customer_id.as_str(),
+                s.subscription_id.as_str()
+            ),
+            ("org_1", "cus_1", "sub_1"),
+            "the active subscription, by {org:?}"
+        );
+        assert_eq!(
+            (
+                s.price.id.as_str(),
+                s.price.unit_amount,
+                s.price.product_name.as_str()
+            ),
+            ("price_cm", 2500, "Expert Community")
+        );
+        assert_eq!(s.quantity, 3);
+        assert_eq!((s.period_start, s.period_end), (100, 200));
+        assert_eq!(s.upgrade.as_ref().map(|p| p.id.as_str()), Some("price_tm"));
+        assert_eq!(s.invoice_id.as_deref(), Some("in_7"));
+        assert_eq!(s.email.as_deref(), Some("one@example.com"));
+    }
+    assert_eq!(
+        store.testfire_subject(Some("org_nobody")).await.unwrap(),
+        None
+    );
+    let choices = store.testfire_choices("clinic", 10).await.unwrap();
+    assert_eq!(choices.len(), 1);
+    assert_eq!(
+        (
+            choices[0].subscription_id.as_deref(),
+            choices[0].status.as_deref()
+        ),
+        (Some("sub_1"), Some("active"))
+    );
+    assert!(store
+        .testfire_choices("nobody", 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let d = |step: u32, attempt: u32, outcome: Outcome, status: Option<u16>| Delivery {
+        id: 0,
+        run_id: "run_1".into(),
+        scenario: Some("burst".into()),
+        step,
+        attempt,
+        replay_of: None,
+        url: "http://127.0.0.1:1/webhook".into(),
+        event_id: format!("evt_{step}"),
+        event_type: "invoice.paid".into(),
+        org_id: Some("org_1".into()),
+        mode: SigningMode::Tampered,
+        request_headers: vec![
+            ("stripe-signature".into(), "t=1,v1=ab".into()),
+            ("content-type".into(), "application/json".into()),
+        ],
+        body: "{\"id\":\"evt_1\",\"note\":\"é — 𝄞\"}".into(),
+        outcome,
+        http_status: status,
+        response_headers: vec![("x-a".into(), "1".into())],
+        response_body: status.map(|_| "bad".into()),
+        response_truncated: status.is_some(),
+        error: (status.is_none()).then(|| "timed out".into()),
+        latency_us: Some(1234),
+        sent_at_ms: 1_800_000_000_123,
+        as_expected: status == Some(400),
+    };
+    let rows = vec![
+        d(2, 1, Outcome::ServerError, Some(503)),
+        d(2, 2, Outcome::Timeout, None),
+        d(1, 1, Outcome::ClientError, Some(400)),
+    ];
+    let ids = store.record_deliveries(&rows).await.unwrap();
+    assert_eq!(ids.len(), 3);
+    assert!(ids.windows(2).all(|w| w[0] < w[1]));
+    let back = store.delivery(ids[0]).await.unwrap().unwrap();
+    assert_eq!(
+        back,
+        Delivery {
+            id: ids[0],
+            ..rows[0].clone()
+        },
+        "round trips field for field"
+    );
+    let newest = store.deliveries(2, None, None).await.unwrap();
+    assert_eq!(
+        newest.iter().map(|d| d.id).collect::<Vec<_>>(),
+        [ids[2], ids[1]]
+    );
+    assert_eq!(
+        store
+            .deliveries(10, Some(ids[1]), None)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "pages back"
+    );
+    let run = store.deliveries(10, None, Some("run_1")).await.unwrap();
+    assert_eq!(
+        run.iter().map(|d| (d.step, d.attempt)).collect::<Vec<_>>(),
+        [(1, 1), (2, 1), (2, 2)],
+        "a run in step order"
+    );
+    assert!(run[0].as_expected && !run[1].as_expected);
+    assert_eq!(store.delivery(999_999).await.unwrap(), None);
+    // The mode is checked by the table too.
+    assert!(exec(
+        &store,
+        "UPDATE webhook_deliveries SET mode = 'bad' WHERE id = 1"
+    )
+    .await
+    .is_err());
 }

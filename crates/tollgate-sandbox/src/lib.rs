@@ -11,7 +11,7 @@ mod error;
 mod form;
 mod listing;
 mod params;
-mod resources;
+pub mod resources;
 pub mod seed;
 mod webhooks;
 mod world;
@@ -24,7 +24,7 @@ use std::time::Duration;
 
 pub use error::StripeError;
 pub use webhooks::signature_header;
-pub use world::API_VERSION;
+pub use world::{template, API_VERSION};
 
 pub const DEFAULT_SECRET_KEY: &str = "sk_test_sandbox";
 pub const DEFAULT_PORT: u16 = 12111;

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod ledger;
 pub mod sync;
 pub mod sync_views;
+pub mod testfire;
 
 use std::path::{Path, PathBuf};
 use std::sync::Once;
@@ -420,6 +421,13 @@ pub(crate) fn values_rows(backend: Backend, rows: usize, cols: usize) -> String 
         .map(|r| format!("({})", bind_list(backend, r * cols + 1, cols)))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 pub fn now_seconds() -> i64 {

@@ -75,7 +75,8 @@ pub fn take_outcome(w: &mut World, customer: &str) -> PaymentOutcome {
         .unwrap_or(PaymentOutcome::Succeed)
 }
 
-fn plan_from_price(price: &Value) -> Value {
+/// The legacy `plan` object Stripe still nests beside an item's price.
+pub fn plan_from_price(price: &Value) -> Value {
     json!({
         "id": price["id"], "object": "plan", "active": price["active"], "amount": price["unit_amount"],
         "amount_decimal": price["unit_amount_decimal"], "billing_scheme": "per_unit", "created": price["created"],

@@ -1,0 +1,565 @@
+//! The console's test-fire services: what the Webhooks screen and `tollgate trigger`,
+//! `tollgate scenario` and `tollgate webhooks history|replay` call.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use super::Console;
+use crate::domain::{Environment, InputError};
+use crate::error::{ErrorBody, ErrorCode};
+use crate::store::testfire::SubjectChoice;
+use crate::testfire::deliver::{parse_target, DEFAULT_TIMEOUT};
+use crate::testfire::events::{self, EventKind, Story};
+use crate::testfire::scenario::{self, ScenarioInfo, Sender};
+use crate::testfire::{
+    overrides, random_id, Body, Deliverer, Delivery, Outcome, SigningMode, Subject, DEFAULT_TARGET,
+};
+
+/// The most deliveries a run's answer carries (the history has them all).
+pub const RESULT_DELIVERIES: usize = 50;
+/// History rows written per transaction while a burst is recorded.
+const RECORD_CHUNK: usize = 500;
+
+/// How to deliver: where, signed how, how long to wait, how often to retry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct DeliveryOptions {
+    /// The endpoint; none: the app's running receiver, else `http://127.0.0.1:4242/webhook`.
+    #[ts(optional)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    pub mode: SigningMode,
+    /// Milliseconds to wait for an answer (default 10,000).
+    #[ts(optional, type = "number")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// Retries of a non-2xx answer or of no answer (default 0: shown, not retried).
+    #[serde(default)]
+    pub retries: u32,
+}
+
+impl Default for DeliveryOptions {
+    fn default() -> Self {
+        DeliveryOptions {
+            to: None,
+            mode: SigningMode::Valid,
+            timeout_ms: None,
+            retries: 0,
+        }
+    }
+}
+
+/// One event built for a preview (or for `--print`).
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+pub struct BuiltEvent {
+    pub kind: EventKind,
+    pub subject: Subject,
+    /// The event, pretty-printed: what the screen shows and lets you edit.
+    pub body: String,
+}
+
+/// The exact request a delivery would make, as `tollgate trigger --print` writes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct PrintedRequest {
+    pub url: String,
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// The exact bytes to send.
+    pub body: String,
+}
+
+/// What a trigger asks for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct TriggerInput {
+    /// A catalog name (`invoice.payment_failed`, `checkout.session.completed:payment`).
+    pub kind: String,
+    /// An organization id or customer id; none: one from the store (generated ids if empty).
+    #[ts(optional)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
+    /// `PATH=VALUE` overrides, applied in order.
+    #[serde(default)]
+    pub set: Vec<String>,
+    /// How many events (each its own id); default 1.
+    #[serde(default = "one")]
+    pub repeat: u32,
+    /// How many in flight at once; default 1.
+    #[serde(default = "one")]
+    pub concurrency: u32,
+    pub delivery: DeliveryOptions,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// A scenario to run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct ScenarioInput {
+    pub name: String,
+    #[ts(optional)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
+    /// For `out-of-order`: the story to reverse (default renewal-failed-then-recovered).
+    #[ts(optional)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub of: Option<String>,
+    /// For `duplicate` and `burst`: the event type (default invoice.paid).
+    #[ts(optional)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// For `burst`: how many events (default 100) and how many at once (default 16).
+    #[ts(optional)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
+    #[ts(optional)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<u32>,
+    pub delivery: DeliveryOptions,
+}
+
+/// A delivery outcome and how many attempts had it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct OutcomeCount {
+    pub outcome: Outcome,
+    pub attempts: u32,
+}
+
+/// What a send, trigger, replay or scenario did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct RunResult {
+    pub run_id: String,
+    pub scenario: Option<String>,
+    pub url: String,
+    pub mode: SigningMode,
+    /// Events sent (steps).
+    pub events: u32,
+    /// Attempts made (events plus retries).
+    pub attempts: u32,
+    /// Attempts answered 2xx.
+    pub ok: u32,
+    /// Events whose last attempt got the answer a correct endpoint gives (2xx to a valid
+    /// signature, 4xx to any other mode).
+    pub as_expected: u32,
+    pub outcomes: Vec<OutcomeCount>,
+    #[ts(type = "number | null")]
+    pub latency_p50_us: Option<i64>,
+    #[ts(type = "number | null")]
+    pub latency_p95_us: Option<i64>,
+    #[ts(type = "number")]
+    pub elapsed_ms: i64,
+    /// Events per second over the whole run.
+    #[ts(type = "number")]
+    pub per_second: u64,
+    /// The first attempts in step order (all of them for a story); the history has every one.
+    pub deliveries: Vec<Delivery>,
+    pub cancelled: bool,
+}
+
+fn body_error(rule: String) -> ErrorBody {
+    InputError::new("body", rule).into()
+}
+
+impl Console {
+    pub fn testfire_catalog(&self) -> Vec<EventKind> {
+        events::CATALOG.to_vec()
+    }
+
+    pub fn testfire_scenarios(&self) -> Vec<ScenarioInfo> {
+        scenario::SCENARIOS.to_vec()
+    }
+
+    /// The organization events are filled from: `org`, else one from the store, else a
+    /// generated one (only when the store has none and none was named).
+    pub async fn testfire_subject(&self, org: Option<&str>) -> Result<Subject, ErrorBody> {
+        let org = org.map(str::trim).filter(|o| !o.is_empty());
+        let store = self.store().await?;
+        match store.testfire_subject(org).await? {
+            Some(s) => Ok(s),
+            None => match org {
+                Some(o) => Err(InputError::new("org", format!("no organization or customer {o:?} in the store: sync first (`tollgate sync`), pick one from the list, or leave it out")).into()),
+                None => Ok(Subject::generated(crate::store::now_seconds())),
+            },
+        }
+    }
+
+    pub async fn testfire_choices(&self, search: &str) -> Result<Vec<SubjectChoice>, ErrorBody> {
+        Ok(self.store().await?.testfire_choices(search, 50).await?)
+    }
+
+    /// Where a delivery goes when none is named.
+    pub async fn testfire_default_target(&self) -> String {
+        self.receiver_status()
+            .await
+            .url
+            .unwrap_or_else(|| DEFAULT_TARGET.to_owned())
+    }
+
+    fn story(&self, subject: Subject) -> Story {
+        Story::new(subject, self.environment() == Environment::Live)
+    }
+
+    /// One event of `kind` for `org`, with the overrides applied.
+    pub async fn testfire_build(
+        &self,
+        kind: &str,
+        org: Option<&str>,
+        set: &[String],
+    ) -> Result<BuiltEvent, ErrorBody> {
+        let kind = events::kind("type", kind)?;
+        let subject = self.testfire_subject(org).await?;
+        let event = events::build(
+            kind,
+            &self.story(subject.clone()),
+            crate::store::now_seconds(),
+        );
+        let event = overrides::apply(&event, set)?;
+        Ok(BuiltEvent {
+            kind: kind.clone(),
+            subject,
+            body: serde_json::to_string_pretty(&event).expect("events serialize"),
+        })
+    }
+
+    async fn sender(
+        &self,
+        o: &DeliveryOptions,
+        org_id: Option<String>,
+        scenario: Option<String>,
+    ) -> Result<Sender, ErrorBody> {
+        let url = match o.to.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+            Some(u) => parse_target("to", u)?.to_string(),
+            None => self.testfire_default_target().await,
+        };
+        let timeout = match o.timeout_ms {
+            Some(0) => {
+                return Err(InputError::new("timeout_ms", "must be at least 1 millisecond").into())
+            }
+            Some(ms) if ms > 120_000 => {
+                return Err(InputError::new(
+                    "timeout_ms",
+                    format!("{ms} ms is over the 120,000 ms limit"),
+                )
+                .into())
+            }
+            Some(ms) => Duration::from_millis(ms),
+            None => DEFAULT_TIMEOUT,
+        };
+        if o.retries > 10 {
+            return Err(InputError::new(
+                "retries",
+                format!("{} is over the limit of 10 retries", o.retries),
+            )
+            .into());
+        }
+        let secrets = match o.mode {
+            SigningMode::Unsigned | SigningMode::WrongSecret => Vec::new(),
+            _ => self
+                .webhook_secrets()?
+                .into_iter()
+                .map(|(s, _)| s)
+                .collect(),
+        };
+        Ok(Sender {
+            deliverer: Deliverer::new(timeout),
+            secrets: Arc::new(secrets),
+            url,
+            mode: o.mode,
+            retries: o.retries,
+            org_id,
+            run_id: random_id("run"),
+            scenario,
+        })
+    }
+
+    /// Sends `bodies` through `sender`, records every attempt, and sums the run up.
+    async fn run(
+        &self,
+        sender: &Sender,
+        bodies: Vec<Body>,
+        concurrency: usize,
+        op: Option<&str>,
+    ) -> Result<RunResult, ErrorBody> {
+        let store = self.store().await?;
+        let progress = self.progress_for(op);
+        let started = Instant::now();
+        let result = sender.run(bodies, concurrency, &progress).await;
+        let elapsed = started.elapsed();
+        let cancelled = progress.is_cancelled();
+        progress.finish();
+        let mut deliveries = result?;
+        for chunk in deliveries.chunks_mut(RECORD_CHUNK) {
+            let ids = store.record_deliveries(chunk).await?;
+            for (d, id) in chunk.iter_mut().zip(ids) {
+                d.id = id;
+            }
+        }
+        Ok(summarize(sender, deliveries, elapsed, cancelled))
+    }
+
+    /// Builds `repeat` events of a kind (each its own id) and sends them `concurrency` at a
+    /// time: `tollgate trigger`.
+    pub async fn trigger(
+        &self,
+        input: &TriggerInput,
+        op: Option<&str>,
+    ) -> Result<RunResult, ErrorBody> {
+        if input.repeat == 0 || input.repeat > 1_000_000 {
+            return Err(InputError::new(
+                "repeat",
+                format!("{} is not between 1 and 1,000,000", input.repeat),
+            )
+            .into());
+        }
+        if input.concurrency == 0 || input.concurrency > 256 {
+            return Err(InputError::new(
+                "concurrency",
+                format!("{} is not between 1 and 256", input.concurrency),
+            )
+            .into());
+        }
+        let kind = events::kind("type", &input.kind)?;
+        let subject = self.testfire_subject(input.org.as_deref()).await?;
+        let story = self.story(subject.clone());
+        let t = crate::store::now_seconds();
+        let mut bodies = Vec::with_capacity(input.repeat as usize);
+        for _ in 0..input.repeat {
+            let ev = overrides::apply(&events::build(kind, &story, t), &input.set)?;
+            bodies.push(Body::from(
+                serde_json::to_string(&ev).expect("events serialize"),
+            ));
+        }
+        let scenario = (input.repeat > 1).then(|| "burst".to_owned());
+        let sender = self
+            .sender(&input.delivery, Some(subject.org_id), scenario)
+            .await?;
+        self.run(&sender, bodies, input.concurrency as usize, op)
+            .await
+    }
+
+    /// What `trigger` would send for one event, without sending it.
+    pub async fn trigger_print(&self, input: &TriggerInput) -> Result<PrintedRequest, ErrorBody> {
+        let built = self
+            .testfire_build(&input.kind, input.org.as_deref(), &input.set)
+            .await?;
+        let compact = serde_json::to_string(
+            &serde_json::from_str::<serde_json::Value>(&built.body).expect("built JSON"),
+        )
+        .expect("serializes");
+        let sender = self.sender(&input.delivery, None, None).await?;
+        let (body, headers) = sender.request(&compact)?;
+        Ok(PrintedRequest {
+            url: sender.url,
+            headers: headers.into_iter().collect(),
+            body: body.to_string(),
+        })
+    }
+
+    /// Sends a body as given (the screen's edited preview): it must be JSON.
+    pub async fn testfire_send(
+        &self,
+        body: &str,
+        org: Option<String>,
+        delivery: &DeliveryOptions,
+    ) -> Result<RunResult, ErrorBody> {
+        if let Err(e) = serde_json::from_str::<serde_json::Value>(body) {
+            return Err(body_error(format!(
+                "is not JSON: {e} (line {}, column {})",
+                e.line(),
+                e.column()
+            )));
+        }
+        let sender = self.sender(delivery, org, None).await?;
+        self.run(&sender, vec![Body::from(body)], 1, None).await
+    }
+
+    /// Runs a named scenario.
+    pub async fn testfire_scenario(
+        &self,
+        input: &ScenarioInput,
+        op: Option<&str>,
+    ) -> Result<RunResult, ErrorBody> {
+        let info = scenario::scenario("name", &input.name)?;
+        let subject = self.testfire_subject(input.org.as_deref()).await?;
+        let story = self.story(subject.clone());
+        let t = crate::store::now_seconds();
+        let compact =
+            |v: &serde_json::Value| Body::from(serde_json::to_string(v).expect("events serialize"));
+        let mut concurrency = 1;
+        let bodies: Vec<Body> = match info.name {
+            "duplicate" => {
+                let kind = events::kind("kind", input.kind.as_deref().unwrap_or("invoice.paid"))?;
+                let b = compact(&events::build(kind, &story, t));
+                vec![b.clone(), b]
+            }
+            "out-of-order" => {
+                let of = input
+                    .of
+                    .as_deref()
+                    .unwrap_or("renewal-failed-then-recovered");
+                let mut steps = scenario::story(of, &story, t)?;
+                steps.reverse();
+                steps.iter().map(|s| compact(&s.event)).collect()
+            }
+            "burst" => {
+                let kind = events::kind("kind", input.kind.as_deref().unwrap_or("invoice.paid"))?;
+                let count = input.count.unwrap_or(100);
+                if count == 0 || count > 1_000_000 {
+                    return Err(InputError::new(
+                        "count",
+                        format!("{count} is not between 1 and 1,000,000"),
+                    )
+                    .into());
+                }
+                concurrency = input.concurrency.unwrap_or(16).clamp(1, 256) as usize;
+                (0..count)
+                    .map(|_| compact(&events::build(kind, &story, t)))
+                    .collect()
+            }
+            name => scenario::story(name, &story, t)?
+                .iter()
+                .map(|s| compact(&s.event))
+                .collect(),
+        };
+        let sender = self
+            .sender(
+                &input.delivery,
+                Some(subject.org_id),
+                Some(info.name.to_owned()),
+            )
+            .await?;
+        self.run(&sender, bodies, concurrency, op).await
+    }
+
+    pub async fn testfire_history(
+        &self,
+        limit: i64,
+        before: Option<i64>,
+    ) -> Result<Vec<Delivery>, ErrorBody> {
+        Ok(self
+            .store()
+            .await?
+            .deliveries(limit.clamp(1, 500), before, None)
+            .await?)
+    }
+
+    /// Every attempt of one run, in step order.
+    pub async fn testfire_run(&self, run_id: &str) -> Result<Vec<Delivery>, ErrorBody> {
+        Ok(self
+            .store()
+            .await?
+            .deliveries(100_000, None, Some(run_id))
+            .await?)
+    }
+
+    pub async fn testfire_delivery(&self, id: i64) -> Result<Delivery, ErrorBody> {
+        self.store().await?.delivery(id).await?.ok_or_else(|| {
+            ErrorBody::new(
+                ErrorCode::NotFound,
+                format!("no delivery {id} in the history"),
+            )
+        })
+    }
+
+    /// Sends a past delivery again exactly: the same URL, headers and bytes (its signature's
+    /// timestamp included, so a replay after 300 s meets a correct endpoint's tolerance check).
+    pub async fn testfire_replay(&self, id: i64) -> Result<RunResult, ErrorBody> {
+        let past = self.testfire_delivery(id).await?;
+        let sender = Sender {
+            deliverer: Deliverer::new(DEFAULT_TIMEOUT),
+            secrets: Arc::new(Vec::new()),
+            url: past.url.clone(),
+            mode: past.mode,
+            retries: 0,
+            org_id: past.org_id.clone(),
+            run_id: random_id("run"),
+            scenario: Some("replay".into()),
+        };
+        let started = Instant::now();
+        let mut d = sender
+            .deliver(
+                0,
+                1,
+                &past.event_id,
+                &past.event_type,
+                past.request_headers.clone(),
+                Body::from(past.body.as_str()),
+                Some(past.id),
+            )
+            .await;
+        let elapsed = started.elapsed();
+        // A valid signature replayed late is stale now: judge it as a correct endpoint would.
+        let stale = past.mode == SigningMode::Valid
+            && crate::store::now_millis() - past.sent_at_ms
+                > crate::sync::signature::TOLERANCE_SECONDS * 1000;
+        if stale {
+            d.as_expected = crate::testfire::as_expected(SigningMode::Stale, d.http_status);
+        }
+        let ids = self
+            .store()
+            .await?
+            .record_deliveries(std::slice::from_ref(&d))
+            .await?;
+        d.id = ids[0];
+        Ok(summarize(&sender, vec![d], elapsed, false))
+    }
+}
+
+fn summarize(
+    sender: &Sender,
+    mut deliveries: Vec<Delivery>,
+    elapsed: Duration,
+    cancelled: bool,
+) -> RunResult {
+    deliveries.sort_by_key(|d| (d.step, d.attempt));
+    let mut latencies: Vec<i64> = deliveries.iter().filter_map(|d| d.latency_us).collect();
+    latencies.sort_unstable();
+    let pct =
+        |p: usize| (!latencies.is_empty()).then(|| latencies[(latencies.len() - 1) * p / 100]);
+    let mut outcomes: Vec<OutcomeCount> = Vec::new();
+    for d in &deliveries {
+        match outcomes.iter_mut().find(|o| o.outcome == d.outcome) {
+            Some(o) => o.attempts += 1,
+            None => outcomes.push(OutcomeCount {
+                outcome: d.outcome,
+                attempts: 1,
+            }),
+        }
+    }
+    // The last attempt of each step says how the event fared.
+    let mut events = 0u32;
+    let mut as_expected = 0u32;
+    for (i, d) in deliveries.iter().enumerate() {
+        let last = deliveries.get(i + 1).is_none_or(|n| n.step != d.step);
+        if last {
+            events += 1;
+            as_expected += d.as_expected as u32;
+        }
+    }
+    let ms = elapsed.as_millis() as i64;
+    RunResult {
+        run_id: sender.run_id.clone(),
+        scenario: sender.scenario.clone(),
+        url: sender.url.clone(),
+        mode: sender.mode,
+        events,
+        attempts: deliveries.len() as u32,
+        ok: deliveries
+            .iter()
+            .filter(|d| d.outcome == Outcome::Ok)
+            .count() as u32,
+        as_expected,
+        outcomes,
+        latency_p50_us: pct(50),
+        latency_p95_us: pct(95),
+        elapsed_ms: ms,
+        per_second: if elapsed.as_micros() > 0 {
+            (events as u128 * 1_000_000 / elapsed.as_micros()) as u64
+        } else {
+            0
+        },
+        deliveries: deliveries.into_iter().take(RESULT_DELIVERIES).collect(),
+        cancelled,
+    }
+}

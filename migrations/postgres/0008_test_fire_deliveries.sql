@@ -1,0 +1,30 @@
+-- Test-fired webhook deliveries (#7). 0001 sketched the table with four signature values and
+-- no room for the exact request; nothing has written to it, so it is rebuilt. One row per
+-- attempt: the exact bytes and headers sent (so a replay is byte-identical), what came back
+-- (status, headers, the first 4 KiB of the body) or why nothing did (timeout, unreachable).
+DROP TABLE webhook_deliveries;
+
+CREATE TABLE webhook_deliveries (
+    id                  BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    run_id              TEXT NOT NULL,
+    scenario            TEXT,
+    step                BIGINT NOT NULL DEFAULT 0,
+    attempt             BIGINT NOT NULL DEFAULT 1 CHECK (attempt >= 1),
+    replay_of           BIGINT,
+    url                 TEXT NOT NULL,
+    event_id            TEXT NOT NULL,
+    event_type          TEXT NOT NULL,
+    org_id              TEXT,
+    mode                TEXT NOT NULL CHECK (mode IN ('valid', 'wrong-secret', 'stale', 'unsigned', 'tampered')),
+    request_headers     TEXT NOT NULL,
+    body                TEXT NOT NULL,
+    outcome             TEXT NOT NULL CHECK (outcome IN ('ok', 'redirect', 'client_error', 'server_error', 'timeout', 'unreachable', 'error')),
+    http_status         BIGINT,
+    response_headers    TEXT,
+    response_body       TEXT,
+    response_truncated  BIGINT NOT NULL DEFAULT 0 CHECK (response_truncated IN (0, 1)),
+    error               TEXT,
+    latency_us          BIGINT,
+    sent_at_ms          BIGINT NOT NULL
+);
+CREATE INDEX webhook_deliveries_run ON webhook_deliveries (run_id, step, attempt);
