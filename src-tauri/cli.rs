@@ -83,9 +83,15 @@ pub enum Command {
         #[arg(long, conflicts_with = "full")]
         status: bool,
     },
-    /// The webhook receiver.
+    /// The webhook receiver, and the history of test-fired deliveries.
     #[command(subcommand)]
     Webhooks(crate::cli_sync::WebhooksCommand),
+    /// Test-fire a signed Stripe event, built from the store's own objects, at any endpoint
+    /// (Webhooks screen).
+    Trigger(crate::cli_testfire::TriggerArgs),
+    /// Send what Stripe sends for a story (signup, renewal, failed renewal, cancellation,
+    /// upgrade), or a duplicate, out-of-order or burst delivery.
+    Scenario(crate::cli_testfire::ScenarioArgs),
     /// Organizations' subscriptions (Subscriptions screen).
     #[command(subcommand)]
     Subscriptions(crate::cli_sync::SubscriptionsCommand),
@@ -341,7 +347,9 @@ async fn execute(global: &GlobalArgs, command: Command) -> Result<(), ErrorBody>
         Command::Features(c) => crate::cli_catalog::features(&console, f, c).await,
         Command::Activity { limit } => crate::cli_catalog::activity(&console, f, limit).await,
         Command::Sync { full, status } => crate::cli_sync::sync(&console, f, full, status).await,
-        Command::Webhooks(c) => crate::cli_sync::webhooks(&console, c).await,
+        Command::Webhooks(c) => crate::cli_sync::webhooks(&console, f, c).await,
+        Command::Trigger(a) => crate::cli_testfire::trigger(&console, f, a).await,
+        Command::Scenario(a) => crate::cli_testfire::scenario(&console, f, a).await,
         Command::Subscriptions(c) => crate::cli_sync::subscriptions(&console, f, c).await,
         Command::Access(c) => crate::cli_sync::access(&console, f, c).await,
         Command::Report(c) => crate::cli_ledger::report(&console, f, c).await,

@@ -18,6 +18,18 @@ pub enum WebhooksCommand {
         #[arg(long, default_value_t = 4242)]
         port: u16,
     },
+    /// Test-fired deliveries, newest first: every attempt, with its answer.
+    History {
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// One run's attempts, in step order (the run id `trigger` and `scenario` print).
+        #[arg(long, value_name = "RUN_ID")]
+        run: Option<String>,
+    },
+    /// One delivery: the exact request and what came back.
+    Show { id: i64 },
+    /// Sends a past delivery again, byte for byte (its signature's timestamp too).
+    Replay { id: i64 },
 }
 
 #[derive(Debug, Subcommand)]
@@ -175,8 +187,15 @@ pub async fn sync(console: &Console, f: Format, full: bool, status: bool) -> Res
     Ok(())
 }
 
-pub async fn webhooks(console: &Console, c: WebhooksCommand) -> Result<(), ErrorBody> {
-    let WebhooksCommand::Serve { port } = c;
+pub async fn webhooks(console: &Console, f: Format, c: WebhooksCommand) -> Result<(), ErrorBody> {
+    let port = match c {
+        WebhooksCommand::Serve { port } => port,
+        WebhooksCommand::History { limit, run } => {
+            return crate::cli_testfire::history(console, f, limit, run).await
+        }
+        WebhooksCommand::Show { id } => return crate::cli_testfire::show(console, f, id).await,
+        WebhooksCommand::Replay { id } => return crate::cli_testfire::replay(console, f, id).await,
+    };
     let status = console.receiver_start(port).await?;
     eprintln!(
         "receiving Stripe webhooks at {} with {} signing secret(s); Ctrl-C stops",

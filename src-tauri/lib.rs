@@ -5,6 +5,7 @@ mod cli;
 mod cli_catalog;
 mod cli_ledger;
 mod cli_sync;
+mod cli_testfire;
 pub mod commands;
 mod desktop;
 mod ipc;

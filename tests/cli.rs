@@ -1028,3 +1028,284 @@ fn commission_reports_rates_and_seed_from_the_command_line() {
     );
     assert!(stderr(&bad_rate).contains("rate:"), "{}", stderr(&bad_rate));
 }
+
+/// `tollgate trigger` and `scenario` against `tollgate webhooks serve` (another process) after
+/// a real sync: real ids, every signing mode's exit code, `--print`'s exact request, bad input
+/// (exit 2, nothing recorded), the history and a replay.
+#[test]
+fn trigger_and_scenarios_from_the_command_line() {
+    use std::io::{BufRead, BufReader};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sandbox = rt
+        .block_on(tollgate_sandbox::start(tollgate_sandbox::SandboxConfig {
+            seed: tollgate_sandbox::Seed::Demo,
+            ..Default::default()
+        }))
+        .unwrap();
+    let whsec = "whsec_cli0trigger0secret0123";
+    let cli = Cli::new()
+        .with_env("TOLLGATE_STRIPE_API_BASE", &sandbox.base_url())
+        .with_env("TOLLGATE_STRIPE_SECRET_KEY", "sk_test_sandbox")
+        .with_env("TOLLGATE_WEBHOOK_SECRET", whsec);
+    let list = cli.run(&["trigger", "--list", "--format", "json"], None);
+    assert_eq!(code(&list), 0, "{}", stderr(&list));
+    let catalog: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert!(catalog.as_array().unwrap().len() >= 25);
+    let sync = cli.run(&["sync", "--full"], None);
+    assert_eq!(code(&sync), 0, "{}", stderr(&sync));
+
+    let mut serve = cli
+        .command(&["webhooks", "serve", "--port", "0"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(serve.stderr.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {first:?}"))
+        .to_owned();
+
+    // --print: one JSON object, the exact body, a signature the receiver's check accepts.
+    let org = cli.run(
+        &[
+            "--format",
+            "json",
+            "subscriptions",
+            "list",
+            "--status",
+            "active",
+            "--limit",
+            "1",
+        ],
+        None,
+    );
+    let org: serde_json::Value = serde_json::from_slice(&org.stdout).unwrap();
+    let org_id = org[0]["org_id"].as_str().unwrap().to_owned();
+    let customer = org[0]["customer_id"].as_str().unwrap().to_owned();
+    let p = cli.run(
+        &[
+            "trigger",
+            "invoice.payment_failed",
+            "--org",
+            &org_id,
+            "--to",
+            &url,
+            "--set",
+            "data.object.attempt_count=2",
+            "--print",
+        ],
+        None,
+    );
+    assert_eq!(code(&p), 0, "{}", stderr(&p));
+    assert_eq!(stdout(&p).lines().count(), 1, "one JSON object");
+    let p: serde_json::Value = serde_json::from_slice(&p.stdout).unwrap();
+    assert_eq!(p["url"], url.as_str());
+    let body = p["body"].as_str().unwrap();
+    let ev: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(
+        ev["data"]["object"]["customer"],
+        customer.as_str(),
+        "the organization's own customer"
+    );
+    assert_eq!(ev["data"]["object"]["attempt_count"], 2);
+    let sig = p["headers"]["stripe-signature"].as_str().unwrap();
+    let t: i64 = sig.split(',').next().unwrap()[2..].parse().unwrap();
+    let secret = tollgate_core::domain::WebhookSecret::parse(whsec).unwrap();
+    assert_eq!(
+        tollgate_core::sync::signature::verify(Some(sig), body.as_bytes(), &[secret], t),
+        Ok(0)
+    );
+
+    // Each mode: exit 0 when the endpoint answers as it should (200 valid, 400 otherwise).
+    for mode in ["valid", "wrong-secret", "stale", "unsigned", "tampered"] {
+        let o = cli.run(
+            &[
+                "trigger",
+                "customer.subscription.updated",
+                "--to",
+                &url,
+                "--mode",
+                mode,
+            ],
+            None,
+        );
+        assert_eq!(code(&o), 0, "{mode}: {}{}", stdout(&o), stderr(&o));
+        let want = if mode == "valid" { "200" } else { "400" };
+        assert!(
+            stdout(&o).contains(&format!(" {want} ")),
+            "{mode}: {}",
+            stdout(&o)
+        );
+    }
+    // A story, with a step per event.
+    let s = cli.run(
+        &[
+            "--format",
+            "json",
+            "scenario",
+            "cancel-at-period-end",
+            "--org",
+            &org_id,
+            "--to",
+            &url,
+        ],
+        None,
+    );
+    assert_eq!(code(&s), 0, "{}", stderr(&s));
+    let s: serde_json::Value = serde_json::from_slice(&s.stdout).unwrap();
+    assert_eq!((s["events"].as_u64(), s["ok"].as_u64()), (Some(3), Some(3)));
+    // A burst, each event its own id.
+    let b = cli.run(
+        &[
+            "--format",
+            "json",
+            "trigger",
+            "invoice.paid",
+            "--to",
+            &url,
+            "--repeat",
+            "50",
+            "--concurrency",
+            "8",
+        ],
+        None,
+    );
+    assert_eq!(code(&b), 0, "{}", stderr(&b));
+    let b: serde_json::Value = serde_json::from_slice(&b.stdout).unwrap();
+    assert_eq!(b["ok"], 50);
+    let run = b["run_id"].as_str().unwrap();
+    let h = cli.run(
+        &["--format", "json", "webhooks", "history", "--run", run],
+        None,
+    );
+    let h: serde_json::Value = serde_json::from_slice(&h.stdout).unwrap();
+    assert_eq!(h.as_array().unwrap().len(), 50);
+
+    // Bad input: exit 2, the field and the rule, nothing recorded.
+    let before = cli.run(
+        &["--format", "json", "webhooks", "history", "--limit", "500"],
+        None,
+    );
+    let before = serde_json::from_slice::<serde_json::Value>(&before.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .len();
+    for (args, says) in [
+        (
+            vec!["trigger", "invoice.payed", "--to", &url],
+            "did you mean invoice.paid",
+        ),
+        (
+            vec![
+                "trigger",
+                "invoice.paid",
+                "--to",
+                &url,
+                "--set",
+                "data.object.amount_due=lots",
+            ],
+            "amount_due is an integer",
+        ),
+        (
+            vec![
+                "trigger",
+                "invoice.paid",
+                "--to",
+                &url,
+                "--set",
+                "data.object.nope=1",
+            ],
+            "does not exist",
+        ),
+        (
+            vec!["trigger", "invoice.paid", "--to", "localhost:4242"],
+            "http:// or https://",
+        ),
+        (
+            vec![
+                "trigger",
+                "invoice.paid",
+                "--to",
+                &url,
+                "--org",
+                "org_nobody",
+            ],
+            "org_nobody",
+        ),
+        (
+            vec!["scenario", "renewal-maybe", "--to", &url],
+            "not a scenario",
+        ),
+    ] {
+        let o = cli.run(&args, None);
+        assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
+    }
+    // An endpoint that is not there: shown, recorded, exit 1.
+    let gone = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let o = cli.run(
+        &[
+            "trigger",
+            "invoice.paid",
+            "--to",
+            &format!("http://{gone}/hook"),
+        ],
+        None,
+    );
+    assert_eq!(code(&o), 1);
+    assert!(
+        stdout(&o).contains("unreachable") && stdout(&o).contains("Connection refused"),
+        "{}",
+        stdout(&o)
+    );
+    let after = cli.run(
+        &["--format", "json", "webhooks", "history", "--limit", "500"],
+        None,
+    );
+    let after: serde_json::Value = serde_json::from_slice(&after.stdout).unwrap();
+    assert_eq!(after.as_array().unwrap().len(), before + 1);
+
+    // Replay the valid delivery: the same bytes; the receiver says it had it.
+    let valid = after
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["mode"] == "valid" && d["event_type"] == "customer.subscription.updated")
+        .unwrap();
+    let r = cli.run(
+        &[
+            "--format",
+            "json",
+            "webhooks",
+            "replay",
+            &valid["id"].to_string(),
+        ],
+        None,
+    );
+    assert_eq!(code(&r), 0, "{}", stderr(&r));
+    let r: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(r["deliveries"][0]["body"], valid["body"]);
+    assert!(r["deliveries"][0]["response_body"]
+        .as_str()
+        .unwrap()
+        .contains("\"duplicate\":true"));
+    let show = cli.run(&["webhooks", "show", &valid["id"].to_string()], None);
+    assert!(
+        stdout(&show).starts_with(&format!("POST {url}")),
+        "{}",
+        stdout(&show)
+    );
+
+    let _ = serve.kill();
+    let _ = serve.wait();
+    drop(sandbox);
+}
