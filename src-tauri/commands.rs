@@ -11,6 +11,7 @@ use tollgate_core::console::{
     AccessAction, AppInfo, CreatedPrice, DriftReport, LookupKeyParts, ReceiverStatus,
     ResolveResult, SecretsStatus, SyncReport,
 };
+use tollgate_core::console::{BuiltEvent, DeliveryOptions, RunResult, ScenarioInput};
 use tollgate_core::console::{ExportResult, TimeZoneChange};
 use tollgate_core::domain::{Environment, SecretKind};
 use tollgate_core::ledger::overview::Overview;
@@ -21,9 +22,12 @@ use tollgate_core::progress::ProgressView;
 use tollgate_core::store::sync_views::{
     AccessPage, AccessQuery, OrgDetail, SubscriptionPage, SubscriptionQuery, SyncState,
 };
+use tollgate_core::store::testfire::SubjectChoice;
 use tollgate_core::store::AuditEntry;
 use tollgate_core::store::DbStatus;
 use tollgate_core::stripe::AccountSummary;
+use tollgate_core::testfire::scenario::ScenarioInfo;
+use tollgate_core::testfire::{Delivery, EventKind};
 use tollgate_core::ErrorBody;
 
 use crate::ipc::commands;
@@ -225,6 +229,56 @@ commands! {
     /// Whether the receiver runs, where, and what it has received.
     fn receiver_status(console) -> ReceiverStatus {
         Ok(console.receiver_status().await)
+    }
+
+    /// The test-fire catalog: every event type it builds.
+    fn testfire_catalog(console) -> Vec<EventKind> {
+        Ok(console.testfire_catalog())
+    }
+
+    /// The scenarios: Stripe's stories, duplicate, out of order, burst.
+    fn testfire_scenarios(console) -> Vec<ScenarioInfo> {
+        Ok(console.testfire_scenarios())
+    }
+
+    /// Organizations to fill events from, by name, organization id or customer id.
+    fn testfire_choices(console, search: String) -> Vec<SubjectChoice> {
+        console.testfire_choices(&search).await
+    }
+
+    /// Where a delivery goes when none is named: the running receiver, else port 4242.
+    fn testfire_default_target(console) -> String {
+        Ok(console.testfire_default_target().await)
+    }
+
+    /// Builds one event of `kind` for `org` (or one from the store), with `set` overrides.
+    fn testfire_build(console, kind: String, set: Vec<String>, org: Option<String>) -> BuiltEvent {
+        console.testfire_build(&kind, org.as_deref(), &set).await
+    }
+
+    /// Signs and sends a body as given (the edited preview); records every attempt.
+    fn testfire_send(console, body: String, delivery: DeliveryOptions, org: Option<String>) -> RunResult {
+        console.testfire_send(&body, org, &delivery).await
+    }
+
+    /// Runs a scenario, with progress under `op` (a burst can be cancelled).
+    fn testfire_scenario(console, input: ScenarioInput, op: Option<String>) -> RunResult {
+        console.testfire_scenario(&input, op.as_deref()).await
+    }
+
+    /// Test-fired deliveries, newest first; `before` pages back from a delivery id.
+    fn testfire_history(console, limit: u32, before: Option<u32>) -> Vec<Delivery> {
+        console.testfire_history(limit as i64, before.map(i64::from)).await
+    }
+
+    /// One delivery: the exact request and what came back.
+    fn testfire_delivery(console, id: u32) -> Delivery {
+        console.testfire_delivery(id as i64).await
+    }
+
+    /// Sends a past delivery again, byte for byte.
+    fn testfire_replay(console, id: u32) -> RunResult {
+        console.testfire_replay(id as i64).await
     }
 
     /// Opens a Stripe Dashboard page in the default browser (no other address is opened).

@@ -114,6 +114,19 @@ pub fn typescript_bindings() -> String {
         tollgate_core::ledger::overview::MoneyTrend::decl(&cfg),
         tollgate_core::ledger::overview::CountTrend::decl(&cfg),
         tollgate_core::ledger::overview::CommissionMonths::decl(&cfg),
+        tollgate_core::testfire::EventKind::decl(&cfg),
+        tollgate_core::testfire::scenario::ScenarioInfo::decl(&cfg),
+        tollgate_core::store::testfire::SubjectChoice::decl(&cfg),
+        tollgate_core::testfire::Subject::decl(&cfg),
+        tollgate_core::testfire::subject::PriceFacts::decl(&cfg),
+        console::BuiltEvent::decl(&cfg),
+        console::DeliveryOptions::decl(&cfg),
+        console::ScenarioInput::decl(&cfg),
+        console::RunResult::decl(&cfg),
+        console::OutcomeCount::decl(&cfg),
+        tollgate_core::testfire::SigningMode::decl(&cfg),
+        tollgate_core::testfire::Outcome::decl(&cfg),
+        tollgate_core::testfire::Delivery::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from the Rust types by `make bindings` (src-tauri/lib.rs). Do not edit.\n\

@@ -970,3 +970,218 @@ async fn commissions_report_chart_drill_down_flags_and_export() {
     );
     c.close().await.ok();
 }
+
+/// The Webhooks screen over a synced demo: an event for a real organization previewed, sent to
+/// Tollgate's own receiver and accepted; a tampered one refused; invalid JSON and a bad
+/// override explained; an endpoint answering 503; a story and a burst with their per-step
+/// results; the history and a byte-for-byte replay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_test_fire_scenarios_history_and_replay() {
+    let sandbox = tollgate_sandbox::start(tollgate_sandbox::SandboxConfig {
+        seed: tollgate_sandbox::Seed::Demo,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let secret = "whsec_e2etestfire00000000000000";
+    let env = [
+        ("TOLLGATE_DATA_DIR", data.path().display().to_string()),
+        ("TOLLGATE_STRIPE_API_BASE", sandbox.base_url()),
+        ("TOLLGATE_STRIPE_SECRET_KEY", "sk_test_sandbox".to_owned()),
+        ("TOLLGATE_WEBHOOK_SECRET", secret.to_owned()),
+        ("TOLLGATE_SYNC_INTERVAL_SECS", "0".to_owned()),
+    ];
+    // The store first, through the CLI twin: real organizations to fill events from.
+    let sync = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["sync", "--full"])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("TOLLGATE_LOG", "off")
+        .env(
+            "TOLLGATE_KEYRING_SERVICE",
+            tollgate_core::testing::unique("tollgate-e2e-sync"),
+        )
+        .env_remove("TOLLGATE_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(
+        sync.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sync.stderr)
+    );
+    // An endpoint that fails: 503 with a body.
+    let failing = {
+        let app = axum::Router::new().fallback(|| async {
+            (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "upstream database is down",
+            )
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        format!("http://{addr}/stripe/webhook")
+    };
+    let (_driver, c) = launch(&env).await;
+
+    // Tollgate's receiver on: the screen's default target.
+    click(&c, "[data-testid=nav-access]").await;
+    click(&c, "[data-testid=tab-sources]").await;
+    let port = free_port();
+    type_into(&c, "input[aria-label=Port]", &port.to_string()).await;
+    click(&c, "[data-testid=receiver-toggle]").await;
+    wait_text(&c, "[data-testid=receiver-status]", "listening").await;
+    let receiver = format!("http://127.0.0.1:{port}/webhook");
+
+    click(&c, "[data-testid=nav-webhooks]").await;
+    wait_js(
+        &c,
+        &format!("return document.querySelector('[data-testid=wh-target]').value === {receiver:?}"),
+    )
+    .await;
+    let subject = wait_text(&c, "[data-testid=wh-subject]", "customer").await;
+    assert!(
+        subject.contains("cus_") && subject.contains("sub_"),
+        "{subject}"
+    );
+    let body = wait_js(&c, "const t = document.querySelector('[data-testid=wh-body]'); return t.value.includes('invoice.payment_failed') && t.value").await;
+    let cus = subject
+        .split_whitespace()
+        .find(|w| w.starts_with("cus_"))
+        .unwrap();
+    assert!(
+        body.as_str().unwrap().contains(cus),
+        "the event names the organization's customer"
+    );
+    click(&c, "[data-testid=wh-send]").await;
+    wait_text(&c, "[data-testid=response-verdict]", "accepted").await;
+    wait_text(&c, "[data-testid=response-status]", "200").await;
+    wait_text(&c, "[data-testid=response-body]", "\"received\":true").await;
+    shot(&c, "60-webhooks-sent-accepted").await;
+
+    // Tampered: refused by the receiver, as it should be.
+    click(&c, "select[data-testid=wh-mode] option[value=tampered]").await;
+    click(&c, "[data-testid=wh-send]").await;
+    wait_text(
+        &c,
+        "[data-testid=response-verdict]",
+        "refused, as it should",
+    )
+    .await;
+    wait_text(&c, "[data-testid=response-status]", "400").await;
+    shot(&c, "61-webhooks-tampered-refused").await;
+    click(&c, "select[data-testid=wh-mode] option[value=valid]").await;
+
+    // A bad override names the field and the rule; broken JSON stops the send.
+    type_into(
+        &c,
+        "[data-testid=wh-overrides]",
+        "data.object.amount_due=lots",
+    )
+    .await;
+    click(&c, "[data-testid=wh-build]").await;
+    wait_text(
+        &c,
+        "[data-testid=wh-build-error]",
+        "amount_due is an integer",
+    )
+    .await;
+    type_into(
+        &c,
+        "[data-testid=wh-overrides]",
+        "data.object.attempt_count=4",
+    )
+    .await;
+    click(&c, "[data-testid=wh-build]").await;
+    wait_js(&c, "return document.querySelector('[data-testid=wh-body]').value.includes('\"attempt_count\": 4')").await;
+    find(&c, "[data-testid=wh-body]")
+        .await
+        .send_keys("}}")
+        .await
+        .unwrap();
+    wait_text(&c, "[data-testid=wh-json-error]", "not JSON").await;
+    wait_text(&c, "[data-testid=wh-edited]", "edited").await;
+    assert_eq!(
+        js(
+            &c,
+            "return document.querySelector('[data-testid=wh-send]').disabled"
+        )
+        .await,
+        true
+    );
+    shot(&c, "62-webhooks-bad-json").await;
+    click(&c, "[data-testid=wh-build]").await;
+    wait_js(
+        &c,
+        "return !document.querySelector('[data-testid=wh-json-error]')",
+    )
+    .await;
+
+    // An endpoint that answers 503: shown, not retried.
+    type_into(&c, "[data-testid=wh-target]", &failing).await;
+    click(&c, "[data-testid=wh-send]").await;
+    wait_text(&c, "[data-testid=response-status]", "503").await;
+    wait_text(
+        &c,
+        "[data-testid=response-body]",
+        "upstream database is down",
+    )
+    .await;
+    wait_text(&c, "[data-testid=response-verdict]", "server error").await;
+    shot(&c, "63-webhooks-503").await;
+    type_into(&c, "[data-testid=wh-target]", &receiver).await;
+
+    // A story: what Stripe sends when a renewal fails, then recovers.
+    click(&c, "[data-testid=wh-tab-scenarios]").await;
+    click(&c, "[data-testid=scenario-renewal-failed-then-recovered]").await;
+    click(&c, "[data-testid=scenario-run]").await;
+    let summary = wait_text(&c, "[data-testid=run-summary]", "12 of 12").await;
+    assert!(summary.starts_with("12 events"), "{summary}");
+    let steps = wait_text(&c, "[data-testid=run-steps]", "invoice.payment_failed").await;
+    assert!(
+        steps.contains("charge.failed") && steps.contains("customer.subscription.updated"),
+        "{steps}"
+    );
+    shot(&c, "64-webhooks-story").await;
+    // A burst: 150 events, 16 at a time.
+    click(&c, "[data-testid=scenario-burst]").await;
+    type_into(&c, "[data-testid=burst-count]", "150").await;
+    click(&c, "[data-testid=scenario-run]").await;
+    let burst = wait_text_for(&c, "[data-testid=run-summary]", "150 of 150", 60).await;
+    eprintln!("e2e: {burst}");
+    shot(&c, "65-webhooks-burst").await;
+
+    // The history: every attempt; a replay sends the same bytes (the receiver has it already).
+    click(&c, "[data-testid=wh-tab-history]").await;
+    wait_text(&c, "[data-testid=history]", "burst").await;
+    let rows = js(
+        &c,
+        "return document.querySelectorAll('[data-testid=history-row]').length",
+    )
+    .await;
+    assert_eq!(
+        rows, 100,
+        "the first page of 3 + 12 + 150 attempts, newest first"
+    );
+    click(&c, "[data-testid=history-more]").await;
+    wait_text(&c, "[data-testid=history]", "invoice.payment_failed").await;
+    let rows = js(
+        &c,
+        "return document.querySelectorAll('[data-testid=history-row]').length",
+    )
+    .await;
+    assert_eq!(rows, 165, "every attempt");
+    wait_js(
+        &c,
+        "return !document.querySelector('[data-testid=history-more]')",
+    )
+    .await;
+    wait_js(&c, "const r = [...document.querySelectorAll('[data-testid=history-row]')].find(r => r.textContent.includes('invoice.payment_failed') && r.textContent.includes('single') && r.textContent.includes('200')); if (r) r.click(); return !!r").await;
+    wait_text(&c, "[data-testid=delivery-detail]", "stripe-signature").await;
+    click(&c, "[data-testid=replay]").await;
+    wait_text(&c, "[data-testid=delivery-detail]", "\"duplicate\":true").await;
+    shot(&c, "66-webhooks-history-replay").await;
+
+    c.close().await.ok();
+    sandbox.stop().await;
+}

@@ -531,6 +531,183 @@ export type CountTrend = { label: string, value: number, trend: number[], };
 
 export type CommissionMonths = { currency: string, this_month: number, last_month: number, trend: number[], };
 
+export type EventKind = { 
+/**
+ * What `tollgate trigger` takes: the event type, with `:variant` where one type has two
+ * shapes (`checkout.session.completed:payment`).
+ */
+name: string, 
+/**
+ * The event's `type`.
+ */
+event_type: string, 
+/**
+ * The resource of `data.object` (its `object` name).
+ */
+resource: string, summary: string, 
+/**
+ * Sent because of an API request (carries `request.id`), not by Stripe on its own.
+ */
+from_request: boolean, };
+
+export type ScenarioInfo = { name: string, summary: string, };
+
+export type SubjectChoice = { org_id: string, org_name: string, customer_id: string, subscription_id: string | null, status: string | null, tier: string | null, };
+
+export type Subject = { 
+/**
+ * True when nothing came from the store: every id is generated.
+ */
+generated: boolean, org_id: string, org_name: string, 
+/**
+ * The customer metadata key that names the organization.
+ */
+org_key: string, customer_id: string, email: string | null, customer_name: string | null, customer_created: number, 
+/**
+ * The organization's subscription (its best one: active first), or a generated id.
+ */
+subscription_id: string, 
+/**
+ * False when the organization has no subscription in the store.
+ */
+subscription_known: boolean, status: string, subscription_created: number, period_start: number, period_end: number, trial_end: number | null, cancel_at_period_end: boolean, quantity: number, price: PriceFacts, 
+/**
+ * The Top price of the same interval and currency (the upgrade story's target).
+ */
+upgrade: PriceFacts | null, 
+/**
+ * The latest invoice the store saw in an event for this subscription.
+ */
+invoice_id: string | null, 
+/**
+ * The expert (connected account) the organization last paid, with that charge.
+ */
+expert_account: string | null, last_charge: string | null, 
+/**
+ * Entitlement features (id, lookup key) the customer holds.
+ */
+features: Array<[string, string]>, };
+
+export type PriceFacts = { id: string, product_id: string, product_name: string, lookup_key: string | null, nickname: string | null, unit_amount: number, currency: string, 
+/**
+ * `month`, `year`, …; `None` for a one-time price.
+ */
+interval: string | null, interval_count: number, tier: string | null, 
+/**
+ * JSON object.
+ */
+metadata: string, created: number, };
+
+export type BuiltEvent = { kind: EventKind, subject: Subject, 
+/**
+ * The event, pretty-printed: what the screen shows and lets you edit.
+ */
+body: string, };
+
+export type DeliveryOptions = { 
+/**
+ * The endpoint; none: the app's running receiver, else `http://127.0.0.1:4242/webhook`.
+ */
+to?: string, mode: SigningMode, 
+/**
+ * Milliseconds to wait for an answer (default 10,000).
+ */
+timeout_ms?: number, 
+/**
+ * Retries of a non-2xx answer or of no answer (default 0: shown, not retried).
+ */
+retries: number, };
+
+export type ScenarioInput = { name: string, org?: string, 
+/**
+ * For `out-of-order`: the story to reverse (default renewal-failed-then-recovered).
+ */
+of?: string, 
+/**
+ * For `duplicate` and `burst`: the event type (default invoice.paid).
+ */
+kind?: string, 
+/**
+ * For `burst`: how many events (default 100) and how many at once (default 16).
+ */
+count?: number, concurrency?: number, delivery: DeliveryOptions, };
+
+export type RunResult = { run_id: string, scenario: string | null, url: string, mode: SigningMode, 
+/**
+ * Events sent (steps).
+ */
+events: number, 
+/**
+ * Attempts made (events plus retries).
+ */
+attempts: number, 
+/**
+ * Attempts answered 2xx.
+ */
+ok: number, 
+/**
+ * Events whose last attempt got the answer a correct endpoint gives (2xx to a valid
+ * signature, 4xx to any other mode).
+ */
+as_expected: number, outcomes: Array<OutcomeCount>, latency_p50_us: number | null, latency_p95_us: number | null, elapsed_ms: number, 
+/**
+ * Events per second over the whole run.
+ */
+per_second: number, 
+/**
+ * The first attempts in step order (all of them for a story); the history has every one.
+ */
+deliveries: Array<Delivery>, cancelled: boolean, };
+
+export type OutcomeCount = { outcome: Outcome, attempts: number, };
+
+export type SigningMode = "valid" | "wrong-secret" | "stale" | "unsigned" | "tampered";
+
+export type Outcome = "ok" | "redirect" | "client_error" | "server_error" | "timeout" | "unreachable" | "error";
+
+export type Delivery = { id: number, 
+/**
+ * Groups the deliveries of one send, scenario or burst.
+ */
+run_id: string, scenario: string | null, 
+/**
+ * The step within the scenario (0 for a single send).
+ */
+step: number, 
+/**
+ * 1 for the first try, then each retry asked for.
+ */
+attempt: number, 
+/**
+ * The delivery this one replayed.
+ */
+replay_of: number | null, url: string, event_id: string, event_type: string, org_id: string | null, mode: SigningMode, 
+/**
+ * The headers sent, in order.
+ */
+request_headers: Array<[string, string]>, 
+/**
+ * The exact body sent.
+ */
+body: string, outcome: Outcome, http_status: number | null, response_headers: Array<[string, string]>, 
+/**
+ * The first [`deliver::MAX_RESPONSE_BODY`] bytes of the answer.
+ */
+response_body: string | null, response_truncated: boolean, 
+/**
+ * Why there was no answer (timeout, refused, DNS), or what the answer means.
+ */
+error: string | null, latency_us: number | null, 
+/**
+ * Local milliseconds when the request left.
+ */
+sent_at_ms: number, 
+/**
+ * Whether the endpoint answered as a correct one would: 2xx for a validly signed event,
+ * 4xx for any other mode.
+ */
+as_expected: boolean, };
+
 export const commands = {
   /** Version, environment, Stripe API base and database in use, and the account once checked. */
   app_info: (): Promise<AppInfo> => invoke<AppInfo>("app_info", {}),
@@ -649,6 +826,36 @@ export const commands = {
 
   /** Whether the receiver runs, where, and what it has received. */
   receiver_status: (): Promise<ReceiverStatus> => invoke<ReceiverStatus>("receiver_status", {}),
+
+  /** The test-fire catalog: every event type it builds. */
+  testfire_catalog: (): Promise<Array<EventKind>> => invoke<Array<EventKind>>("testfire_catalog", {}),
+
+  /** The scenarios: Stripe's stories, duplicate, out of order, burst. */
+  testfire_scenarios: (): Promise<Array<ScenarioInfo>> => invoke<Array<ScenarioInfo>>("testfire_scenarios", {}),
+
+  /** Organizations to fill events from, by name, organization id or customer id. */
+  testfire_choices: (search: string): Promise<Array<SubjectChoice>> => invoke<Array<SubjectChoice>>("testfire_choices", { search }),
+
+  /** Where a delivery goes when none is named: the running receiver, else port 4242. */
+  testfire_default_target: (): Promise<string> => invoke<string>("testfire_default_target", {}),
+
+  /** Builds one event of `kind` for `org` (or one from the store), with `set` overrides. */
+  testfire_build: (kind: string, set: Array<string>, org?: string | null): Promise<BuiltEvent> => invoke<BuiltEvent>("testfire_build", { kind, set, org }),
+
+  /** Signs and sends a body as given (the edited preview); records every attempt. */
+  testfire_send: (body: string, delivery: DeliveryOptions, org?: string | null): Promise<RunResult> => invoke<RunResult>("testfire_send", { body, delivery, org }),
+
+  /** Runs a scenario, with progress under `op` (a burst can be cancelled). */
+  testfire_scenario: (input: ScenarioInput, op?: string | null): Promise<RunResult> => invoke<RunResult>("testfire_scenario", { input, op }),
+
+  /** Test-fired deliveries, newest first; `before` pages back from a delivery id. */
+  testfire_history: (limit: number, before?: number | null): Promise<Array<Delivery>> => invoke<Array<Delivery>>("testfire_history", { limit, before }),
+
+  /** One delivery: the exact request and what came back. */
+  testfire_delivery: (id: number): Promise<Delivery> => invoke<Delivery>("testfire_delivery", { id }),
+
+  /** Sends a past delivery again, byte for byte. */
+  testfire_replay: (id: number): Promise<RunResult> => invoke<RunResult>("testfire_replay", { id }),
 
   /** Opens a Stripe Dashboard page in the default browser (no other address is opened). */
   open_dashboard: (url: string): Promise<void> => invoke<void>("open_dashboard", { url }),

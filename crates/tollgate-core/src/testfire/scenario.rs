@@ -30,7 +30,7 @@ pub static SCENARIOS: &[ScenarioInfo] = &[
     ScenarioInfo { name: "cancel-at-period-end", summary: "The organization cancels at period end; at the end the subscription is deleted and its entitlements go." },
     ScenarioInfo { name: "upgrade-community-to-top", summary: "The plan moves from Community to Top: the subscription's item changes, a proration invoice is paid, entitlements change." },
     ScenarioInfo { name: "duplicate", summary: "The same event (same id, same body) delivered twice, as Stripe may." },
-    ScenarioInfo { name: "out-of-order", summary: "A story's events sent newest first (renewal-failed-then-recovered unless --of names another)." },
+    ScenarioInfo { name: "out-of-order", summary: "A story's events sent newest first, as Stripe may deliver them (renewal-failed-then-recovered unless another is chosen)." },
     ScenarioInfo { name: "burst", summary: "N events of one type (new ids each), C at a time." },
 ];
 
