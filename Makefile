@@ -53,6 +53,7 @@ bench: deps-test package
 	$(CARGO) build --release -p tollgate-core --example catalog_bench
 	$(CARGO) build --release -p tollgate-core --example sync_bench
 	$(CARGO) build --release -p tollgate-core --example ledger_bench
+	$(CARGO) build --release -p tollgate-core --example testfire_bench
 	tests/support/session.sh tests/support/bench.sh
 
 ## A .deb under target/release/bundle/deb/.

@@ -1224,7 +1224,7 @@ async fn test_fire_fills_from_the_store_and_keeps_every_attempt(pg: bool) {
     exec(&store, "INSERT INTO org_subscriptions (stripe_subscription_id, stripe_customer_id, org_id, org_name, stripe_price_id, items, subscription_status, status_rank, current_period_start, current_period_end, start_date, created, search, confirmed, watermark, updated_at) \
         VALUES ('sub_old', 'cus_1', 'org_1', 'Clinic One', 'price_cm', '[]', 'canceled', 9, 1, 2, 1, 1, 'x', 1, 0, 1), \
                ('sub_1', 'cus_1', 'org_1', 'Clinic One', 'price_cm', '[{\"quantity\": 3}]', 'active', 1, 100, 200, 50, 50, 'x', 1, 0, 1)").await.unwrap();
-    exec(&store, "INSERT INTO stripe_events (event_id, event_type, created, livemode, object_id, subscription_id, source, outcome, payload, received_at) VALUES ('evt_i', 'invoice.paid', 7, 0, 'in_7', 'sub_1', 'webhook', 'recorded', '{\"data\": {\"object\": {\"id\": \"in_7\"}}}', 7)").await.unwrap();
+    exec(&store, "INSERT INTO stripe_events (event_id, event_type, created, livemode, object_id, customer_id, subscription_id, source, outcome, payload, received_at) VALUES ('evt_i', 'invoice.paid', 7, 0, 'in_7', 'cus_1', 'sub_1', 'webhook', 'recorded', '{\"data\": {\"object\": {\"id\": \"in_7\"}}}', 7)").await.unwrap();
     for org in [None, Some("org_1"), Some("cus_1")] {
         let s = store.testfire_subject(org).await.unwrap().unwrap();
         assert!(!s.generated);
@@ -1287,6 +1287,7 @@ async fn test_fire_fills_from_the_store_and_keeps_every_attempt(pg: bool) {
             ("content-type".into(), "application/json".into()),
         ],
         body: "{\"id\":\"evt_1\",\"note\":\"é — 𝄞\"}".into(),
+        body_shared: false,
         outcome,
         http_status: status,
         response_headers: vec![("x-a".into(), "1".into())],
@@ -1302,7 +1303,16 @@ async fn test_fire_fills_from_the_store_and_keeps_every_attempt(pg: bool) {
         d(2, 2, Outcome::Timeout, None),
         d(1, 1, Outcome::ClientError, Some(400)),
     ];
-    let ids = store.record_deliveries(&rows).await.unwrap();
+    store.record_deliveries(&rows).await.unwrap();
+    // Written in order: ids rise with the rows.
+    let mut ids: Vec<i64> = store
+        .deliveries(10, None, None)
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.id)
+        .collect();
+    ids.reverse();
     assert_eq!(ids.len(), 3);
     assert!(ids.windows(2).all(|w| w[0] < w[1]));
     let back = store.delivery(ids[0]).await.unwrap().unwrap();
@@ -1336,6 +1346,23 @@ async fn test_fire_fills_from_the_store_and_keeps_every_attempt(pg: bool) {
     );
     assert!(run[0].as_expected && !run[1].as_expected);
     assert_eq!(store.delivery(999_999).await.unwrap(), None);
+    // A burst's copy stores no body: it reads back as the run's first with its own event id.
+    let copy = Delivery {
+        body: String::new(),
+        body_shared: true,
+        ..d(3, 1, Outcome::Ok, Some(200))
+    };
+    store
+        .record_deliveries(std::slice::from_ref(&copy))
+        .await
+        .unwrap();
+    let back = store.deliveries(10, None, Some("run_1")).await.unwrap();
+    let back = back.iter().find(|x| x.step == 3).unwrap();
+    assert_eq!(back.body, "{\"id\":\"evt_3\",\"note\":\"é — 𝄞\"}");
+    assert_eq!(
+        store.delivery(back.id).await.unwrap().unwrap().body,
+        back.body
+    );
     // The mode is checked by the table too.
     assert!(exec(
         &store,

@@ -597,7 +597,7 @@ async fn misbehaving_endpoints_are_shown_not_retried_and_every_attempt_is_kept()
     );
 
     // The history holds every attempt, newest first.
-    let history = c.testfire_history(100, None).await.unwrap();
+    let history = c.testfire_history(500, None).await.unwrap();
     assert_eq!(history.len(), 1 + 1 + 3 + 1 + 1);
     assert_eq!(history[0].outcome, Outcome::Unreachable);
 
@@ -680,4 +680,68 @@ async fn misbehaving_endpoints_are_shown_not_retried_and_every_attempt_is_kept()
         7,
         "nothing recorded for refused input"
     );
+
+    // A burst cancelled midway stops between events; what was sent is all in the history.
+    let (ok, _) = endpoint(200, false).await;
+    let mut burst = trig("invoice.paid", None, &ok, SigningMode::Valid);
+    burst.repeat = 5000;
+    burst.concurrency = 4;
+    let canceller = async {
+        loop {
+            if c.op_progress("burst-op").is_some_and(|p| p.done >= 100) {
+                return c.op_cancel("burst-op");
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    let (r, cancelled) = tokio::join!(c.trigger(&burst, Some("burst-op")), canceller);
+    let r = r.unwrap();
+    assert!(cancelled && r.cancelled);
+    assert!(r.events >= 100 && r.events < 5000, "{} events", r.events);
+    assert_eq!(
+        c.testfire_run(&r.run_id).await.unwrap().len(),
+        r.attempts as usize
+    );
+
+    // A burst's history is byte for byte what the endpoint received (its copies share one
+    // stored body), and a replayed copy sends those bytes again.
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
+    let g = got.clone();
+    let app = axum::Router::new().fallback(move |headers: axum::http::HeaderMap, body: String| {
+        let g = g.clone();
+        async move {
+            let sig = headers["stripe-signature"].to_str().unwrap().to_owned();
+            g.lock().unwrap().push((sig, body));
+            "ok"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let capture = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let mut copies = trig(
+        "customer.subscription.updated",
+        None,
+        &capture,
+        SigningMode::Tampered,
+    );
+    copies.repeat = 20;
+    copies.concurrency = 4;
+    let r = c.trigger(&copies, None).await.unwrap();
+    let run = c.testfire_run(&r.run_id).await.unwrap();
+    assert_eq!(run.len(), 20);
+    let received = got.lock().unwrap().clone();
+    for d in &run {
+        let sig = &d
+            .request_headers
+            .iter()
+            .find(|(k, _)| k == "stripe-signature")
+            .unwrap()
+            .1;
+        let (_, body) = received.iter().find(|(s, _)| s == sig).expect("received");
+        assert_eq!(&d.body, body, "step {}", d.step);
+        assert!(body.contains(&d.event_id));
+    }
+    let copy = run.iter().find(|d| d.step == 7).unwrap();
+    c.testfire_replay(copy.id).await.unwrap();
+    assert_eq!(got.lock().unwrap().last().unwrap().1, copy.body);
 }

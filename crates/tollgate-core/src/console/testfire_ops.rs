@@ -13,7 +13,7 @@ use crate::error::{ErrorBody, ErrorCode};
 use crate::store::testfire::SubjectChoice;
 use crate::testfire::deliver::{parse_target, DEFAULT_TIMEOUT};
 use crate::testfire::events::{self, EventKind, Story};
-use crate::testfire::scenario::{self, ScenarioInfo, Sender};
+use crate::testfire::scenario::{self, Maker, Outgoing, ScenarioInfo, Sender};
 use crate::testfire::{
     overrides, random_id, Body, Deliverer, Delivery, Outcome, SigningMode, Subject, DEFAULT_TARGET,
 };
@@ -273,29 +273,53 @@ impl Console {
         })
     }
 
-    /// Sends `bodies` through `sender`, records every attempt, and sums the run up.
+    /// Sends `count` events built by `make` through `sender`, records every attempt as the
+    /// answers come (many rows a statement, beside the sending), and sums the run up. Bad
+    /// input (the first body, its signing) is refused before anything is sent.
     async fn run(
         &self,
         sender: &Sender,
-        bodies: Vec<Body>,
+        count: usize,
+        make: Maker,
         concurrency: usize,
         op: Option<&str>,
     ) -> Result<RunResult, ErrorBody> {
+        sender.request(&make(0)?.body)?;
         let store = self.store().await?;
         let progress = self.progress_for(op);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Delivery>>(1024);
+        let recorder = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut tally = Tally::default();
+                let mut pending: Vec<Delivery> = Vec::new();
+                let mut recorded = Ok(());
+                while let Some(ds) = rx.recv().await {
+                    tally.add(&ds);
+                    pending.extend(ds);
+                    if pending.len() >= RECORD_CHUNK && recorded.is_ok() {
+                        recorded = store.record_deliveries(&pending).await;
+                        pending.clear();
+                    }
+                }
+                if recorded.is_ok() && !pending.is_empty() {
+                    recorded = store.record_deliveries(&pending).await;
+                }
+                (tally, recorded)
+            })
+        };
         let started = Instant::now();
-        let result = sender.run(bodies, concurrency, &progress).await;
+        let sent = sender.run(count, make, concurrency, &progress, tx).await;
         let elapsed = started.elapsed();
+        let (tally, recorded) = recorder.await.expect("the recorder does not panic");
         let cancelled = progress.is_cancelled();
         progress.finish();
-        let mut deliveries = result?;
-        for chunk in deliveries.chunks_mut(RECORD_CHUNK) {
-            let ids = store.record_deliveries(chunk).await?;
-            for (d, id) in chunk.iter_mut().zip(ids) {
-                d.id = id;
-            }
-        }
-        Ok(summarize(sender, deliveries, elapsed, cancelled))
+        recorded?;
+        sent?;
+        let shown = store
+            .deliveries(RESULT_DELIVERIES as i64, None, Some(&sender.run_id))
+            .await?;
+        Ok(tally.result(sender, shown, elapsed, cancelled))
     }
 
     /// Builds `repeat` events of a kind (each its own id) and sends them `concurrency` at a
@@ -323,19 +347,22 @@ impl Console {
         let subject = self.testfire_subject(input.org.as_deref()).await?;
         let story = self.story(subject.clone());
         let t = crate::store::now_seconds();
-        let mut bodies = Vec::with_capacity(input.repeat as usize);
-        for _ in 0..input.repeat {
-            let ev = overrides::apply(&events::build(kind, &story, t), &input.set)?;
-            bodies.push(Body::from(
-                serde_json::to_string(&ev).expect("events serialize"),
-            ));
-        }
+        let ev = overrides::apply(&events::build(kind, &story, t), &input.set)?;
+        // An `id` set by hand is kept on every copy (duplicates on purpose).
+        let fresh_ids = !input.set.iter().any(|s| s.trim_start().starts_with("id="));
+        let make = copies(&ev, fresh_ids);
         let scenario = (input.repeat > 1).then(|| "burst".to_owned());
         let sender = self
             .sender(&input.delivery, Some(subject.org_id), scenario)
             .await?;
-        self.run(&sender, bodies, input.concurrency as usize, op)
-            .await
+        self.run(
+            &sender,
+            input.repeat as usize,
+            make,
+            input.concurrency as usize,
+            op,
+        )
+        .await
     }
 
     /// What `trigger` would send for one event, without sending it.
@@ -371,7 +398,9 @@ impl Console {
             )));
         }
         let sender = self.sender(delivery, org, None).await?;
-        self.run(&sender, vec![Body::from(body)], 1, None).await
+        let out = Outgoing::parsed(Body::from(body));
+        self.run(&sender, 1, Arc::new(move |_| Ok(out.clone())), 1, None)
+            .await
     }
 
     /// Runs a named scenario.
@@ -384,14 +413,16 @@ impl Console {
         let subject = self.testfire_subject(input.org.as_deref()).await?;
         let story = self.story(subject.clone());
         let t = crate::store::now_seconds();
-        let compact =
-            |v: &serde_json::Value| Body::from(serde_json::to_string(v).expect("events serialize"));
+        let compact = Outgoing::of;
+        let built = |events: Vec<Outgoing>| -> (usize, Maker) {
+            (events.len(), Arc::new(move |i| Ok(events[i].clone())))
+        };
         let mut concurrency = 1;
-        let bodies: Vec<Body> = match info.name {
+        let (count, make): (usize, Maker) = match info.name {
             "duplicate" => {
                 let kind = events::kind("kind", input.kind.as_deref().unwrap_or("invoice.paid"))?;
                 let b = compact(&events::build(kind, &story, t));
-                vec![b.clone(), b]
+                built(vec![b.clone(), b])
             }
             "out-of-order" => {
                 let of = input
@@ -400,7 +431,7 @@ impl Console {
                     .unwrap_or("renewal-failed-then-recovered");
                 let mut steps = scenario::story(of, &story, t)?;
                 steps.reverse();
-                steps.iter().map(|s| compact(&s.event)).collect()
+                built(steps.iter().map(|s| compact(&s.event)).collect())
             }
             "burst" => {
                 let kind = events::kind("kind", input.kind.as_deref().unwrap_or("invoice.paid"))?;
@@ -413,14 +444,18 @@ impl Console {
                     .into());
                 }
                 concurrency = input.concurrency.unwrap_or(16).clamp(1, 256) as usize;
-                (0..count)
-                    .map(|_| compact(&events::build(kind, &story, t)))
-                    .collect()
+                let story = story.clone();
+                (
+                    count as usize,
+                    copies(&events::build(kind, &story, t), true),
+                )
             }
-            name => scenario::story(name, &story, t)?
-                .iter()
-                .map(|s| compact(&s.event))
-                .collect(),
+            name => built(
+                scenario::story(name, &story, t)?
+                    .iter()
+                    .map(|s| compact(&s.event))
+                    .collect(),
+            ),
         };
         let sender = self
             .sender(
@@ -429,7 +464,7 @@ impl Console {
                 Some(info.name.to_owned()),
             )
             .await?;
-        self.run(&sender, bodies, concurrency, op).await
+        self.run(&sender, count, make, concurrency, op).await
     }
 
     pub async fn testfire_history(
@@ -486,6 +521,7 @@ impl Console {
                 past.request_headers.clone(),
                 Body::from(past.body.as_str()),
                 Some(past.id),
+                false,
             )
             .await;
         let elapsed = started.elapsed();
@@ -496,70 +532,103 @@ impl Console {
         if stale {
             d.as_expected = crate::testfire::as_expected(SigningMode::Stale, d.http_status);
         }
-        let ids = self
-            .store()
-            .await?
-            .record_deliveries(std::slice::from_ref(&d))
-            .await?;
-        d.id = ids[0];
-        Ok(summarize(&sender, vec![d], elapsed, false))
+        let store = self.store().await?;
+        store.record_deliveries(std::slice::from_ref(&d)).await?;
+        let mut tally = Tally::default();
+        tally.add(std::slice::from_ref(&d));
+        let shown = store.deliveries(1, None, Some(&sender.run_id)).await?;
+        Ok(tally.result(&sender, shown, elapsed, false))
     }
 }
 
-fn summarize(
-    sender: &Sender,
-    mut deliveries: Vec<Delivery>,
-    elapsed: Duration,
-    cancelled: bool,
-) -> RunResult {
-    deliveries.sort_by_key(|d| (d.step, d.attempt));
-    let mut latencies: Vec<i64> = deliveries.iter().filter_map(|d| d.latency_us).collect();
-    latencies.sort_unstable();
-    let pct =
-        |p: usize| (!latencies.is_empty()).then(|| latencies[(latencies.len() - 1) * p / 100]);
-    let mut outcomes: Vec<OutcomeCount> = Vec::new();
-    for d in &deliveries {
-        match outcomes.iter_mut().find(|o| o.outcome == d.outcome) {
-            Some(o) => o.attempts += 1,
-            None => outcomes.push(OutcomeCount {
-                outcome: d.outcome,
-                attempts: 1,
-            }),
+/// The bodies of `n` copies of one event: the same bytes, each with a fresh event id (the one
+/// field a second event of the same story changes). Building the event once and writing its
+/// id into the text is what lets a burst keep up with a plain POST loop.
+fn copies(event: &serde_json::Value, fresh_ids: bool) -> Maker {
+    let first = Outgoing::of(event);
+    let needle = format!(
+        "\"id\":{}",
+        serde_json::Value::String(first.event_id.clone())
+    );
+    Arc::new(move |i| {
+        if i == 0 || !fresh_ids || !first.body.contains(&needle) {
+            return Ok(first.clone());
+        }
+        let event_id = random_id("evt");
+        let body = first
+            .body
+            .replacen(&needle, &format!("\"id\":\"{event_id}\""), 1);
+        Ok(Outgoing {
+            body: Body::from(body),
+            event_id,
+            event_type: first.event_type.clone(),
+            shared: true,
+        })
+    })
+}
+
+/// A run's figures, summed as its attempts arrive (a burst's are not all kept in memory).
+#[derive(Default)]
+struct Tally {
+    latencies: Vec<i64>,
+    outcomes: Vec<OutcomeCount>,
+    events: u32,
+    attempts: u32,
+    ok: u32,
+    as_expected: u32,
+}
+
+impl Tally {
+    /// One step's attempts, in order: the last one says how the event fared.
+    fn add(&mut self, step: &[Delivery]) {
+        for d in step {
+            self.attempts += 1;
+            self.ok += (d.outcome == Outcome::Ok) as u32;
+            self.latencies.extend(d.latency_us);
+            match self.outcomes.iter_mut().find(|o| o.outcome == d.outcome) {
+                Some(o) => o.attempts += 1,
+                None => self.outcomes.push(OutcomeCount {
+                    outcome: d.outcome,
+                    attempts: 1,
+                }),
+            }
+        }
+        if let Some(last) = step.last() {
+            self.events += 1;
+            self.as_expected += last.as_expected as u32;
         }
     }
-    // The last attempt of each step says how the event fared.
-    let mut events = 0u32;
-    let mut as_expected = 0u32;
-    for (i, d) in deliveries.iter().enumerate() {
-        let last = deliveries.get(i + 1).is_none_or(|n| n.step != d.step);
-        if last {
-            events += 1;
-            as_expected += d.as_expected as u32;
+
+    fn result(
+        mut self,
+        sender: &Sender,
+        shown: Vec<Delivery>,
+        elapsed: Duration,
+        cancelled: bool,
+    ) -> RunResult {
+        self.latencies.sort_unstable();
+        let l = &self.latencies;
+        let pct = |p: usize| (!l.is_empty()).then(|| l[(l.len() - 1) * p / 100]);
+        RunResult {
+            run_id: sender.run_id.clone(),
+            scenario: sender.scenario.clone(),
+            url: sender.url.clone(),
+            mode: sender.mode,
+            events: self.events,
+            attempts: self.attempts,
+            ok: self.ok,
+            as_expected: self.as_expected,
+            latency_p50_us: pct(50),
+            latency_p95_us: pct(95),
+            outcomes: self.outcomes,
+            elapsed_ms: elapsed.as_millis() as i64,
+            per_second: if elapsed.as_micros() > 0 {
+                (self.events as u128 * 1_000_000 / elapsed.as_micros()) as u64
+            } else {
+                0
+            },
+            deliveries: shown,
+            cancelled,
         }
-    }
-    let ms = elapsed.as_millis() as i64;
-    RunResult {
-        run_id: sender.run_id.clone(),
-        scenario: sender.scenario.clone(),
-        url: sender.url.clone(),
-        mode: sender.mode,
-        events,
-        attempts: deliveries.len() as u32,
-        ok: deliveries
-            .iter()
-            .filter(|d| d.outcome == Outcome::Ok)
-            .count() as u32,
-        as_expected,
-        outcomes,
-        latency_p50_us: pct(50),
-        latency_p95_us: pct(95),
-        elapsed_ms: ms,
-        per_second: if elapsed.as_micros() > 0 {
-            (events as u128 * 1_000_000 / elapsed.as_micros()) as u64
-        } else {
-            0
-        },
-        deliveries: deliveries.into_iter().take(RESULT_DELIVERIES).collect(),
-        cancelled,
     }
 }

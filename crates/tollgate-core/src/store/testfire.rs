@@ -67,7 +67,10 @@ fn price_facts(r: PriceRow) -> PriceFacts {
     }
 }
 
-const DELIVERY_COLUMNS: &str = "id, run_id, scenario, step, attempt, replay_of, url, event_id, event_type, org_id, mode, request_headers, body, outcome, http_status, response_headers, response_body, response_truncated, error, latency_us, sent_at_ms";
+/// A burst's copies keep no body of their own: theirs is the run's first (step 1, attempt 1)
+/// with their event id, and it is given back so (columns 21 and 22).
+const DELIVERY_COLUMNS: &str = "d.id, d.run_id, d.scenario, d.step, d.attempt, d.replay_of, d.url, d.event_id, d.event_type, d.org_id, d.mode, d.request_headers, d.body, d.outcome, d.http_status, d.response_headers, d.response_body, d.response_truncated, d.error, d.latency_us, d.sent_at_ms, f.body, f.event_id";
+const DELIVERY_FROM: &str = "webhook_deliveries d LEFT JOIN webhook_deliveries f ON d.body IS NULL AND f.run_id = d.run_id AND f.step = 1 AND f.attempt = 1";
 
 type DeliveryRow = sqlx::any::AnyRow;
 
@@ -87,66 +90,44 @@ impl Store {
     ) -> Result<Option<Subject>, StoreError> {
         let pool = self.pool();
         let e = |e| self.err(e);
-        // The organization and its customer.
-        let found: Option<(String, String, Option<String>, String)> = match org {
-            Some(o) => sqlx::query_as(
-                "SELECT o.id, o.name, o.org_key, c.stripe_id FROM organizations o JOIN customers c ON c.org_id = o.id \
-                 WHERE (o.id = $1 OR c.stripe_id = $1) AND c.deleted = 0 ORDER BY c.created LIMIT 1",
-            )
-            .bind(o)
-            .fetch_optional(pool)
-            .await
-            .map_err(e)?,
-            None => sqlx::query_as(
-                "SELECT o.id, o.name, o.org_key, c.stripe_id FROM org_subscriptions s \
-                 JOIN organizations o ON o.id = s.org_id JOIN customers c ON c.stripe_id = s.stripe_customer_id \
-                 WHERE c.deleted = 0 ORDER BY CASE s.subscription_status WHEN 'active' THEN 0 WHEN 'trialing' THEN 1 WHEN 'past_due' THEN 2 ELSE 3 END, o.id LIMIT 1",
-            )
-            .fetch_optional(pool)
-            .await
-            .map_err(e)?,
-        };
-        let found = match (found, org) {
-            (Some(f), _) => f,
-            (None, Some(_)) => return Ok(None),
-            (None, None) => match sqlx::query_as(
-                "SELECT o.id, o.name, o.org_key, c.stripe_id FROM organizations o JOIN customers c ON c.org_id = o.id WHERE c.deleted = 0 ORDER BY o.id LIMIT 1",
-            )
-            .fetch_optional(pool)
-            .await
-            .map_err(e)?
-            {
-                Some(f) => f,
-                None => return Ok(None),
-            },
-        };
-        let (org_id, org_name, org_key, customer_id) = found;
-        let (email, customer_name, customer_created): (Option<String>, Option<String>, i64) =
-            sqlx::query_as("SELECT email, name, created FROM customers WHERE stripe_id = $1")
-                .bind(&customer_id)
-                .fetch_one(pool)
-                .await
-                .map_err(e)?;
-        type SubRow = (
+        // Which organization: the one named (by its id or a customer's), else the first with
+        // an active subscription by name (an index walk), else any with a customer. Written
+        // into both reads below, so they run side by side: the organization with its customer
+        // (the one named, else its oldest), and its best subscription (active first) with that
+        // subscription's price.
+        const ORG: &str = "COALESCE((SELECT org_id FROM customers WHERE stripe_id = $1), (SELECT id FROM organizations WHERE id = $1), \
+            CASE WHEN $1 = '' THEN COALESCE((SELECT org_id FROM org_subscriptions WHERE subscription_status = 'active' AND org_id IS NOT NULL ORDER BY org_name LIMIT 1), \
+            (SELECT org_id FROM customers WHERE deleted = 0 ORDER BY org_id LIMIT 1)) END)";
+        let named = org.unwrap_or_default().to_owned();
+        type Found = (
+            String,
             String,
             Option<String>,
             String,
+            Option<String>,
+            Option<String>,
             i64,
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
-            i64,
-            String,
         );
-        let sub: Option<SubRow> = sqlx::query_as(
-            "SELECT stripe_subscription_id, stripe_price_id, subscription_status, created, current_period_start, current_period_end, trial_end, cancel_at_period_end, items \
-             FROM org_subscriptions WHERE org_id = $1 \
-             ORDER BY CASE subscription_status WHEN 'active' THEN 0 WHEN 'trialing' THEN 1 WHEN 'past_due' THEN 2 ELSE 3 END, created DESC LIMIT 1",
-        )
-        .bind(&org_id)
-        .fetch_optional(pool)
-        .await
-        .map_err(e)?;
+        let found_sql = format!(
+            "SELECT o.id, o.name, o.org_key, c.stripe_id, c.email, c.name, c.created FROM organizations o JOIN customers c ON c.org_id = o.id \
+             WHERE o.id = {ORG} AND c.deleted = 0 ORDER BY CASE WHEN c.stripe_id = $1 THEN 0 ELSE 1 END, c.created LIMIT 1"
+        );
+        let found = sqlx::query_as::<_, Found>(&found_sql)
+            .bind(named.clone())
+            .fetch_optional(pool);
+        let sub_sql = format!(
+            "SELECT s.stripe_subscription_id, s.subscription_status, s.created, s.current_period_start, s.current_period_end, s.trial_end, s.cancel_at_period_end, s.items, {PRICE_COLUMNS} \
+             FROM org_subscriptions s LEFT JOIN prices p ON p.stripe_id = s.stripe_price_id LEFT JOIN products pr ON pr.stripe_id = p.product_id \
+             WHERE s.org_id = {ORG} \
+             ORDER BY CASE s.subscription_status WHEN 'active' THEN 0 WHEN 'trialing' THEN 1 WHEN 'past_due' THEN 2 ELSE 3 END, s.created DESC LIMIT 1"
+        );
+        let sub = sqlx::query(&sub_sql).bind(named).fetch_optional(pool);
+        let (found, sub) = tokio::try_join!(found, sub).map_err(e)?;
+        let Some((org_id, org_name, org_key, customer_id, email, customer_name, customer_created)) =
+            found
+        else {
+            return Ok(None);
+        };
         let now = super::now_seconds();
         let mut subject = Subject::generated(now);
         subject.generated = false;
@@ -155,16 +136,42 @@ impl Store {
         subject.email = email;
         subject.customer_name = customer_name;
         subject.customer_created = customer_created;
-        let price_by_id = |id: String| async move {
-            sqlx::query_as::<_, PriceRow>(&format!(
-                "SELECT {PRICE_COLUMNS} FROM prices p LEFT JOIN products pr ON pr.stripe_id = p.product_id WHERE p.stripe_id = $1"
-            ))
-            .bind(id)
-            .fetch_optional(pool)
-            .await
-        };
         let mut price = None;
-        if let Some((id, price_id, status, created, start, end, trial_end, cape, items)) = sub {
+        if let Some(r) = sub {
+            use sqlx::Row;
+            let get = |r: &sqlx::any::AnyRow| -> Result<_, sqlx::Error> {
+                let price_id: Option<String> = r.try_get(8)?;
+                let price = match price_id {
+                    Some(id) => Some(price_facts((
+                        id,
+                        r.try_get(9)?,
+                        r.try_get(10)?,
+                        r.try_get(11)?,
+                        r.try_get(12)?,
+                        r.try_get(13)?,
+                        r.try_get(14)?,
+                        r.try_get(15)?,
+                        r.try_get(16)?,
+                        r.try_get(17)?,
+                        r.try_get(18)?,
+                        r.try_get(19)?,
+                    ))),
+                    None => None,
+                };
+                Ok((
+                    r.try_get::<String, _>(0)?,
+                    r.try_get::<String, _>(1)?,
+                    r.try_get::<i64, _>(2)?,
+                    r.try_get::<Option<i64>, _>(3)?,
+                    r.try_get::<Option<i64>, _>(4)?,
+                    r.try_get::<Option<i64>, _>(5)?,
+                    r.try_get::<i64, _>(6)?,
+                    r.try_get::<String, _>(7)?,
+                    price,
+                ))
+            };
+            let (id, status, created, start, end, trial_end, cape, items, p) =
+                get(&r).map_err(e)?;
             subject.subscription_known = true;
             subject.subscription_id = id;
             subject.status = status;
@@ -177,9 +184,7 @@ impl Store {
                 .ok()
                 .and_then(|v| v[0]["quantity"].as_i64())
                 .unwrap_or(1);
-            if let Some(p) = price_id {
-                price = price_by_id(p).await.map_err(e)?.map(price_facts);
-            }
+            price = p;
         }
         // No subscription (or its price is unknown): the catalog's Community price, else any.
         if price.is_none() {
@@ -196,52 +201,53 @@ impl Store {
         if let Some(p) = price {
             subject.price = p;
         }
-        subject.upgrade = sqlx::query_as::<_, PriceRow>(&format!(
+        // The rest is independent: read it on several connections at once.
+        let upgrade_sql = format!(
             "SELECT {PRICE_COLUMNS} FROM prices p LEFT JOIN products pr ON pr.stripe_id = p.product_id \
              WHERE p.active = 1 AND p.tier = 'top' AND p.currency = $1 AND COALESCE(p.billing_interval, '') = COALESCE($2, '') AND p.unit_amount IS NOT NULL \
              ORDER BY CASE WHEN p.lookup_key IS NULL THEN 1 ELSE 0 END, p.stripe_id LIMIT 1"
-        ))
-        .bind(&subject.price.currency)
-        .bind(&subject.price.interval)
-        .fetch_optional(pool)
-        .await
-        .map_err(e)?
-        .map(price_facts);
-        if subject.subscription_known {
-            let payload: Option<(String,)> = sqlx::query_as(
-                "SELECT payload FROM stripe_events WHERE subscription_id = $1 AND event_type LIKE 'invoice.%' ORDER BY created DESC LIMIT 1",
+        );
+        let upgrade = sqlx::query_as::<_, PriceRow>(&upgrade_sql)
+            .bind(subject.price.currency.clone())
+            .bind(subject.price.interval.clone())
+            .fetch_optional(pool);
+        let invoice = async {
+            if !subject.subscription_known {
+                return Ok(None);
+            }
+            sqlx::query_as::<_, (String,)>(
+                // By the customer's index (the ledger keeps no index by subscription: the door's
+                // throughput), then the subscription among that customer's events.
+                "SELECT payload FROM stripe_events WHERE customer_id = $1 AND subscription_id = $2 AND event_type LIKE 'invoice.%' ORDER BY created DESC LIMIT 1",
             )
-            .bind(&subject.subscription_id)
+            .bind(customer_id.clone())
+            .bind(subject.subscription_id.clone())
             .fetch_optional(pool)
             .await
-            .map_err(e)?;
-            subject.invoice_id = payload.and_then(|(p,)| {
-                serde_json::from_str::<serde_json::Value>(&p).ok()?["data"]["object"]["id"]
-                    .as_str()
-                    .map(str::to_owned)
-            });
-        }
-        let charge: Option<(String, Option<String>)> = sqlx::query_as(
+        };
+        let charge = sqlx::query_as::<_, (String, Option<String>)>(
             "SELECT stripe_charge_id, expert_account_id FROM transaction_commissions WHERE org_id = $1 AND kind = 'charge' ORDER BY occurred_at DESC LIMIT 1",
         )
-        .bind(&org_id)
-        .fetch_optional(pool)
-        .await
-        .map_err(e)?;
+        .bind(org_id.clone())
+        .fetch_optional(pool);
+        let features = sqlx::query_as::<_, (String, String)>(
+            "SELECT feature_id, lookup_key FROM customer_entitlements WHERE stripe_customer_id = $1 ORDER BY lookup_key",
+        )
+        .bind(customer_id.clone())
+        .fetch_all(pool);
+        let (upgrade, invoice, charge, features) =
+            tokio::try_join!(upgrade, invoice, charge, features).map_err(e)?;
+        subject.upgrade = upgrade.map(price_facts);
+        subject.invoice_id = invoice.and_then(|(p,)| {
+            serde_json::from_str::<serde_json::Value>(&p).ok()?["data"]["object"]["id"]
+                .as_str()
+                .map(str::to_owned)
+        });
         if let Some((ch, expert)) = charge {
             subject.last_charge = Some(ch);
             subject.expert_account = expert;
         }
-        let features: Vec<(String, String)> = sqlx::query_as(
-            "SELECT feature_id, lookup_key FROM customer_entitlements WHERE stripe_customer_id = $1 ORDER BY lookup_key",
-        )
-        .bind(&customer_id)
-        .fetch_all(pool)
-        .await
-        .map_err(e)?;
-        if !features.is_empty() || !subject.generated {
-            subject.features = features;
-        }
+        subject.features = features;
         subject.org_id = org_id;
         subject.customer_id = customer_id;
         Ok(Some(subject))
@@ -287,46 +293,51 @@ impl Store {
         })
     }
 
-    /// Appends attempts to the history (one transaction); returns their ids, in order.
+    /// Appends attempts to the history, in one transaction, many rows a statement.
     pub fn record_deliveries<'a>(
         &'a self,
         rows: &'a [Delivery],
-    ) -> SendFuture<'a, Result<Vec<i64>, StoreError>> {
+    ) -> SendFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
+            const COLS: usize = 20;
+            // 40 rows of 20 values: far below either backend's limit on bound values.
+            const PER_STATEMENT: usize = 40;
             let mut tx = self.pool().begin().await.map_err(|e| self.err(e))?;
-            let mut ids = Vec::with_capacity(rows.len());
-            for d in rows {
-                let (id,): (i64,) = sqlx::query_as(
-                    "INSERT INTO webhook_deliveries (run_id, scenario, step, attempt, replay_of, url, event_id, event_type, org_id, mode, request_headers, body, outcome, http_status, response_headers, response_body, response_truncated, error, latency_us, sent_at_ms) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) RETURNING id",
-                )
-                .bind(&d.run_id)
-                .bind(&d.scenario)
-                .bind(d.step as i64)
-                .bind(d.attempt as i64)
-                .bind(d.replay_of)
-                .bind(&d.url)
-                .bind(&d.event_id)
-                .bind(&d.event_type)
-                .bind(&d.org_id)
-                .bind(d.mode.as_str())
-                .bind(serde_json::to_string(&d.request_headers).expect("headers serialize"))
-                .bind(&d.body)
-                .bind(d.outcome.as_str())
-                .bind(d.http_status.map(i64::from))
-                .bind(serde_json::to_string(&d.response_headers).expect("headers serialize"))
-                .bind(&d.response_body)
-                .bind(d.response_truncated as i64)
-                .bind(&d.error)
-                .bind(d.latency_us)
-                .bind(d.sent_at_ms)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(|e| self.err(e))?;
-                ids.push(id);
+            for chunk in rows.chunks(PER_STATEMENT) {
+                let sql = format!(
+                    "INSERT INTO webhook_deliveries (run_id, scenario, step, attempt, replay_of, url, event_id, event_type, org_id, mode, request_headers, body, outcome, http_status, response_headers, response_body, response_truncated, error, latency_us, sent_at_ms) VALUES {}",
+                    super::values_rows(self.backend(), chunk.len(), COLS)
+                );
+                let mut q = sqlx::query(&sql);
+                for d in chunk {
+                    q = q
+                        .bind(d.run_id.clone())
+                        .bind(d.scenario.clone())
+                        .bind(d.step as i64)
+                        .bind(d.attempt as i64)
+                        .bind(d.replay_of)
+                        .bind(d.url.clone())
+                        .bind(d.event_id.clone())
+                        .bind(d.event_type.clone())
+                        .bind(d.org_id.clone())
+                        .bind(d.mode.as_str())
+                        .bind(serde_json::to_string(&d.request_headers).expect("headers serialize"))
+                        .bind((!d.body_shared).then(|| d.body.clone()))
+                        .bind(d.outcome.as_str())
+                        .bind(d.http_status.map(i64::from))
+                        .bind(
+                            serde_json::to_string(&d.response_headers).expect("headers serialize"),
+                        )
+                        .bind(d.response_body.clone())
+                        .bind(d.response_truncated as i64)
+                        .bind(d.error.clone())
+                        .bind(d.latency_us)
+                        .bind(d.sent_at_ms);
+                }
+                q.execute(&mut *tx).await.map_err(|e| self.err(e))?;
             }
             tx.commit().await.map_err(|e| self.err(e))?;
-            Ok(ids)
+            Ok(())
         })
     }
 
@@ -341,14 +352,14 @@ impl Store {
         Box::pin(async move {
             let rows: Vec<DeliveryRow> = match run {
                 Some(r) => sqlx::query(&format!(
-                    "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE run_id = $1 ORDER BY step, attempt, id LIMIT $2"
+                    "SELECT {DELIVERY_COLUMNS} FROM {DELIVERY_FROM} WHERE d.run_id = $1 ORDER BY d.step, d.attempt, d.id LIMIT $2"
                 ))
                 .bind(r)
                 .bind(limit)
                 .fetch_all(self.pool())
                 .await,
                 None => sqlx::query(&format!(
-                    "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE id < $1 ORDER BY id DESC LIMIT $2"
+                    "SELECT {DELIVERY_COLUMNS} FROM {DELIVERY_FROM} WHERE d.id < $1 ORDER BY d.id DESC LIMIT $2"
                 ))
                 .bind(before.unwrap_or(i64::MAX))
                 .bind(limit)
@@ -363,7 +374,7 @@ impl Store {
     pub fn delivery(&self, id: i64) -> SendFuture<'_, Result<Option<Delivery>, StoreError>> {
         Box::pin(async move {
             let row: Option<DeliveryRow> = sqlx::query(&format!(
-                "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE id = $1"
+                "SELECT {DELIVERY_COLUMNS} FROM {DELIVERY_FROM} WHERE d.id = $1"
             ))
             .bind(id)
             .fetch_optional(self.pool())
@@ -391,7 +402,26 @@ impl Store {
         let org_id: Option<String> = r.try_get(9)?;
         let mode: String = r.try_get(10)?;
         let request_headers: String = r.try_get(11)?;
-        let body: String = r.try_get(12)?;
+        let body: Option<String> = r.try_get(12)?;
+        let body = match body {
+            Some(b) => b,
+            None => {
+                let first: Option<String> = r.try_get(21)?;
+                let first_event: Option<String> = r.try_get(22)?;
+                let (Some(first), Some(first_event)) = (first, first_event) else {
+                    return Ok(Err(StoreError::Other {
+                        location: self.location().to_owned(),
+                        detail: format!(
+                            "webhook_deliveries row {id}: a copy whose run has no first delivery"
+                        ),
+                    }));
+                };
+                let event_id: String = r.try_get(7)?;
+                let quoted =
+                    |id: &str| format!("\"id\":{}", serde_json::Value::String(id.to_owned()));
+                first.replacen(&quoted(&first_event), &quoted(&event_id), 1)
+            }
+        };
         let outcome: String = r.try_get(13)?;
         let http_status: Option<i64> = r.try_get(14)?;
         let response_headers: Option<String> = r.try_get(15)?;
@@ -480,6 +510,7 @@ impl Store {
             mode,
             request_headers: headers(&request_headers)?,
             body,
+            body_shared: false,
             outcome,
             http_status,
             response_headers: match response_headers {

@@ -120,14 +120,21 @@ pub struct Deliverer {
 }
 
 impl Deliverer {
+    /// A deliverer with this timeout per request. The HTTP client underneath is one for the
+    /// process: building one loads the system's TLS roots, which takes tens of milliseconds.
     pub fn new(timeout: Duration) -> Deliverer {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
-            .pool_max_idle_per_host(64)
-            .tcp_nodelay(true)
-            .build()
-            .expect("the HTTP client builds");
+        static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+        let client = CLIENT
+            .get_or_init(|| {
+                reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .connect_timeout(Duration::from_secs(5))
+                    .pool_max_idle_per_host(64)
+                    .tcp_nodelay(true)
+                    .build()
+                    .expect("the HTTP client builds")
+            })
+            .clone();
         Deliverer { client, timeout }
     }
 

@@ -52,6 +52,11 @@ pub struct Delivery {
     pub request_headers: Vec<(String, String)>,
     /// The exact body sent.
     pub body: String,
+    /// While a burst is recorded: the body is the run's first one with this event id (the
+    /// history stores it once and gives it back whole).
+    #[serde(skip)]
+    #[ts(skip)]
+    pub body_shared: bool,
     pub outcome: Outcome,
     pub http_status: Option<u16>,
     pub response_headers: Vec<(String, String)>,

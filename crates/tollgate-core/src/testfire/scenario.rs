@@ -241,9 +241,9 @@ impl Sender {
     }
 
     /// Sends one body (signed afresh for each attempt), retrying a non-2xx answer when asked.
-    pub async fn send(&self, step: u32, body: &str) -> Result<Vec<Delivery>, InputError> {
-        let (event_id, event_type) = ids_of(body);
-        let mut out = Vec::new();
+    pub async fn send(&self, step: u32, out: &Outgoing) -> Result<Vec<Delivery>, InputError> {
+        let (body, event_id, event_type) = (&out.body, &out.event_id, &out.event_type);
+        let mut attempts = Vec::new();
         for attempt in 1..=self.retries + 1 {
             if attempt > 1 {
                 // Stripe backs off over days; a test backs off briefly.
@@ -254,18 +254,21 @@ impl Sender {
             }
             let (sent, headers) = self.request(body)?;
             let d = self
-                .deliver(step, attempt, &event_id, &event_type, headers, sent, None)
+                .deliver(
+                    step, attempt, event_id, event_type, headers, sent, None, out.shared,
+                )
                 .await;
             let again = d.outcome.retryable();
-            out.push(d);
+            attempts.push(d);
             if !again {
                 break;
             }
         }
-        Ok(out)
+        Ok(attempts)
     }
 
-    /// Sends exactly these bytes with exactly these headers (a replay).
+    /// Sends exactly these bytes with exactly these headers (a replay). `shared`: the body is
+    /// the run's first one with another event id, and the history keeps it that way.
     #[allow(clippy::too_many_arguments)]
     pub async fn deliver(
         &self,
@@ -276,6 +279,7 @@ impl Sender {
         headers: Vec<(String, String)>,
         body: Body,
         replay_of: Option<i64>,
+        shared: bool,
     ) -> Delivery {
         let a = self.deliverer.post(&self.url, &headers, &body).await;
         Delivery {
@@ -291,7 +295,12 @@ impl Sender {
             org_id: self.org_id.clone(),
             mode: self.mode,
             request_headers: headers,
-            body: body.to_string(),
+            body: if shared {
+                String::new()
+            } else {
+                body.to_string()
+            },
+            body_shared: shared,
             outcome: a.outcome,
             as_expected: as_expected(self.mode, a.http_status),
             http_status: a.http_status,
@@ -304,34 +313,79 @@ impl Sender {
         }
     }
 
-    /// Sends the steps in order, one at a time (a story), or `concurrency` at a time (a
-    /// burst: order is not kept). Progress counts steps; a cancel stops between steps.
+    /// Sends `count` events, each built by `make` on a task of its own, `concurrency` at a
+    /// time (one at a time keeps a story's order). Each step's attempts go to `out` as they
+    /// finish. Progress counts steps; a cancel stops before the next step starts.
     pub async fn run(
         &self,
-        bodies: Vec<Body>,
+        count: usize,
+        make: Maker,
         concurrency: usize,
         progress: &Progress,
-    ) -> Result<Vec<Delivery>, InputError> {
-        progress.phase("sending", bodies.len() as u64);
-        // Check the signing once up front: a missing secret is one error, not N.
-        if let Some(b) = bodies.first() {
-            self.request(b)?;
-        }
-        let mut results: Vec<Vec<Delivery>> = Vec::with_capacity(bodies.len());
-        let mut sends = stream::iter(bodies.into_iter().enumerate())
-            .map(|(i, body)| async move {
-                if progress.is_cancelled() {
-                    return Ok(Vec::new());
+        out: tokio::sync::mpsc::Sender<Vec<Delivery>>,
+    ) -> Result<(), InputError> {
+        progress.phase("sending", count as u64);
+        // Polled on this task, as a plain loop of requests would be: building a copy is a
+        // text substitution, and the connections' I/O runs on their own tasks.
+        let mut sends = stream::iter(0..count)
+            .map(|i| {
+                let make = make.clone();
+                async move {
+                    if progress.is_cancelled() {
+                        return Ok(Vec::new());
+                    }
+                    let out = make(i)?;
+                    let r = self.send(i as u32 + 1, &out).await;
+                    progress.step();
+                    r
                 }
-                let r = self.send(i as u32 + 1, &body).await;
-                progress.step();
-                r
             })
-            .buffered(concurrency.max(1));
-        while let Some(r) = sends.next().await {
-            results.push(r?);
+            .buffer_unordered(concurrency.max(1));
+        while let Some(ds) = sends.next().await {
+            let ds = ds?;
+            if !ds.is_empty() && out.send(ds).await.is_err() {
+                break;
+            }
         }
-        Ok(results.into_iter().flatten().collect())
+        Ok(())
+    }
+}
+
+/// Builds the event of step `i` (from 0).
+pub type Maker = Arc<dyn Fn(usize) -> Result<Outgoing, InputError> + Send + Sync>;
+
+/// An event about to be sent: its exact body, and its id and type (known where it was built,
+/// so a burst does not parse each body again to find them).
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub body: Body,
+    pub event_id: String,
+    pub event_type: String,
+    /// The body is the run's first with only the event id changed (a burst's copies): the
+    /// history stores it once.
+    pub shared: bool,
+}
+
+impl Outgoing {
+    /// A body as given (an edited preview): its id and type read from it.
+    pub fn parsed(body: Body) -> Outgoing {
+        let (event_id, event_type) = ids_of(&body);
+        Outgoing {
+            body,
+            event_id,
+            event_type,
+            shared: false,
+        }
+    }
+
+    /// A built event, compact.
+    pub fn of(event: &Value) -> Outgoing {
+        Outgoing {
+            body: Body::from(serde_json::to_string(event).expect("events serialize")),
+            event_id: event["id"].as_str().unwrap_or("(no id)").to_owned(),
+            event_type: event["type"].as_str().unwrap_or("(no type)").to_owned(),
+            shared: false,
+        }
     }
 }
 
