@@ -174,6 +174,7 @@ pub(crate) async fn with_progress<T>(
 ) -> T {
     let tty = std::io::stderr().is_terminal();
     tokio::pin!(work);
+    let mut stopping = false;
     let mut last = String::new();
     // One line per change: rewritten in place on a terminal, appended otherwise.
     let mut show = |line: String| {
@@ -209,6 +210,18 @@ pub(crate) async fn with_progress<T>(
                 if let Some(v) = console.op_progress(op) {
                     show(line_of(&v));
                 }
+            }
+            // Ctrl-C asks the operation to stop between two steps (what it did is kept: a
+            // sync resumes, a burst's sent events are in the history); a second one quits.
+            _ = tokio::signal::ctrl_c(), if !stopping => {
+                stopping = true;
+                console.op_cancel(op);
+                eprintln!("\nstopping after the current step (Ctrl-C again to quit now)");
+                tokio::spawn(async {
+                    if tokio::signal::ctrl_c().await.is_ok() {
+                        std::process::exit(130);
+                    }
+                });
             }
         }
     }

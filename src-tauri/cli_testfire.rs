@@ -174,6 +174,7 @@ fn report(f: Format, r: &RunResult) -> Result<(), ErrorBody> {
                 .cloned()
                 .collect()
         };
+        let shown_len = shown.len();
         emit(f, r, HEADERS, rows(&shown))?;
         if f == Format::Table {
             if r.events == 1 {
@@ -206,6 +207,9 @@ fn report(f: Format, r: &RunResult) -> Result<(), ErrorBody> {
                 r.as_expected, r.events, ms(r.latency_p50_us), ms(r.latency_p95_us),
                 if r.cancelled { "; cancelled" } else { "" }
             );
+            if r.events > 20 && r.as_expected < r.events && shown_len == 0 {
+                println!("\nthe events not answered as expected are past the first {} shown here: `tollgate webhooks history --run {}` lists every attempt", r.deliveries.len(), r.run_id);
+            }
             println!(
                 "run {} (tollgate webhooks history --run {})",
                 r.run_id, r.run_id

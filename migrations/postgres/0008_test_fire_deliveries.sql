@@ -26,6 +26,9 @@ CREATE TABLE webhook_deliveries (
     response_body       TEXT,
     response_truncated  BIGINT NOT NULL DEFAULT 0 CHECK (response_truncated IN (0, 1)),
     error               TEXT,
+    -- The answer a correct endpoint gives: 2xx to a valid signature, 4xx to any other (a
+    -- replay past the tolerance is judged as a stale one).
+    as_expected         BIGINT NOT NULL CHECK (as_expected IN (0, 1)),
     latency_us          BIGINT,
     sent_at_ms          BIGINT NOT NULL
 );

@@ -1255,8 +1255,37 @@ async fn test_fire_fills_from_the_store_and_keeps_every_attempt(pg: bool) {
         store.testfire_subject(Some("org_nobody")).await.unwrap(),
         None
     );
+    // A second, older customer of the same organization without a subscription: the subject
+    // stays the subscription's customer; named, it is itself, with no subscription of its own.
+    exec(&store, "INSERT INTO customers (stripe_id, org_id, name, email, created, confirmed, watermark, updated_at) VALUES ('cus_2', 'org_1', 'Clinic One (old)', 'old@example.com', 1, 1, 0, 1)").await.unwrap();
+    let s = store.testfire_subject(None).await.unwrap().unwrap();
+    assert_eq!(
+        (s.customer_id.as_str(), s.subscription_id.as_str()),
+        ("cus_1", "sub_1")
+    );
+    let s = store
+        .testfire_subject(Some("cus_2"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.customer_id, "cus_2");
+    assert!(
+        !s.subscription_known,
+        "cus_2 holds no subscription: {}",
+        s.subscription_id
+    );
     let choices = store.testfire_choices("clinic", 10).await.unwrap();
-    assert_eq!(choices.len(), 1);
+    assert_eq!(
+        choices.len(),
+        1,
+        "one row per organization, whatever its customers"
+    );
+    assert_eq!(choices[0].customer_id, "cus_1");
+    assert_eq!(
+        store.testfire_choices("cus_2", 10).await.unwrap().len(),
+        1,
+        "found by any customer"
+    );
     assert_eq!(
         (
             choices[0].subscription_id.as_deref(),
@@ -1362,6 +1391,16 @@ async fn test_fire_fills_from_the_store_and_keeps_every_attempt(pg: bool) {
     assert_eq!(
         store.delivery(back.id).await.unwrap().unwrap().body,
         back.body
+    );
+    // A copy whose run's first row is missing (only a damaged file holds one) reads, and says
+    // so; the rest of the history still reads.
+    exec(&store, "INSERT INTO webhook_deliveries (run_id, step, attempt, url, event_id, event_type, mode, request_headers, outcome, as_expected, sent_at_ms) VALUES ('run_orphan', 5, 1, 'http://x', 'evt_5', 'invoice.paid', 'valid', '[]', 'ok', 1, 1)").await.unwrap();
+    let all = store.deliveries(100, None, None).await.unwrap();
+    let orphan = all.iter().find(|d| d.run_id == "run_orphan").unwrap();
+    assert!(
+        orphan.body.contains("not in the history"),
+        "{}",
+        orphan.body
     );
     // The mode is checked by the table too.
     assert!(exec(

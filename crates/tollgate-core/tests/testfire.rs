@@ -465,6 +465,42 @@ async fn events_with_real_ids_reach_the_receiver_signed_every_way() {
         tollgate_core::sync::signature::verify(Some(&sig), p.body.as_bytes(), &[secret], t),
         Ok(0)
     );
+    // A valid delivery replayed past the 300 s tolerance is judged as a stale one: the
+    // receiver's 400 is the right answer, recorded so, and so again for a replay of the replay
+    // (its t= is the first signing's).
+    let old_t = tollgate_core::store::now_seconds() - 400;
+    let mut old = first.clone();
+    let sig = format!(
+        "t={old_t},v1={}",
+        tollgate_core::sync::signature::sign(WHSEC, old_t, old.body.as_bytes())
+    );
+    for (k, v) in old.request_headers.iter_mut() {
+        if k == "stripe-signature" {
+            *v = sig.clone();
+        }
+    }
+    old.run_id = "run_old".into();
+    old.sent_at_ms = old_t * 1000;
+    c.store()
+        .await
+        .unwrap()
+        .record_deliveries(std::slice::from_ref(&old))
+        .await
+        .unwrap();
+    let old_id = c.testfire_run("run_old").await.unwrap()[0].id;
+    let r1 = c.testfire_replay(old_id).await.unwrap();
+    let d1 = &r1.deliveries[0];
+    assert_eq!(d1.http_status, Some(400), "{:?}", d1.response_body);
+    assert!(
+        d1.as_expected && r1.as_expected == 1,
+        "a stale replay refused is as expected"
+    );
+    assert!(
+        c.testfire_delivery(d1.id).await.unwrap().as_expected,
+        "and recorded so"
+    );
+    let r2 = c.testfire_replay(d1.id).await.unwrap();
+    assert!(r2.deliveries[0].as_expected && r2.deliveries[0].http_status == Some(400));
     c.receiver_stop().await;
 }
 
@@ -687,12 +723,13 @@ async fn misbehaving_endpoints_are_shown_not_retried_and_every_attempt_is_kept()
     burst.repeat = 5000;
     burst.concurrency = 4;
     let canceller = async {
-        loop {
+        for _ in 0..6000 {
             if c.op_progress("burst-op").is_some_and(|p| p.done >= 100) {
                 return c.op_cancel("burst-op");
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        panic!("the burst never reached 100 events");
     };
     let (r, cancelled) = tokio::join!(c.trigger(&burst, Some("burst-op")), canceller);
     let r = r.unwrap();
@@ -744,4 +781,21 @@ async fn misbehaving_endpoints_are_shown_not_retried_and_every_attempt_is_kept()
     let copy = run.iter().find(|d| d.step == 7).unwrap();
     c.testfire_replay(copy.id).await.unwrap();
     assert_eq!(got.lock().unwrap().last().unwrap().1, copy.body);
+
+    // The first event goes alone and is recorded before any copy: cancelled while the first
+    // is still unanswered, a burst sends nothing more.
+    let (slow, hits) = endpoint(200, true).await;
+    let mut burst = trig("invoice.paid", None, &slow, SigningMode::Valid);
+    burst.repeat = 50;
+    burst.concurrency = 8;
+    burst.delivery.timeout_ms = Some(1500);
+    let canceller = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        c.op_cancel("slow-op")
+    };
+    let (r, _) = tokio::join!(c.trigger(&burst, Some("slow-op")), canceller);
+    let r = r.unwrap();
+    assert_eq!((r.events, r.attempts), (1, 1), "only the first was sent");
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    assert_eq!(c.testfire_run(&r.run_id).await.unwrap().len(), 1);
 }

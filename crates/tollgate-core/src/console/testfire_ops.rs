@@ -290,16 +290,24 @@ impl Console {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Delivery>>(1024);
         let recorder = {
             let store = store.clone();
+            let progress = progress.clone();
             tokio::spawn(async move {
                 let mut tally = Tally::default();
                 let mut pending: Vec<Delivery> = Vec::new();
                 let mut recorded = Ok(());
                 while let Some(ds) = rx.recv().await {
                     tally.add(&ds);
+                    if recorded.is_err() {
+                        continue;
+                    }
                     pending.extend(ds);
-                    if pending.len() >= RECORD_CHUNK && recorded.is_ok() {
+                    if pending.len() >= RECORD_CHUNK {
                         recorded = store.record_deliveries(&pending).await;
                         pending.clear();
+                        if recorded.is_err() {
+                            // What cannot be kept is not sent: stop between events.
+                            progress.cancel();
+                        }
                     }
                 }
                 if recorded.is_ok() && !pending.is_empty() {
@@ -349,7 +357,10 @@ impl Console {
         let t = crate::store::now_seconds();
         let ev = overrides::apply(&events::build(kind, &story, t), &input.set)?;
         // An `id` set by hand is kept on every copy (duplicates on purpose).
-        let fresh_ids = !input.set.iter().any(|s| s.trim_start().starts_with("id="));
+        let fresh_ids = !input.set.iter().any(|s| {
+            s.split_once('=')
+                .is_some_and(|(path, _)| path.trim() == "id")
+        });
         let make = copies(&ev, fresh_ids);
         let scenario = (input.repeat > 1).then(|| "burst".to_owned());
         let sender = self
@@ -443,7 +454,14 @@ impl Console {
                     )
                     .into());
                 }
-                concurrency = input.concurrency.unwrap_or(16).clamp(1, 256) as usize;
+                concurrency = input.concurrency.unwrap_or(16) as usize;
+                if !(1..=256).contains(&concurrency) {
+                    return Err(InputError::new(
+                        "concurrency",
+                        format!("{concurrency} is not between 1 and 256"),
+                    )
+                    .into());
+                }
                 let story = story.clone();
                 (
                     count as usize,
@@ -525,11 +543,15 @@ impl Console {
             )
             .await;
         let elapsed = started.elapsed();
-        // A valid signature replayed late is stale now: judge it as a correct endpoint would.
-        let stale = past.mode == SigningMode::Valid
-            && crate::store::now_millis() - past.sent_at_ms
-                > crate::sync::signature::TOLERANCE_SECONDS * 1000;
-        if stale {
+        // A valid signature replayed past the tolerance is a stale one now (its `t=` is the
+        // one it was first signed with, whatever replays came between): judged so.
+        if past.mode == SigningMode::Valid
+            && crate::testfire::sign::signature_age(
+                &past.request_headers,
+                crate::store::now_seconds(),
+            )
+            .is_some_and(|age| age > crate::sync::signature::TOLERANCE_SECONDS)
+        {
             d.as_expected = crate::testfire::as_expected(SigningMode::Stale, d.http_status);
         }
         let store = self.store().await?;

@@ -69,7 +69,7 @@ fn price_facts(r: PriceRow) -> PriceFacts {
 
 /// A burst's copies keep no body of their own: theirs is the run's first (step 1, attempt 1)
 /// with their event id, and it is given back so (columns 21 and 22).
-const DELIVERY_COLUMNS: &str = "d.id, d.run_id, d.scenario, d.step, d.attempt, d.replay_of, d.url, d.event_id, d.event_type, d.org_id, d.mode, d.request_headers, d.body, d.outcome, d.http_status, d.response_headers, d.response_body, d.response_truncated, d.error, d.latency_us, d.sent_at_ms, f.body, f.event_id";
+const DELIVERY_COLUMNS: &str = "d.id, d.run_id, d.scenario, d.step, d.attempt, d.replay_of, d.url, d.event_id, d.event_type, d.org_id, d.mode, d.request_headers, d.body, d.outcome, d.http_status, d.response_headers, d.response_body, d.response_truncated, d.error, d.latency_us, d.sent_at_ms, f.body, f.event_id, d.as_expected";
 const DELIVERY_FROM: &str = "webhook_deliveries d LEFT JOIN webhook_deliveries f ON d.body IS NULL AND f.run_id = d.run_id AND f.step = 1 AND f.attempt = 1";
 
 type DeliveryRow = sqlx::any::AnyRow;
@@ -98,6 +98,9 @@ impl Store {
         const ORG: &str = "COALESCE((SELECT org_id FROM customers WHERE stripe_id = $1), (SELECT id FROM organizations WHERE id = $1), \
             CASE WHEN $1 = '' THEN COALESCE((SELECT org_id FROM org_subscriptions WHERE subscription_status = 'active' AND org_id IS NOT NULL ORDER BY org_name LIMIT 1), \
             (SELECT org_id FROM customers WHERE deleted = 0 ORDER BY org_id LIMIT 1)) END)";
+        // The subject is the customer named, else the customer of the organization's best
+        // subscription, else its oldest; and the subscription that customer holds.
+        const RANK: &str = "CASE s.subscription_status WHEN 'active' THEN 0 WHEN 'trialing' THEN 1 WHEN 'past_due' THEN 2 ELSE 3 END";
         let named = org.unwrap_or_default().to_owned();
         type Found = (
             String,
@@ -110,7 +113,8 @@ impl Store {
         );
         let found_sql = format!(
             "SELECT o.id, o.name, o.org_key, c.stripe_id, c.email, c.name, c.created FROM organizations o JOIN customers c ON c.org_id = o.id \
-             WHERE o.id = {ORG} AND c.deleted = 0 ORDER BY CASE WHEN c.stripe_id = $1 THEN 0 ELSE 1 END, c.created LIMIT 1"
+             WHERE o.id = {ORG} AND c.deleted = 0 \
+             ORDER BY CASE WHEN c.stripe_id = $1 THEN 0 WHEN c.stripe_id = (SELECT s.stripe_customer_id FROM org_subscriptions s WHERE s.org_id = o.id ORDER BY {RANK}, s.created DESC LIMIT 1) THEN 1 ELSE 2 END, c.created LIMIT 1"
         );
         let found = sqlx::query_as::<_, Found>(&found_sql)
             .bind(named.clone())
@@ -118,8 +122,8 @@ impl Store {
         let sub_sql = format!(
             "SELECT s.stripe_subscription_id, s.subscription_status, s.created, s.current_period_start, s.current_period_end, s.trial_end, s.cancel_at_period_end, s.items, {PRICE_COLUMNS} \
              FROM org_subscriptions s LEFT JOIN prices p ON p.stripe_id = s.stripe_price_id LEFT JOIN products pr ON pr.stripe_id = p.product_id \
-             WHERE s.org_id = {ORG} \
-             ORDER BY CASE s.subscription_status WHEN 'active' THEN 0 WHEN 'trialing' THEN 1 WHEN 'past_due' THEN 2 ELSE 3 END, s.created DESC LIMIT 1"
+             WHERE s.org_id = {ORG} AND (s.stripe_customer_id = $1 OR NOT EXISTS (SELECT 1 FROM customers WHERE stripe_id = $1)) \
+             ORDER BY CASE WHEN s.stripe_customer_id = $1 THEN 0 ELSE 1 END, {RANK}, s.created DESC LIMIT 1"
         );
         let sub = sqlx::query(&sub_sql).bind(named).fetch_optional(pool);
         let (found, sub) = tokio::try_join!(found, sub).map_err(e)?;
@@ -262,12 +266,16 @@ impl Store {
         Box::pin(async move {
             let like = format!("%{}%", search.trim().to_lowercase());
             let rows: Vec<(String, String, String, Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
-                "SELECT o.id, o.name, c.stripe_id, s.stripe_subscription_id, s.subscription_status, s.tier \
-                 FROM organizations o JOIN customers c ON c.org_id = o.id AND c.deleted = 0 \
+                // One row per organization: its best subscription (active first) and that
+                // subscription's customer, else its oldest customer.
+                "SELECT o.id, o.name, COALESCE(s.stripe_customer_id, (SELECT c2.stripe_id FROM customers c2 WHERE c2.org_id = o.id AND c2.deleted = 0 ORDER BY c2.created LIMIT 1)), \
+                        s.stripe_subscription_id, s.subscription_status, s.tier \
+                 FROM organizations o \
                  LEFT JOIN org_subscriptions s ON s.stripe_subscription_id = ( \
                    SELECT s2.stripe_subscription_id FROM org_subscriptions s2 WHERE s2.org_id = o.id \
                    ORDER BY CASE s2.subscription_status WHEN 'active' THEN 0 WHEN 'trialing' THEN 1 WHEN 'past_due' THEN 2 ELSE 3 END, s2.created DESC LIMIT 1) \
-                 WHERE lower(o.name) LIKE $1 OR lower(o.id) LIKE $1 OR lower(c.stripe_id) LIKE $1 \
+                 WHERE EXISTS (SELECT 1 FROM customers c WHERE c.org_id = o.id AND c.deleted = 0) \
+                   AND (lower(o.name) LIKE $1 OR lower(o.id) LIKE $1 OR EXISTS (SELECT 1 FROM customers c WHERE c.org_id = o.id AND lower(c.stripe_id) LIKE $1)) \
                  ORDER BY o.name, o.id LIMIT $2",
             )
             .bind(like)
@@ -299,13 +307,13 @@ impl Store {
         rows: &'a [Delivery],
     ) -> SendFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            const COLS: usize = 20;
-            // 40 rows of 20 values: far below either backend's limit on bound values.
+            const COLS: usize = 21;
+            // 40 rows of 21 values: far below either backend's limit on bound values.
             const PER_STATEMENT: usize = 40;
             let mut tx = self.pool().begin().await.map_err(|e| self.err(e))?;
             for chunk in rows.chunks(PER_STATEMENT) {
                 let sql = format!(
-                    "INSERT INTO webhook_deliveries (run_id, scenario, step, attempt, replay_of, url, event_id, event_type, org_id, mode, request_headers, body, outcome, http_status, response_headers, response_body, response_truncated, error, latency_us, sent_at_ms) VALUES {}",
+                    "INSERT INTO webhook_deliveries (run_id, scenario, step, attempt, replay_of, url, event_id, event_type, org_id, mode, request_headers, body, outcome, http_status, response_headers, response_body, response_truncated, error, as_expected, latency_us, sent_at_ms) VALUES {}",
                     super::values_rows(self.backend(), chunk.len(), COLS)
                 );
                 let mut q = sqlx::query(&sql);
@@ -331,6 +339,7 @@ impl Store {
                         .bind(d.response_body.clone())
                         .bind(d.response_truncated as i64)
                         .bind(d.error.clone())
+                        .bind(d.as_expected as i64)
                         .bind(d.latency_us)
                         .bind(d.sent_at_ms);
                 }
@@ -391,66 +400,52 @@ impl Store {
     fn delivery_from(&self, r: &DeliveryRow) -> Result<Result<Delivery, StoreError>, sqlx::Error> {
         use sqlx::Row;
         let id: i64 = r.try_get(0)?;
-        let run_id: String = r.try_get(1)?;
-        let scenario: Option<String> = r.try_get(2)?;
-        let step: i64 = r.try_get(3)?;
-        let attempt: i64 = r.try_get(4)?;
-        let replay_of: Option<i64> = r.try_get(5)?;
-        let url: String = r.try_get(6)?;
         let event_id: String = r.try_get(7)?;
-        let event_type: String = r.try_get(8)?;
-        let org_id: Option<String> = r.try_get(9)?;
-        let mode: String = r.try_get(10)?;
-        let request_headers: String = r.try_get(11)?;
         let body: Option<String> = r.try_get(12)?;
-        let body = match body {
-            Some(b) => b,
-            None => {
-                let first: Option<String> = r.try_get(21)?;
-                let first_event: Option<String> = r.try_get(22)?;
-                let (Some(first), Some(first_event)) = (first, first_event) else {
-                    return Ok(Err(StoreError::Other {
-                        location: self.location().to_owned(),
-                        detail: format!(
-                            "webhook_deliveries row {id}: a copy whose run has no first delivery"
-                        ),
-                    }));
-                };
-                let event_id: String = r.try_get(7)?;
+        let first: Option<String> = r.try_get(21)?;
+        let first_event: Option<String> = r.try_get(22)?;
+        let body = match (body, first, first_event) {
+            (Some(b), _, _) => b,
+            // A burst's copy: the run's first body with this event id.
+            (None, Some(first), Some(first_event)) => {
                 let quoted =
                     |id: &str| format!("\"id\":{}", serde_json::Value::String(id.to_owned()));
                 first.replacen(&quoted(&first_event), &quoted(&event_id), 1)
             }
+            // Its run's first delivery is not there (runs record it before any copy, so only
+            // a damaged file could hold this): said so, and the rest of the history reads.
+            _ => "(this copy's body is not in the history: its run's first delivery was not recorded)"
+                .to_owned(),
         };
-        let outcome: String = r.try_get(13)?;
-        let http_status: Option<i64> = r.try_get(14)?;
-        let response_headers: Option<String> = r.try_get(15)?;
-        let response_body: Option<String> = r.try_get(16)?;
-        let truncated: i64 = r.try_get(17)?;
-        let error: Option<String> = r.try_get(18)?;
-        let latency_us: Option<i64> = r.try_get(19)?;
-        let sent_at_ms: i64 = r.try_get(20)?;
         Ok(self.delivery_parts(
             (
-                id, run_id, scenario, step, attempt, replay_of, url, event_id,
+                id,
+                r.try_get(1)?,
+                r.try_get(2)?,
+                r.try_get(3)?,
+                r.try_get(4)?,
+                r.try_get(5)?,
+                r.try_get(6)?,
+                event_id,
             ),
             (
-                event_type,
-                org_id,
-                mode,
-                request_headers,
+                r.try_get(8)?,
+                r.try_get(9)?,
+                r.try_get(10)?,
+                r.try_get(11)?,
                 body,
-                outcome,
-                http_status,
+                r.try_get(13)?,
+                r.try_get(14)?,
             ),
             (
-                response_headers,
-                response_body,
-                truncated,
-                error,
-                latency_us,
-                sent_at_ms,
+                r.try_get(15)?,
+                r.try_get(16)?,
+                r.try_get(17)?,
+                r.try_get(18)?,
+                r.try_get(19)?,
+                r.try_get(20)?,
             ),
+            r.try_get::<i64, _>(23)? != 0,
         ))
     }
 
@@ -484,6 +479,7 @@ impl Store {
             Option<i64>,
             i64,
         ),
+        as_expected: bool,
     ) -> Result<Delivery, StoreError> {
         let bad = |what: &str| StoreError::Other {
             location: self.location().to_owned(),
@@ -506,7 +502,7 @@ impl Store {
             event_id,
             event_type,
             org_id,
-            as_expected: crate::testfire::as_expected(mode, http_status),
+            as_expected,
             mode,
             request_headers: headers(&request_headers)?,
             body,

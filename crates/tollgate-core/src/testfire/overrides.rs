@@ -22,7 +22,7 @@ fn kind_of(v: &Value) -> &'static str {
 }
 
 /// The new value for a field that now holds `old`, from the text after `=`.
-fn convert(path: &str, old: &Value, raw: &str) -> Result<Value, InputError> {
+fn convert(path: &str, old: &Value, raw: &str, in_metadata: bool) -> Result<Value, InputError> {
     let parsed = serde_json::from_str::<Value>(raw).ok();
     let wrong = |what: &str| {
         InputError::new(
@@ -34,7 +34,27 @@ fn convert(path: &str, old: &Value, raw: &str) -> Result<Value, InputError> {
     if raw == "null" {
         return Ok(Value::Null);
     }
+    // Stripe's metadata values are strings, whatever they look like.
+    if in_metadata {
+        return Ok(match parsed {
+            Some(Value::String(s)) => Value::String(s),
+            _ => Value::String(raw.to_owned()),
+        });
+    }
+    let fraction = matches!(&parsed, Some(Value::Number(n)) if !(n.is_i64() || n.is_u64()));
+    // Amounts, counts and timestamps are integers; Stripe's few fractional fields are its
+    // percentages (application_fee_percent, percent_off).
+    let percent = path
+        .rsplit('.')
+        .next()
+        .is_some_and(|k| k.contains("percent"));
     Ok(match old {
+        Value::Null if fraction && !percent => {
+            return Err(InputError::new(
+                FIELD,
+                format!("{path} takes no fraction: {raw:?} is not an integer (amounts are integer minor units, times are Unix seconds)"),
+            ))
+        }
         Value::Null => parsed.unwrap_or_else(|| Value::String(raw.to_owned())),
         Value::String(_) => match parsed {
             Some(Value::String(s)) => Value::String(s),
@@ -80,13 +100,22 @@ pub fn apply(event: &Value, sets: &[String]) -> Result<Value, InputError> {
         if path.is_empty() || segments.iter().any(|s| s.is_empty()) {
             return Err(InputError::new(FIELD, format!("{path:?} is not a path: keys joined by dots, list positions as numbers (data.object.items.data.0.quantity)")));
         }
-        // The old top-level value of data.object, for previous_attributes.
+        // The old value, for previous_attributes: of the top-level field of data.object, or
+        // of the one metadata key (Stripe lists a new key as null).
         let top =
             (segments.len() > 2 && segments[0] == "data" && segments[1] == "object").then(|| {
-                (
-                    segments[2].to_owned(),
-                    out["data"]["object"][segments[2]].clone(),
-                )
+                if segments.len() == 4 && segments[2] == "metadata" {
+                    let old = out["data"]["object"]["metadata"][segments[3]].clone();
+                    (
+                        "metadata".to_owned(),
+                        serde_json::json!({ segments[3]: old }),
+                    )
+                } else {
+                    (
+                        segments[2].to_owned(),
+                        out["data"]["object"][segments[2]].clone(),
+                    )
+                }
             });
         let mut at = &mut out;
         for (i, seg) in segments.iter().enumerate() {
@@ -139,7 +168,7 @@ pub fn apply(event: &Value, sets: &[String]) -> Result<Value, InputError> {
                 }
             };
             if last {
-                *at = convert(path, at, raw)?;
+                *at = convert(path, at, raw, in_metadata)?;
             }
         }
         if let (true, Some((key, old))) = (is_update, top) {
@@ -148,7 +177,18 @@ pub fn apply(event: &Value, sets: &[String]) -> Result<Value, InputError> {
                 *prev = Value::Object(Default::default());
             }
             if let Some(p) = prev.as_object_mut() {
-                p.entry(key).or_insert(old);
+                match (p.get_mut(&key), old) {
+                    // Another key of the same metadata: added beside the ones already listed.
+                    (Some(Value::Object(have)), Value::Object(more)) if key == "metadata" => {
+                        for (k, v) in more {
+                            have.entry(k).or_insert(v);
+                        }
+                    }
+                    (Some(_), _) => {}
+                    (None, old) => {
+                        p.insert(key, old);
+                    }
+                }
             }
         }
     }
@@ -197,12 +237,32 @@ mod tests {
         assert_eq!(prev["quantity"], 1);
         assert_eq!(
             prev["metadata"],
-            json!({ "x": null }),
-            "kept as the builder gave it"
+            json!({ "x": null, "org": null }),
+            "the new key beside the builder's"
         );
-        // A string field takes digits as text.
-        let out = apply(&ev(), &["data.object.status=123".into()]).unwrap();
+        // A string field takes digits as text; metadata values are always strings.
+        let out = apply(
+            &ev(),
+            &[
+                "data.object.status=123".into(),
+                "data.object.metadata.seats=5".into(),
+                "data.object.metadata.vip=true".into(),
+            ],
+        )
+        .unwrap();
         assert_eq!(out["data"]["object"]["status"], "123");
+        assert_eq!(
+            out["data"]["object"]["metadata"],
+            json!({ "seats": "5", "vip": "true" })
+        );
+        // A null field takes an integer, a percentage a fraction, anything else no fraction.
+        assert_eq!(
+            apply(&ev(), &["data.object.canceled_at=1800000000".into()]).unwrap()["data"]["object"]
+                ["canceled_at"],
+            1_800_000_000
+        );
+        let e = apply(&ev(), &["data.object.canceled_at=1.5".into()]).unwrap_err();
+        assert!(e.rule.contains("no fraction"), "{}", e.rule);
     }
 
     #[test]

@@ -241,11 +241,19 @@ impl Sender {
     }
 
     /// Sends one body (signed afresh for each attempt), retrying a non-2xx answer when asked.
-    pub async fn send(&self, step: u32, out: &Outgoing) -> Result<Vec<Delivery>, InputError> {
+    pub async fn send(
+        &self,
+        step: u32,
+        out: &Outgoing,
+        progress: &Progress,
+    ) -> Result<Vec<Delivery>, InputError> {
         let (body, event_id, event_type) = (&out.body, &out.event_id, &out.event_type);
         let mut attempts = Vec::new();
         for attempt in 1..=self.retries + 1 {
             if attempt > 1 {
+                if progress.is_cancelled() {
+                    break;
+                }
                 // Stripe backs off over days; a test backs off briefly.
                 tokio::time::sleep(std::time::Duration::from_millis(
                     250 * u64::from(attempt - 1),
@@ -313,9 +321,11 @@ impl Sender {
         }
     }
 
-    /// Sends `count` events, each built by `make` on a task of its own, `concurrency` at a
+    /// Sends `count` events built by `make`: the first alone, then the rest `concurrency` at a
     /// time (one at a time keeps a story's order). Each step's attempts go to `out` as they
-    /// finish. Progress counts steps; a cancel stops before the next step starts.
+    /// finish, the first step's before any other: a burst's copies are kept in the history as
+    /// "the first with another id", so the first must be there first. Progress counts steps;
+    /// a cancel stops before the next step or retry starts.
     pub async fn run(
         &self,
         count: usize,
@@ -327,19 +337,27 @@ impl Sender {
         progress.phase("sending", count as u64);
         // Polled on this task, as a plain loop of requests would be: building a copy is a
         // text substitution, and the connections' I/O runs on their own tasks.
-        let mut sends = stream::iter(0..count)
-            .map(|i| {
-                let make = make.clone();
-                async move {
-                    if progress.is_cancelled() {
-                        return Ok(Vec::new());
-                    }
-                    let out = make(i)?;
-                    let r = self.send(i as u32 + 1, &out).await;
-                    progress.step();
-                    r
+        let one = |i: usize| {
+            let make = make.clone();
+            async move {
+                if progress.is_cancelled() {
+                    return Ok(Vec::new());
                 }
-            })
+                let event = make(i)?;
+                let r = self.send(i as u32 + 1, &event, progress).await;
+                progress.step();
+                r
+            }
+        };
+        if count == 0 {
+            return Ok(());
+        }
+        let first = one(0).await?;
+        if !first.is_empty() && out.send(first).await.is_err() {
+            return Ok(());
+        }
+        let mut sends = stream::iter(1..count)
+            .map(one)
             .buffer_unordered(concurrency.max(1));
         while let Some(ds) = sends.next().await {
             let ds = ds?;

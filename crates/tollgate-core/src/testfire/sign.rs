@@ -109,8 +109,21 @@ pub fn signed(
     })
 }
 
-/// The body changed after signing: the first `"livemode":false` becomes `true` (a test event
-/// passed off as live), else one space is added. Still JSON either way.
+/// How old a delivery's signature is at `now`: from the `t=` of its `Stripe-Signature`.
+pub fn signature_age(headers: &[(String, String)], now: i64) -> Option<i64> {
+    let sig = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("stripe-signature"))?;
+    sig.1
+        .split(',')
+        .find_map(|p| p.trim().strip_prefix("t="))
+        .and_then(|t| t.parse::<i64>().ok())
+        .map(|t| now - t)
+}
+
+/// The body changed after signing: the first `"livemode"` in the body is flipped (keys are
+/// in sorted order, so in a built event that is `data.object`'s: a test object passed off as
+/// live), else one space is added. Still JSON either way.
 pub fn tamper(body: &str) -> String {
     for (from, to) in [
         ("\"livemode\":false", "\"livemode\":true"),
@@ -167,6 +180,20 @@ mod tests {
         let (sent, _) = signed(SigningMode::Tampered, body, &s, now).unwrap();
         assert!(sent.contains("\"livemode\":true"));
         serde_json::from_str::<serde_json::Value>(&sent).expect("still JSON");
+    }
+
+    #[test]
+    fn a_signature_is_as_old_as_its_t() {
+        let h = |v: &str| {
+            vec![
+                ("content-type".to_owned(), "x".to_owned()),
+                ("stripe-signature".to_owned(), v.to_owned()),
+            ]
+        };
+        assert_eq!(signature_age(&h("t=1000,v1=ab"), 1400), Some(400));
+        assert_eq!(signature_age(&h("v1=ab, t=1000"), 1000), Some(0));
+        assert_eq!(signature_age(&h("v1=ab"), 1000), None);
+        assert_eq!(signature_age(&[], 1000), None);
     }
 
     #[test]
