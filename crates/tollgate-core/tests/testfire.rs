@@ -187,7 +187,7 @@ fn stories_send_what_stripe_sends_in_order_about_the_same_objects() {
         story(name, &st, 1_800_000_000)
             .unwrap()
             .iter()
-            .map(|s| s.event["type"].as_str().unwrap().to_owned())
+            .map(|s| s["type"].as_str().unwrap().to_owned())
             .collect()
     };
     assert_eq!(
@@ -223,7 +223,7 @@ fn stories_send_what_stripe_sends_in_order_about_the_same_objects() {
         assert!(steps.len() >= 3, "{}", s.name);
         let created: Vec<i64> = steps
             .iter()
-            .map(|s| s.event["created"].as_i64().unwrap())
+            .map(|s| s["created"].as_i64().unwrap())
             .collect();
         assert!(
             created.windows(2).all(|w| w[0] < w[1]),
@@ -233,10 +233,10 @@ fn stories_send_what_stripe_sends_in_order_about_the_same_objects() {
         let invoices: BTreeSet<&str> = steps
             .iter()
             .filter(|s| {
-                s.event["type"].as_str().unwrap().starts_with("invoice.")
-                    && s.event["type"] != "invoice.upcoming"
+                s["type"].as_str().unwrap().starts_with("invoice.")
+                    && s["type"] != "invoice.upcoming"
             })
-            .map(|s| s.event["data"]["object"]["id"].as_str().unwrap())
+            .map(|s| s["data"]["object"]["id"].as_str().unwrap())
             .collect();
         assert!(
             invoices.len() <= 1,
@@ -244,14 +244,14 @@ fn stories_send_what_stripe_sends_in_order_about_the_same_objects() {
             s.name
         );
         for step in &steps {
-            let o = &step.event["data"]["object"];
+            let o = &step["data"]["object"];
             if o["object"] == "subscription" {
                 assert_eq!(o["id"], st.subject.subscription_id.as_str());
             }
         }
     }
     let up = story("upgrade-community-to-top", &st, 1).unwrap();
-    let after = &up[0].event["data"];
+    let after = &up[0]["data"];
     assert_eq!(
         after["object"]["items"]["data"][0]["price"]["lookup_key"],
         "top-expert-monthly"
@@ -261,15 +261,15 @@ fn stories_send_what_stripe_sends_in_order_about_the_same_objects() {
         "community-expert-monthly"
     );
     assert_eq!(
-        up[1].event["data"]["object"]["amount_due"],
+        up[1]["data"]["object"]["amount_due"],
         4900 - 2500,
         "the proration invoice"
     );
     let recovered = story("renewal-failed-then-recovered", &st, 1).unwrap();
-    assert_eq!(recovered[6].event["data"]["object"]["status"], "past_due");
-    assert_eq!(recovered[11].event["data"]["object"]["status"], "active");
+    assert_eq!(recovered[6]["data"]["object"]["status"], "past_due");
+    assert_eq!(recovered[11]["data"]["object"]["status"], "active");
     assert_ne!(
-        recovered[3].event["data"]["object"]["id"], recovered[7].event["data"]["object"]["id"],
+        recovered[3]["data"]["object"]["id"], recovered[7]["data"]["object"]["id"],
         "the retry is a new charge"
     );
 }

@@ -15,7 +15,8 @@ use crate::testfire::deliver::{parse_target, DEFAULT_TIMEOUT};
 use crate::testfire::events::{self, EventKind, Story};
 use crate::testfire::scenario::{self, Maker, Outgoing, ScenarioInfo, Sender};
 use crate::testfire::{
-    overrides, random_id, Body, Deliverer, Delivery, Outcome, SigningMode, Subject, DEFAULT_TARGET,
+    overrides, random_id, with_event_id, Body, Deliverer, Delivery, Outcome, SigningMode, Subject,
+    DEFAULT_TARGET,
 };
 
 /// The most deliveries a run's answer carries (the history has them all).
@@ -161,6 +162,22 @@ fn body_error(rule: String) -> ErrorBody {
     InputError::new("body", rule).into()
 }
 
+/// How many events one run sends: 1 to 1,000,000 (`field`: `repeat` or `count`).
+fn check_events(field: &'static str, n: u32) -> Result<(), ErrorBody> {
+    if (1..=1_000_000).contains(&n) {
+        return Ok(());
+    }
+    Err(InputError::new(field, format!("{n} is not between 1 and 1,000,000")).into())
+}
+
+/// How many deliveries in flight at once: 1 to 256.
+fn check_concurrency(n: u32) -> Result<(), ErrorBody> {
+    if (1..=256).contains(&n) {
+        return Ok(());
+    }
+    Err(InputError::new("concurrency", format!("{n} is not between 1 and 256")).into())
+}
+
 impl Console {
     pub fn testfire_catalog(&self) -> Vec<EventKind> {
         events::CATALOG.to_vec()
@@ -200,13 +217,14 @@ impl Console {
         Story::new(subject, self.environment() == Environment::Live)
     }
 
-    /// One event of `kind` for `org`, with the overrides applied.
-    pub async fn testfire_build(
+    /// One event of `kind` for `org`, with the overrides applied, and what it was filled from:
+    /// what the preview, `trigger` and `trigger --print` all send.
+    async fn event_for(
         &self,
         kind: &str,
         org: Option<&str>,
         set: &[String],
-    ) -> Result<BuiltEvent, ErrorBody> {
+    ) -> Result<(&'static EventKind, Subject, serde_json::Value), ErrorBody> {
         let kind = events::kind("type", kind)?;
         let subject = self.testfire_subject(org).await?;
         let event = events::build(
@@ -214,7 +232,17 @@ impl Console {
             &self.story(subject.clone()),
             crate::store::now_seconds(),
         );
-        let event = overrides::apply(&event, set)?;
+        Ok((kind, subject, overrides::apply(&event, set)?))
+    }
+
+    /// One event of `kind` for `org`, with the overrides applied, pretty-printed to edit.
+    pub async fn testfire_build(
+        &self,
+        kind: &str,
+        org: Option<&str>,
+        set: &[String],
+    ) -> Result<BuiltEvent, ErrorBody> {
+        let (kind, subject, event) = self.event_for(kind, org, set).await?;
         Ok(BuiltEvent {
             kind: kind.clone(),
             subject,
@@ -337,25 +365,11 @@ impl Console {
         input: &TriggerInput,
         op: Option<&str>,
     ) -> Result<RunResult, ErrorBody> {
-        if input.repeat == 0 || input.repeat > 1_000_000 {
-            return Err(InputError::new(
-                "repeat",
-                format!("{} is not between 1 and 1,000,000", input.repeat),
-            )
-            .into());
-        }
-        if input.concurrency == 0 || input.concurrency > 256 {
-            return Err(InputError::new(
-                "concurrency",
-                format!("{} is not between 1 and 256", input.concurrency),
-            )
-            .into());
-        }
-        let kind = events::kind("type", &input.kind)?;
-        let subject = self.testfire_subject(input.org.as_deref()).await?;
-        let story = self.story(subject.clone());
-        let t = crate::store::now_seconds();
-        let ev = overrides::apply(&events::build(kind, &story, t), &input.set)?;
+        check_events("repeat", input.repeat)?;
+        check_concurrency(input.concurrency)?;
+        let (_, subject, ev) = self
+            .event_for(&input.kind, input.org.as_deref(), &input.set)
+            .await?;
         // An `id` set by hand is kept on every copy (duplicates on purpose).
         let fresh_ids = !input.set.iter().any(|s| {
             s.split_once('=')
@@ -378,13 +392,10 @@ impl Console {
 
     /// What `trigger` would send for one event, without sending it.
     pub async fn trigger_print(&self, input: &TriggerInput) -> Result<PrintedRequest, ErrorBody> {
-        let built = self
-            .testfire_build(&input.kind, input.org.as_deref(), &input.set)
+        let (_, _, event) = self
+            .event_for(&input.kind, input.org.as_deref(), &input.set)
             .await?;
-        let compact = serde_json::to_string(
-            &serde_json::from_str::<serde_json::Value>(&built.body).expect("built JSON"),
-        )
-        .expect("serializes");
+        let compact = serde_json::to_string(&event).expect("events serialize");
         let sender = self.sender(&input.delivery, None, None).await?;
         let (body, headers) = sender.request(&compact)?;
         Ok(PrintedRequest {
@@ -442,27 +453,15 @@ impl Console {
                     .unwrap_or("renewal-failed-then-recovered");
                 let mut steps = scenario::story(of, &story, t)?;
                 steps.reverse();
-                built(steps.iter().map(|s| compact(&s.event)).collect())
+                built(steps.iter().map(compact).collect())
             }
             "burst" => {
                 let kind = events::kind("kind", input.kind.as_deref().unwrap_or("invoice.paid"))?;
                 let count = input.count.unwrap_or(100);
-                if count == 0 || count > 1_000_000 {
-                    return Err(InputError::new(
-                        "count",
-                        format!("{count} is not between 1 and 1,000,000"),
-                    )
-                    .into());
-                }
-                concurrency = input.concurrency.unwrap_or(16) as usize;
-                if !(1..=256).contains(&concurrency) {
-                    return Err(InputError::new(
-                        "concurrency",
-                        format!("{concurrency} is not between 1 and 256"),
-                    )
-                    .into());
-                }
-                let story = story.clone();
+                check_events("count", count)?;
+                let c = input.concurrency.unwrap_or(16);
+                check_concurrency(c)?;
+                concurrency = c as usize;
                 (
                     count as usize,
                     copies(&events::build(kind, &story, t), true),
@@ -471,7 +470,7 @@ impl Console {
             name => built(
                 scenario::story(name, &story, t)?
                     .iter()
-                    .map(|s| compact(&s.event))
+                    .map(compact)
                     .collect(),
             ),
         };
@@ -568,24 +567,22 @@ impl Console {
 /// id into the text is what lets a burst keep up with a plain POST loop.
 fn copies(event: &serde_json::Value, fresh_ids: bool) -> Maker {
     let first = Outgoing::of(event);
-    let needle = format!(
-        "\"id\":{}",
-        serde_json::Value::String(first.event_id.clone())
-    );
     Arc::new(move |i| {
-        if i == 0 || !fresh_ids || !first.body.contains(&needle) {
+        if i == 0 || !fresh_ids {
             return Ok(first.clone());
         }
         let event_id = random_id("evt");
-        let body = first
-            .body
-            .replacen(&needle, &format!("\"id\":\"{event_id}\""), 1);
-        Ok(Outgoing {
-            body: Body::from(body),
-            event_id,
-            event_type: first.event_type.clone(),
-            shared: true,
-        })
+        Ok(
+            match with_event_id(&first.body, &first.event_id, &event_id) {
+                Some(body) => Outgoing {
+                    body: Body::from(body),
+                    event_id,
+                    event_type: first.event_type.clone(),
+                    shared: true,
+                },
+                None => first.clone(),
+            },
+        )
     })
 }
 

@@ -6,7 +6,7 @@ use ts_rs::TS;
 
 use super::{SendFuture, Store, StoreError};
 use crate::testfire::subject::{PriceFacts, Subject};
-use crate::testfire::{Delivery, Outcome, SigningMode};
+use crate::testfire::{with_event_id, Delivery, Outcome, SigningMode};
 
 /// An organization to fill events from, as the picker lists it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
@@ -376,7 +376,7 @@ impl Store {
                 .await,
             }
             .map_err(|e| self.err(e))?;
-            rows.into_iter().map(|r| self.delivery_of(r)).collect()
+            rows.iter().map(|r| self.delivery_of(r)).collect()
         })
     }
 
@@ -389,135 +389,71 @@ impl Store {
             .fetch_optional(self.pool())
             .await
             .map_err(|e| self.err(e))?;
-            row.map(|r| self.delivery_of(r)).transpose()
+            row.as_ref().map(|r| self.delivery_of(r)).transpose()
         })
     }
 
-    fn delivery_of(&self, r: DeliveryRow) -> Result<Delivery, StoreError> {
-        self.delivery_from(&r).map_err(|e| self.err(e))?
-    }
-
-    fn delivery_from(&self, r: &DeliveryRow) -> Result<Result<Delivery, StoreError>, sqlx::Error> {
+    /// A history row (the columns of [`DELIVERY_COLUMNS`], in order).
+    fn delivery_of(&self, r: &DeliveryRow) -> Result<Delivery, StoreError> {
         use sqlx::Row;
-        let id: i64 = r.try_get(0)?;
-        let event_id: String = r.try_get(7)?;
-        let body: Option<String> = r.try_get(12)?;
-        let first: Option<String> = r.try_get(21)?;
-        let first_event: Option<String> = r.try_get(22)?;
+        let id: i64 = r.try_get(0).map_err(|e| self.err(e))?;
+        let bad = |what: String| StoreError::Other {
+            location: self.location().to_owned(),
+            detail: format!("webhook_deliveries row {id}: {what}"),
+        };
+        let col = |e: sqlx::Error| self.err(e);
+        let headers = |raw: &str| {
+            serde_json::from_str::<Vec<(String, String)>>(raw).map_err(|e| bad(e.to_string()))
+        };
+        let event_id: String = r.try_get(7).map_err(col)?;
+        let body: Option<String> = r.try_get(12).map_err(col)?;
+        let first: Option<String> = r.try_get(21).map_err(col)?;
+        let first_event: Option<String> = r.try_get(22).map_err(col)?;
         let body = match (body, first, first_event) {
             (Some(b), _, _) => b,
             // A burst's copy: the run's first body with this event id.
             (None, Some(first), Some(first_event)) => {
-                let quoted =
-                    |id: &str| format!("\"id\":{}", serde_json::Value::String(id.to_owned()));
-                first.replacen(&quoted(&first_event), &quoted(&event_id), 1)
+                with_event_id(&first, &first_event, &event_id).unwrap_or(first)
             }
             // Its run's first delivery is not there (runs record it before any copy, so only
             // a damaged file could hold this): said so, and the rest of the history reads.
             _ => "(this copy's body is not in the history: its run's first delivery was not recorded)"
                 .to_owned(),
         };
-        Ok(self.delivery_parts(
-            (
-                id,
-                r.try_get(1)?,
-                r.try_get(2)?,
-                r.try_get(3)?,
-                r.try_get(4)?,
-                r.try_get(5)?,
-                r.try_get(6)?,
-                event_id,
-            ),
-            (
-                r.try_get(8)?,
-                r.try_get(9)?,
-                r.try_get(10)?,
-                r.try_get(11)?,
-                body,
-                r.try_get(13)?,
-                r.try_get(14)?,
-            ),
-            (
-                r.try_get(15)?,
-                r.try_get(16)?,
-                r.try_get(17)?,
-                r.try_get(18)?,
-                r.try_get(19)?,
-                r.try_get(20)?,
-            ),
-            r.try_get::<i64, _>(23)? != 0,
-        ))
-    }
-
-    #[allow(clippy::type_complexity)]
-    fn delivery_parts(
-        &self,
-        (id, run_id, scenario, step, attempt, replay_of, url, event_id): (
-            i64,
-            String,
-            Option<String>,
-            i64,
-            i64,
-            Option<i64>,
-            String,
-            String,
-        ),
-        (event_type, org_id, mode, request_headers, body, outcome, http_status): (
-            String,
-            Option<String>,
-            String,
-            String,
-            String,
-            String,
-            Option<i64>,
-        ),
-        (response_headers, response_body, truncated, error, latency_us, sent_at_ms): (
-            Option<String>,
-            Option<String>,
-            i64,
-            Option<String>,
-            Option<i64>,
-            i64,
-        ),
-        as_expected: bool,
-    ) -> Result<Delivery, StoreError> {
-        let bad = |what: &str| StoreError::Other {
-            location: self.location().to_owned(),
-            detail: format!("webhook_deliveries row {id}: {what}"),
-        };
-        let mode = SigningMode::parse("mode", &mode).map_err(|e| bad(&e.rule))?;
-        let outcome = Outcome::parse(&outcome).ok_or_else(|| bad("unknown outcome"))?;
-        let headers = |raw: &str| {
-            serde_json::from_str::<Vec<(String, String)>>(raw).map_err(|e| bad(&e.to_string()))
-        };
-        let http_status = http_status.map(|s| s as u16);
+        let mode: String = r.try_get(10).map_err(col)?;
+        let outcome: String = r.try_get(13).map_err(col)?;
+        let request_headers: String = r.try_get(11).map_err(col)?;
+        let response_headers: Option<String> = r.try_get(15).map_err(col)?;
         Ok(Delivery {
             id,
-            run_id,
-            scenario,
-            step: step as u32,
-            attempt: attempt as u32,
-            replay_of,
-            url,
+            run_id: r.try_get(1).map_err(col)?,
+            scenario: r.try_get(2).map_err(col)?,
+            step: r.try_get::<i64, _>(3).map_err(col)? as u32,
+            attempt: r.try_get::<i64, _>(4).map_err(col)? as u32,
+            replay_of: r.try_get(5).map_err(col)?,
+            url: r.try_get(6).map_err(col)?,
             event_id,
-            event_type,
-            org_id,
-            as_expected,
-            mode,
+            event_type: r.try_get(8).map_err(col)?,
+            org_id: r.try_get(9).map_err(col)?,
+            mode: SigningMode::parse("mode", &mode).map_err(|e| bad(e.rule))?,
             request_headers: headers(&request_headers)?,
             body,
             body_shared: false,
-            outcome,
-            http_status,
+            outcome: Outcome::parse(&outcome).ok_or_else(|| bad("unknown outcome".into()))?,
+            http_status: r
+                .try_get::<Option<i64>, _>(14)
+                .map_err(col)?
+                .map(|s| s as u16),
             response_headers: match response_headers {
                 Some(h) => headers(&h)?,
                 None => Vec::new(),
             },
-            response_body,
-            response_truncated: truncated != 0,
-            error,
-            latency_us,
-            sent_at_ms,
+            response_body: r.try_get(16).map_err(col)?,
+            response_truncated: r.try_get::<i64, _>(17).map_err(col)? != 0,
+            error: r.try_get(18).map_err(col)?,
+            latency_us: r.try_get(19).map_err(col)?,
+            sent_at_ms: r.try_get(20).map_err(col)?,
+            as_expected: r.try_get::<i64, _>(23).map_err(col)? != 0,
         })
     }
 }

@@ -138,10 +138,6 @@ impl Deliverer {
         Deliverer { client, timeout }
     }
 
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-
     /// POSTs `body` with `headers`; never fails: every way it can go is an [`Attempt`].
     pub async fn post(&self, url: &str, headers: &[(String, String)], body: &str) -> Attempt {
         let sent_at_ms = crate::store::now_millis();

@@ -75,18 +75,6 @@ pub struct Delivery {
     pub as_expected: bool,
 }
 
-/// A delivery about to be made (or made again): everything but the answer.
-#[derive(Debug, Clone)]
-pub struct Request {
-    pub url: String,
-    pub event_id: String,
-    pub event_type: String,
-    pub org_id: Option<String>,
-    pub mode: SigningMode,
-    pub headers: Vec<(String, String)>,
-    pub body: Body,
-}
-
 /// The body as sent: JSON text, shared so that a retry or a duplicate does not copy it.
 pub type Body = std::sync::Arc<str>;
 
@@ -98,6 +86,16 @@ pub fn as_expected(mode: SigningMode, status: Option<u16>) -> bool {
         Some(s) => (400..500).contains(&s),
         None => false,
     }
+}
+
+/// `body` with its event id `from` written as `to` (the first `"id":"<from>"`): how a burst's
+/// copies are made from its first event, and how the history gives a copy's body back, so
+/// the two cannot disagree. `None` when the body does not hold that id.
+pub fn with_event_id(body: &str, from: &str, to: &str) -> Option<String> {
+    let quoted = |id: &str| format!("\"id\":{}", serde_json::Value::String(id.to_owned()));
+    let needle = quoted(from);
+    body.contains(&needle)
+        .then(|| body.replacen(&needle, &quoted(to), 1))
 }
 
 /// A random Stripe-looking id: `prefix_` and 24 base62 characters.

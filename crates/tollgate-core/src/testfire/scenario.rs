@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use ts_rs::TS;
 
 use super::deliver::Deliverer;
-use super::events::{self, build, envelope, Inv, Story};
+use super::events::{self, envelope, Inv, Story};
 use super::sign::{signed, SigningMode};
 use super::{as_expected, Body, Delivery};
 use crate::domain::{InputError, WebhookSecret};
@@ -53,19 +53,10 @@ pub fn scenario(field: &'static str, name: &str) -> Result<&'static ScenarioInfo
         })
 }
 
-/// One event of a story: its catalog name and the event itself.
-#[derive(Debug, Clone)]
-pub struct Step {
-    pub label: String,
-    pub event: Value,
-}
-
-fn step(kind: &str, st: &Story, object: Value, previous: Option<Value>, t: i64) -> Step {
+/// One event of a story, of the catalog type `kind`.
+fn step(kind: &str, st: &Story, object: Value, previous: Option<Value>, t: i64) -> Value {
     let k = events::kind("type", kind).expect("the stories use catalog types");
-    Step {
-        label: k.name.to_owned(),
-        event: envelope(k, st, object, previous, t),
-    }
+    envelope(k, st, object, previous, t)
 }
 
 fn items_of(sub: &Value) -> Value {
@@ -73,7 +64,7 @@ fn items_of(sub: &Value) -> Value {
 }
 
 /// The events Stripe sends for a story, oldest first, one second apart from `t`.
-pub fn story(name: &str, base: &Story, t: i64) -> Result<Vec<Step>, InputError> {
+pub fn story(name: &str, base: &Story, t: i64) -> Result<Vec<Value>, InputError> {
     let mut st = base.clone();
     let s = st.subject.clone();
     let interval = (s.period_end - s.period_start).max(86400);
@@ -184,16 +175,6 @@ pub fn story(name: &str, base: &Story, t: i64) -> Result<Vec<Step>, InputError> 
         }
     }
     Ok(out)
-}
-
-/// The events of a single trigger: `repeat` copies of `kind`, each with its own id.
-pub fn repeated(kind: &events::EventKind, st: &Story, t: i64, repeat: u32) -> Vec<Step> {
-    (0..repeat.max(1))
-        .map(|_| Step {
-            label: kind.name.to_owned(),
-            event: build(kind, st, t),
-        })
-        .collect()
 }
 
 /// Signs and sends; every attempt becomes a [`Delivery`] (id 0 until recorded).
