@@ -1044,6 +1044,11 @@ async fn webhooks_test_fire_scenarios_history_and_replay() {
         subject.contains("cus_") && subject.contains("sub_"),
         "{subject}"
     );
+    // Nothing sent yet: the history says so and what will land there.
+    click(&c, "[data-testid=wh-tab-history]").await;
+    wait_text(&c, "[data-testid=history-empty]", "Nothing sent yet").await;
+    shot(&c, "59-webhooks-history-empty").await;
+    click(&c, "[data-testid=wh-tab-send]").await;
     let body = wait_js(&c, "const t = document.querySelector('[data-testid=wh-body]'); return t.value.includes('invoice.payment_failed') && t.value").await;
     let cus = subject
         .split_whitespace()
