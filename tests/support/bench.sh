@@ -57,6 +57,7 @@ fi
 ./target/release/examples/catalog_bench
 ./target/release/examples/sync_bench
 ./target/release/examples/testfire_bench
+./target/release/examples/door_bench
 ledger_db="$data/ledger-1m.sqlite3"
 ./target/release/examples/ledger_bench --db "$ledger_db"
 

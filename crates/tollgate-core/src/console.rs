@@ -138,24 +138,6 @@ pub struct Console {
     syncing: tokio::sync::Mutex<()>,
 }
 
-/// The OS user running Tollgate, as the audit log records it.
-fn os_user() -> String {
-    ["USER", "LOGNAME", "USERNAME"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok().filter(|u| !u.trim().is_empty()))
-        // Services and containers often set no USER: the home folder's name is the user's.
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .and_then(|h| {
-                    std::path::Path::new(&h)
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                })
-                .filter(|n| !n.is_empty())
-        })
-        .unwrap_or_else(|| "unknown".to_owned())
-}
-
 fn env_var_error(var: &'static str, e: InputError) -> ErrorBody {
     ErrorBody {
         code: ErrorCode::InvalidInput,
@@ -174,7 +156,7 @@ impl Console {
         Console {
             env: Mutex::new(env),
             surface,
-            os_user: os_user(),
+            os_user: crate::who::os_user(),
             secrets: SecretStore::new(keyring_service),
             overrides,
             stores: tokio::sync::Mutex::new(HashMap::new()),

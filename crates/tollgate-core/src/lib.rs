@@ -17,6 +17,7 @@ pub mod sync;
 pub mod testfire;
 #[cfg(feature = "test-support")]
 pub mod testing;
+pub mod who;
 
 pub use console::Console;
 pub use domain::environment::Environment;

@@ -401,7 +401,19 @@ export type ReceiverStats = { received: number, recorded: number, duplicates: nu
 /**
  * The last rejection or failure, for the screen.
  */
-last_error: string | null, };
+last_error: string | null, 
+/**
+ * Runs of the settle task the receiver wakes (reads of what events touched).
+ */
+settle_runs: number, 
+/**
+ * Settle runs that failed (the store or Stripe refused; retried on the next run).
+ */
+settle_failures: number, 
+/**
+ * Panics caught in the receiver or the settle task (each also a sync issue).
+ */
+panics: number, settle_last_error: string | null, };
 
 export type CommissionQuery = { from: string, to: string, period: Period, group_by: Array<Dim>, currency: string | null, tier: string | null, plan_type: string | null, 
 /**

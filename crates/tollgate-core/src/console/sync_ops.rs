@@ -78,6 +78,32 @@ pub enum AccessAction {
 pub(crate) struct RunningReceiver {
     receiver: Receiver,
     settler: tokio::task::JoinHandle<()>,
+    settle: Arc<SettleStats>,
+}
+
+/// How the settle task has fared, for the receiver's status.
+#[derive(Default)]
+pub struct SettleStats {
+    runs: std::sync::atomic::AtomicU64,
+    failures: std::sync::atomic::AtomicU64,
+    panics: std::sync::atomic::AtomicU64,
+    last_error: std::sync::Mutex<Option<String>>,
+}
+
+impl SettleStats {
+    fn fold_into(&self, s: &mut ReceiverStats) {
+        use std::sync::atomic::Ordering::Relaxed;
+        s.settle_runs = self.runs.load(Relaxed);
+        s.settle_failures = self.failures.load(Relaxed);
+        s.panics += self.panics.load(Relaxed);
+        s.settle_last_error = self.last_error.lock().expect("settle stats").clone();
+    }
+
+    fn failed(&self, why: String) {
+        self.failures
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        *self.last_error.lock().expect("settle stats") = Some(why);
+    }
 }
 
 impl Console {
@@ -276,11 +302,11 @@ impl Console {
             AccessAction::Revoke => Some(AccessStatus::Canceled),
             AccessAction::Clear => None,
         };
-        let mut tx = store.begin().await?;
+        let mut tx = store.write("access override").await?;
         db::set_override(&mut tx, org, plan, status, reason, &self.os_user)
             .await
             .map_err(|e| store.err(e))?;
-        tx.commit().await.map_err(|e| store.err(e))?;
+        tx.commit().await?;
         let name = match action {
             AccessAction::Grant => "access.grant",
             AccessAction::Revoke => "access.revoke",
@@ -367,7 +393,7 @@ impl Console {
                 );
             }
         }
-        let mut tx = store.begin().await?;
+        let mut tx = store.write("resync organization").await?;
         for c in &customers {
             db::mark_dirty(&mut tx, Kind::Customer, c, 0)
                 .await
@@ -381,7 +407,7 @@ impl Console {
                 .await
                 .map_err(e)?;
         }
-        tx.commit().await.map_err(e)?;
+        tx.commit().await?;
         p.settle(&|| false).await?;
         self.audit(
             "sync.resync_org",
@@ -416,8 +442,13 @@ impl Console {
                 message: format!("cannot listen on 127.0.0.1:{port}: {e}"),
                 field: Some("port".into()),
             })?;
-        let settler = tokio::spawn(settle_loop(p, notify));
-        *self.receiver.lock().await = Some(RunningReceiver { receiver, settler });
+        let settle = Arc::new(SettleStats::default());
+        let settler = tokio::spawn(settle_loop(p, notify, settle.clone()));
+        *self.receiver.lock().await = Some(RunningReceiver {
+            receiver,
+            settler,
+            settle,
+        });
         Ok(self.receiver_status().await)
     }
 
@@ -435,7 +466,11 @@ impl Console {
                 running: true,
                 url: Some(format!("http://{}/webhook", r.receiver.addr)),
                 secrets,
-                stats: Some(r.receiver.stats()),
+                stats: Some({
+                    let mut s = r.receiver.stats();
+                    r.settle.fold_into(&mut s);
+                    s
+                }),
             },
             None => ReceiverStatus {
                 running: false,
@@ -448,16 +483,38 @@ impl Console {
 }
 
 /// Reads what recorded events touched, each time the receiver records one (coalesced), and
-/// every 30 s so an offline stretch is retried.
-pub async fn settle_loop(p: Processor, notify: Arc<tokio::sync::Notify>) {
+/// every 30 s so an offline stretch is retried. A failed run is counted and retried on the next;
+/// a panic in a run is caught, counted and recorded as a sync issue, and the loop goes on.
+pub async fn settle_loop(p: Processor, notify: Arc<tokio::sync::Notify>, stats: Arc<SettleStats>) {
+    use futures_util::FutureExt;
+    use std::sync::atomic::Ordering::Relaxed;
     loop {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(30), notify.notified()).await;
-        match p.settle(&|| false).await {
-            Ok(r) if r.offline.is_some() => {
+        stats.runs.fetch_add(1, Relaxed);
+        match std::panic::AssertUnwindSafe(p.settle(&|| false))
+            .catch_unwind()
+            .await
+        {
+            Ok(Ok(r)) if r.offline.is_some() => {
                 tracing::warn!(offline = ?r.offline, "Stripe unreachable: payloads applied under the watermark")
             }
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e.message, "settle failed"),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::error!(error = %e.message, "settle failed");
+                stats.failed(e.message);
+            }
+            Err(panic) => {
+                let why = crate::sync::panic_message(&*panic);
+                tracing::error!(%why, "settle: panic caught");
+                stats.panics.fetch_add(1, Relaxed);
+                stats.failed(format!("panic: {why}"));
+                let detail = format!("reading changed objects panicked: {why}");
+                if let Err(e) = db::record_panic(p.store(), "settle", &detail).await {
+                    tracing::error!(error = %e, "the panic could not be recorded as a sync issue");
+                }
+                // The dirty marks are still there: the next run tries them again.
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
         }
     }
 }

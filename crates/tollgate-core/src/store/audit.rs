@@ -48,6 +48,7 @@ impl Store {
     }
 
     async fn append_audit_inner(&self, entry: &NewAuditEntry) -> Result<(), StoreError> {
+        let mut tx = self.append("audit").await?;
         sqlx::query(
             "INSERT INTO audit_log (at, environment, actor, surface, action, target, detail, stripe_ids) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
@@ -59,10 +60,10 @@ impl Store {
         .bind(entry.target.clone())
         .bind(entry.detail.to_string())
         .bind(entry.stripe_ids.join(" "))
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await
         .map_err(|e| self.err(e))?;
-        Ok(())
+        tx.commit().await
     }
 
     /// Newest first; `before` pages back from an entry id.

@@ -84,9 +84,9 @@ pub struct CatalogSnapshot {
 
 const PRICE_COLUMNS: &str = "stripe_id, product_id, lookup_key, nickname, tier, audience, plan_type, price_type, billing_interval, interval_count, usage_type, billing_scheme, unit_amount, unit_amount_decimal, tiers_mode, tiers, transform_divide_by, transform_round, custom_unit_amount, currency, commission_rate_bps, active, active_subscribers, metadata, livemode, created";
 
-type Tx<'c> = sqlx::Transaction<'c, sqlx::Any>;
+use super::Tx;
 
-async fn upsert_product(tx: &mut Tx<'_>, p: &ProductRow, now: i64) -> Result<(), sqlx::Error> {
+async fn upsert_product(tx: &mut Tx, p: &ProductRow, now: i64) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO products (stripe_id, name, description, active, metadata, livemode, created, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
@@ -108,7 +108,7 @@ async fn upsert_product(tx: &mut Tx<'_>, p: &ProductRow, now: i64) -> Result<(),
 
 /// Stripe keeps a lookup key on one price: a key that moved is taken off the old row first.
 async fn upsert_price(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx,
     p: &PriceRow,
     now: i64,
     counts: bool,
@@ -169,7 +169,7 @@ async fn upsert_price(
     Ok(())
 }
 
-async fn upsert_feature(tx: &mut Tx<'_>, f: &FeatureRow, now: i64) -> Result<(), sqlx::Error> {
+async fn upsert_feature(tx: &mut Tx, f: &FeatureRow, now: i64) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO entitlement_features (stripe_id, lookup_key, name, active, metadata, livemode, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) \
@@ -189,7 +189,7 @@ async fn upsert_feature(tx: &mut Tx<'_>, f: &FeatureRow, now: i64) -> Result<(),
 }
 
 async fn upsert_product_feature(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx,
     pf: &ProductFeatureRow,
     now: i64,
 ) -> Result<(), sqlx::Error> {
@@ -257,8 +257,8 @@ impl Store {
     ) -> SendFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             let now = now_seconds();
+            let mut tx = self.write("catalog: replace").await?;
             let run = async {
-                let mut tx = self.pool().begin().await?;
                 for p in &snap.products {
                     upsert_product(&mut tx, p, now).await?;
                 }
@@ -299,9 +299,10 @@ impl Store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-                tx.commit().await
+                Ok::<(), sqlx::Error>(())
             };
-            run.await.map_err(|e| self.err(e))
+            run.await.map_err(|e| self.err(e))?;
+            tx.commit().await
         })
     }
 
@@ -313,15 +314,15 @@ impl Store {
     ) -> SendFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             let now = now_seconds();
+            let mut tx = self.write("catalog: price").await?;
             let run = async {
-                let mut tx = self.pool().begin().await?;
                 if let Some(p) = product {
                     upsert_product(&mut tx, p, now).await?;
                 }
-                upsert_price(&mut tx, price, now, false).await?;
-                tx.commit().await
+                upsert_price(&mut tx, price, now, false).await
             };
-            run.await.map_err(|e| self.err(e))
+            run.await.map_err(|e| self.err(e))?;
+            tx.commit().await
         })
     }
 

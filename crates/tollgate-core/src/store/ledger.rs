@@ -36,7 +36,7 @@ pub const NO_PLAN: (&str, &str) = ("commission", "community");
 /// Rates from price metadata `commissionRate` for every (plan type, tier) that has none yet,
 /// open-ended from the start of time. Admin rows are never touched. When two active prices
 /// of one plan type and tier disagree, the newest price's rate is taken.
-pub(crate) async fn seed_rates(tx: &mut Tx<'_>) -> Result<u64, sqlx::Error> {
+pub(crate) async fn seed_rates(tx: &mut Tx) -> Result<u64, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT plan_type, tier, commission_rate_bps FROM prices
          WHERE commission_rate_bps IS NOT NULL AND plan_type IN ('commission', 'monthly', 'annual') AND tier IS NOT NULL AND tier <> ''
@@ -72,7 +72,7 @@ pub(crate) async fn seed_rates(tx: &mut Tx<'_>) -> Result<u64, sqlx::Error> {
 
 /// The rate in force at `at` for a plan type and tier.
 pub(crate) async fn rate_at(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx,
     plan_type: &str,
     tier: &str,
     at: i64,
@@ -95,7 +95,7 @@ pub(crate) async fn rate_at(
 /// plan change before the moment, else the one before the first change after it, else its
 /// price now. Of several, the latest started wins. None: [`NO_PLAN`].
 pub(crate) async fn plan_at(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx,
     org: &str,
     at: i64,
 ) -> Result<(String, String), sqlx::Error> {
@@ -165,10 +165,7 @@ pub struct Terms {
 /// Records an appointment: its charge row once (with the snapshot at the charge's moment),
 /// then a reversal row for each refund not recorded yet, under the charge row's terms.
 /// Returns the rows added.
-pub(crate) async fn write_appointment(
-    tx: &mut Tx<'_>,
-    a: &Appointment,
-) -> Result<u64, sqlx::Error> {
+pub(crate) async fn write_appointment(tx: &mut Tx, a: &Appointment) -> Result<u64, sqlx::Error> {
     let tz = report_zone(tx).await?;
     let held = sqlx::query(
         "SELECT plan_type_at_transaction, tier_level_at_transaction, commission_rate, org_id, expert_account_id FROM transaction_commissions WHERE id = $1",
@@ -260,7 +257,7 @@ struct Amounts {
 
 #[allow(clippy::too_many_arguments)]
 async fn insert_row(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx,
     tz: chrono_tz::Tz,
     a: &Appointment,
     id: &str,
@@ -740,7 +737,7 @@ pub async fn set_time_zone(
     store: &super::Store,
     tz: chrono_tz::Tz,
 ) -> Result<u64, super::StoreError> {
-    let mut tx = store.begin().await?;
+    let mut tx = store.write("ledger: time zone").await?;
     let range: (Option<i64>, Option<i64>) =
         sqlx::query_as("SELECT min(occurred_at), max(occurred_at) FROM transaction_commissions")
             .fetch_one(&mut *tx)
@@ -791,7 +788,7 @@ pub async fn set_time_zone(
     .execute(&mut *tx)
     .await
     .map_err(|e| store.err(e))?;
-    tx.commit().await.map_err(|e| store.err(e))?;
+    tx.commit().await?;
     Ok(moved)
 }
 
@@ -1136,7 +1133,7 @@ pub async fn add_rate(
     let tz = zone(store).await?;
     let from = day_start(tz, r.from);
     let to = r.to.map(|t| day_start(tz, t));
-    let mut tx = store.begin().await?;
+    let mut tx = store.write("ledger: add rate").await?;
     if let Some(other) = overlapping(&mut tx, &r.plan_type, &r.tier, from, to, None)
         .await
         .map_err(|e| store.err(e))?
@@ -1158,7 +1155,7 @@ pub async fn add_rate(
     .await
     .and_then(|r| rate_of(&r))
     .map_err(|e| store.err(e))?;
-    tx.commit().await.map_err(|e| store.err(e))?;
+    tx.commit().await?;
     Ok(Ok(row))
 }
 
@@ -1171,7 +1168,17 @@ pub async fn end_rate(
 ) -> Result<Option<Result<RateRow, String>>, super::StoreError> {
     let tz = zone(store).await?;
     let end = day_start(tz, at);
-    let Some(rate) = rates(store).await?.into_iter().find(|r| r.id == id) else {
+    // Read and shortened under the write lock: another process may be ending it too.
+    let mut tx = store.write("ledger: end rate").await?;
+    let Some(rate) = sqlx::query(
+        "SELECT id, plan_type, tier, rate_bps, effective_from, effective_to, source, note FROM commission_rates WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await
+    .and_then(|r| r.as_ref().map(rate_of).transpose())
+    .map_err(|e| store.err(e))?
+    else {
         return Ok(None);
     };
     if end <= rate.effective_from {
@@ -1189,9 +1196,10 @@ pub async fn end_rate(
     sqlx::query("UPDATE commission_rates SET effective_to = $1 WHERE id = $2")
         .bind(end)
         .bind(id)
-        .execute(store.pool())
+        .execute(&mut *tx)
         .await
         .map_err(|e| store.err(e))?;
+    tx.commit().await?;
     Ok(Some(Ok(RateRow {
         effective_to: Some(end),
         ..rate
@@ -1199,7 +1207,7 @@ pub async fn end_rate(
 }
 
 async fn overlapping(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx,
     plan_type: &str,
     tier: &str,
     from: i64,
@@ -1259,7 +1267,7 @@ pub async fn seed(
 ) -> Result<u64, super::StoreError> {
     let err = |e| store.err(e);
     let tz = zone(store).await?;
-    let mut tx = store.begin().await?;
+    let mut tx = store.write("dev seed").await?;
     for (plan, tier, bps) in SEED_RATES {
         sqlx::query(
             "INSERT INTO commission_rates (plan_type, tier, rate_bps, effective_from, effective_to, source, note, created_at)
@@ -1289,7 +1297,7 @@ pub async fn seed(
             .fetch_all(&mut *tx)
             .await
             .map_err(err)?;
-    tx.commit().await.map_err(err)?;
+    tx.commit().await?;
     if orgs.is_empty() {
         orgs = (0..2000).map(|k| format!("org_seed{k:05}")).collect();
     }
@@ -1302,7 +1310,7 @@ pub async fn seed(
     const CHUNK: usize = 500;
     let mut added = 0u64;
     let mut k = 0u64;
-    let mut tx = store.begin().await?;
+    let mut tx = store.write("dev seed").await?;
     let mut in_tx = 0;
     while k < n {
         let mut rows: Vec<(
@@ -1427,22 +1435,22 @@ pub async fn seed(
         added += q.execute(&mut *tx).await.map_err(err)?.rows_affected();
         in_tx += CHUNK;
         if in_tx >= 20_000 {
-            tx.commit().await.map_err(err)?;
-            tx = store.begin().await?;
+            tx.commit().await?;
+            tx = store.write("dev seed").await?;
             in_tx = 0;
         }
         step(k);
     }
-    tx.commit().await.map_err(err)?;
+    tx.commit().await?;
     rebuild_days(store).await?;
     Ok(added)
 }
 
 /// The daily rollups computed again from the ledger.
 async fn rebuild_days(store: &super::Store) -> Result<(), super::StoreError> {
-    let mut tx = store.begin().await?;
+    let mut tx = store.write("ledger: rebuild rollups").await?;
     rebuild_days_tx(&mut tx).await.map_err(|e| store.err(e))?;
-    tx.commit().await.map_err(|e| store.err(e))?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -1467,7 +1475,7 @@ fn rollup_sum_exprs() -> String {
 
 /// Adds one row's sums to a rollup row, creating it if need be.
 async fn bump_rollup(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx,
     table: &str,
     key_cols: &str,
     keys: &[&str],
@@ -1493,7 +1501,7 @@ async fn bump_rollup(
     Ok(())
 }
 
-async fn rebuild_days_tx(tx: &mut Tx<'_>) -> Result<(), sqlx::Error> {
+async fn rebuild_days_tx(tx: &mut Tx) -> Result<(), sqlx::Error> {
     for (table, keys, group) in [
         (
             "commission_days",

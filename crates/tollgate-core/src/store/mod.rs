@@ -9,6 +9,7 @@ pub mod ledger;
 pub mod sync;
 pub mod sync_views;
 pub mod testfire;
+pub mod tx;
 
 use std::path::{Path, PathBuf};
 use std::sync::Once;
@@ -27,6 +28,7 @@ pub use audit::{AuditEntry, NewAuditEntry};
 pub use catalog::{
     CatalogSnapshot, CatalogView, FeatureRow, PriceRow, ProductFeatureRow, ProductRow,
 };
+pub use tx::Tx;
 
 /// A boxed future that is `Send`. The store's public async methods return this: built where
 /// every lifetime is concrete, it spares callers rustc's "Send is not general enough" on sqlx
@@ -68,7 +70,7 @@ pub enum StoreTarget {
     Url(DatabaseUrl),
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("the database at {location} is damaged or is not a Tollgate database ({detail}); move it aside and Tollgate will start a new one, or restore a backup")]
     Corrupt { location: String, detail: String },
@@ -82,6 +84,8 @@ pub enum StoreError {
         applied: i64,
         known: i64,
     },
+    #[error("the database at {location} stayed locked ({detail}); nothing was written")]
+    Busy { location: String, detail: String },
     #[error("database error at {location}: {detail}")]
     Other { location: String, detail: String },
 }
@@ -92,6 +96,7 @@ impl From<StoreError> for ErrorBody {
             StoreError::Corrupt { .. } => ErrorCode::DatabaseCorrupt,
             StoreError::ReadOnly { .. } => ErrorCode::DatabaseReadOnly,
             StoreError::Unavailable { .. } => ErrorCode::DatabaseUnavailable,
+            StoreError::Busy { .. } => ErrorCode::DatabaseUnavailable,
             StoreError::TooNew { .. } | StoreError::Other { .. } => ErrorCode::Internal,
         };
         ErrorBody::new(code, e.to_string())
@@ -111,6 +116,7 @@ fn classify(backend: Backend, location: &str, e: sqlx::Error) -> StoreError {
             match primary {
                 Some(11) | Some(26) => StoreError::Corrupt { location, detail }, // CORRUPT, NOTADB
                 Some(8) => StoreError::ReadOnly { location, detail },            // READONLY
+                Some(5) | Some(6) => StoreError::Busy { location, detail },      // BUSY, LOCKED
                 Some(14) | Some(23) => StoreError::Unavailable { location, detail }, // CANTOPEN, AUTH
                 _ => StoreError::Other { location, detail },
             }
@@ -166,6 +172,10 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     location: String,
+    /// Postgres: the schema the store lives in (its advisory locks are per schema).
+    schema: String,
+    /// This process's writers, in line (see [`tx`]).
+    writes: std::sync::Arc<tx::WriteQueue>,
 }
 
 impl std::fmt::Debug for Store {
@@ -235,11 +245,21 @@ impl Store {
 
         let options: AnyConnectOptions =
             url.parse().map_err(|e| classify(backend, &location, e))?;
+        let application_name = crate::who::application_name();
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
             .acquire_timeout(Duration::from_secs(5))
             .after_connect(move |conn, _meta| {
+                let application_name = application_name.clone();
                 Box::pin(async move {
+                    if conn.backend_name() != "SQLite" {
+                        // A wait on one of this session's locks can then say whose it is.
+                        let set = format!(
+                            "SET application_name = '{}'",
+                            application_name.replace('\'', "")
+                        );
+                        let _ = conn.execute(set.as_str()).await;
+                    }
                     if conn.backend_name() == "SQLite" {
                         conn.execute("PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;")
                             .await?;
@@ -265,10 +285,12 @@ impl Store {
             .await
             .map_err(|e| classify(backend, &location, e))?;
 
-        let store = Store {
+        let mut store = Store {
             pool,
             backend,
             location,
+            schema: String::new(),
+            writes: Default::default(),
         };
         // A file that is not a database opens fine and fails on first read: read now.
         let probe = match backend {
@@ -279,12 +301,15 @@ impl Store {
             .fetch_one(&store.pool)
             .await
             .map_err(|e| store.err(e))?;
+        if backend == Backend::Postgres {
+            store.schema = sqlx::query_scalar::<_, String>(
+                "SELECT CAST(COALESCE(current_schema(), '') AS TEXT)",
+            )
+            .fetch_one(&store.pool)
+            .await
+            .map_err(|e| store.err(e))?;
+        }
         Ok(store)
-    }
-
-    /// A transaction, its failure reported as the store's error (location, kind).
-    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
-        self.pool.begin().await.map_err(|e| self.err(e))
     }
 
     pub fn backend(&self) -> Backend {

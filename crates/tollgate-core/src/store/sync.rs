@@ -12,7 +12,7 @@ use crate::access::{self, Access, AccessSource, AccessStatus};
 use crate::sync::event::{Event, Kind};
 use crate::sync::objects::{is_terminal, status_rank, Customer, Purchase, Subscription};
 
-pub(crate) type Tx<'c> = sqlx::Transaction<'c, sqlx::Any>;
+pub(crate) use super::tx::Tx;
 
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -98,12 +98,13 @@ pub enum Outcome {
     Stale,
 }
 
-/// The ledger insert plus dirty marks for one batch; the caller commits.
+/// The ledger insert plus dirty marks for one batch; the caller commits. Also returns the ids
+/// this call inserted (the rest were in the ledger already, or twice in `events`).
 pub(crate) async fn ingest_tx(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx,
     events: &[&Event],
     source: &str,
-) -> Result<IngestCounts, sqlx::Error> {
+) -> Result<(IngestCounts, std::collections::HashSet<String>), sqlx::Error> {
     let mut counts = IngestCounts::default();
     let received = now_ms();
     let backend = super::Backend::of(tx);
@@ -223,11 +224,11 @@ pub(crate) async fn ingest_tx(
         }
         q.execute(&mut **tx).await?;
     }
-    Ok(counts)
+    Ok((counts, inserted))
 }
 
 pub(crate) async fn mark_dirty(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx,
     kind: Kind,
     id: &str,
     watermark: i64,
@@ -267,8 +268,18 @@ pub(crate) async fn dirty_batch(store: &Store, limit: i64) -> Result<Vec<Dirty>,
         .map_err(|e| store.err(e))
 }
 
+/// Clears marks, in the door's order (kind, then id), so the rows of a settle and of a door
+/// group are always locked in one order.
+pub(crate) async fn clear_dirty_all(tx: &mut Tx, marks: &mut [Dirty]) -> Result<(), sqlx::Error> {
+    marks.sort_by(|a, b| (a.kind, &a.object_id).cmp(&(b.kind, &b.object_id)));
+    for d in marks.iter() {
+        clear_dirty(tx, d).await?;
+    }
+    Ok(())
+}
+
 /// Clears a mark if no event arrived since the read began.
-pub(crate) async fn clear_dirty(tx: &mut Tx<'_>, d: &Dirty) -> Result<(), sqlx::Error> {
+pub(crate) async fn clear_dirty(tx: &mut Tx, d: &Dirty) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM dirty_objects WHERE object_id = $1 AND kind = $2 AND generation = $3")
         .bind(&d.object_id)
         .bind(d.kind.as_str())
@@ -284,15 +295,16 @@ pub(crate) async fn dirty_failed(
     error: &str,
     count_attempt: bool,
 ) -> Result<(), StoreError> {
+    let mut tx = store.append("settle: failed read").await?;
     sqlx::query("UPDATE dirty_objects SET attempts = attempts + $1, last_error = $2 WHERE object_id = $3 AND kind = $4")
         .bind(count_attempt as i64)
         .bind(error)
         .bind(&d.object_id)
         .bind(d.kind.as_str())
-        .execute(store.pool())
+        .execute(&mut *tx)
         .await
         .map_err(|e| store.err(e))?;
-    Ok(())
+    tx.commit().await
 }
 
 /// The recorded payloads of an object's events, oldest first, for applying while offline.
@@ -335,7 +347,7 @@ pub(crate) async fn payloads_for(
 }
 
 pub(crate) async fn record_issue(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx,
     object_id: &str,
     kind: &str,
     detail: &str,
@@ -356,7 +368,17 @@ pub(crate) async fn record_issue(
     Ok(())
 }
 
-pub(crate) async fn resolve_issue(tx: &mut Tx<'_>, object_id: &str) -> Result<(), sqlx::Error> {
+/// Records a panic caught in the receiver or the settle task as a sync issue (one row per
+/// place, its count in the detail), so the screen shows it; the task goes on.
+pub async fn record_panic(store: &Store, place: &str, detail: &str) -> Result<(), StoreError> {
+    let mut tx = store.append("sync issue: panic").await?;
+    record_issue(&mut tx, &format!("panic:{place}"), "panic", detail, None)
+        .await
+        .map_err(|e| store.err(e))?;
+    tx.commit().await
+}
+
+pub(crate) async fn resolve_issue(tx: &mut Tx, object_id: &str) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM sync_issues WHERE object_id = $1")
         .bind(object_id)
         .execute(&mut **tx)
@@ -375,7 +397,7 @@ fn search_text(parts: &[Option<&str>]) -> String {
 
 /// Writes a customer and the organization it bills for; relinks its subscriptions.
 pub(crate) async fn write_customer(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx,
     c: &Customer,
     stamp: Stamp,
 ) -> Result<Outcome, sqlx::Error> {
@@ -472,7 +494,7 @@ pub(crate) async fn write_customer(
 /// Writes a subscription under the ordering rules; records what changed in the org's timeline
 /// and re-derives the org's access.
 pub(crate) async fn write_subscription(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx,
     s: &Subscription,
     stamp: Stamp,
     event_id: Option<&str>,
@@ -676,7 +698,7 @@ pub(crate) async fn write_subscription(
     Ok(Outcome::Applied)
 }
 
-pub(crate) async fn write_purchase(tx: &mut Tx<'_>, p: &Purchase) -> Result<(), sqlx::Error> {
+pub(crate) async fn write_purchase(tx: &mut Tx, p: &Purchase) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO purchases (checkout_session_id, stripe_customer_id, stripe_price_id, amount, currency, completed_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7)
          ON CONFLICT (checkout_session_id) DO NOTHING",
@@ -705,7 +727,7 @@ pub(crate) async fn write_purchase(tx: &mut Tx<'_>, p: &Purchase) -> Result<(), 
 
 /// Replaces a customer's active entitlements with Stripe's list, unless a newer one is held.
 pub(crate) async fn write_entitlements(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx,
     customer: &str,
     list: &[(String, String)],
     watermark: i64,
@@ -738,7 +760,7 @@ pub(crate) async fn write_entitlements(
 /// Re-derives an organization's PlatformAccess rows from its current rows; appends history
 /// for each row that changed.
 pub(crate) async fn recompute_access(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx,
     org: &str,
     cause: Option<&str>,
 ) -> Result<(), sqlx::Error> {
@@ -843,7 +865,7 @@ pub(crate) async fn recompute_access(
 
 #[allow(clippy::too_many_arguments)]
 async fn history(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx,
     org: &str,
     plan: &str,
     status: Option<AccessStatus>,
@@ -867,7 +889,7 @@ async fn history(
 
 /// Sets or clears a manual override; the caller writes the audit entry.
 pub(crate) async fn set_override(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx,
     org: &str,
     plan: &str,
     status: Option<AccessStatus>,
@@ -902,7 +924,7 @@ pub(crate) async fn set_override(
 
 /// Re-derives every organization's access and every subscription's plan columns (after a
 /// backfill, or a catalog change that gave prices their tiers).
-pub(crate) async fn refresh_plan_columns(tx: &mut Tx<'_>) -> Result<(), sqlx::Error> {
+pub(crate) async fn refresh_plan_columns(tx: &mut Tx) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE org_subscriptions SET tier = (SELECT tier FROM prices WHERE prices.stripe_id = org_subscriptions.stripe_price_id),
            plan_type = (SELECT plan_type FROM prices WHERE prices.stripe_id = org_subscriptions.stripe_price_id),
@@ -933,7 +955,7 @@ pub(crate) async fn cursor(
 }
 
 pub(crate) async fn set_cursor(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx,
     name: &str,
     created: Option<i64>,
     id: Option<&str>,
@@ -951,7 +973,7 @@ pub(crate) async fn set_cursor(
     Ok(())
 }
 
-pub(crate) async fn delete_cursors(tx: &mut Tx<'_>, prefix: &str) -> Result<(), sqlx::Error> {
+pub(crate) async fn delete_cursors(tx: &mut Tx, prefix: &str) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM sync_cursors WHERE name LIKE $1")
         .bind(format!("{prefix}%"))
         .execute(&mut **tx)

@@ -310,7 +310,7 @@ impl Store {
             const COLS: usize = 21;
             // 40 rows of 21 values: far below either backend's limit on bound values.
             const PER_STATEMENT: usize = 40;
-            let mut tx = self.pool().begin().await.map_err(|e| self.err(e))?;
+            let mut tx = self.append("test-fire history").await?;
             for chunk in rows.chunks(PER_STATEMENT) {
                 let sql = format!(
                     "INSERT INTO webhook_deliveries (run_id, scenario, step, attempt, replay_of, url, event_id, event_type, org_id, mode, request_headers, body, outcome, http_status, response_headers, response_body, response_truncated, error, as_expected, latency_us, sent_at_ms) VALUES {}",
@@ -345,7 +345,7 @@ impl Store {
                 }
                 q.execute(&mut *tx).await.map_err(|e| self.err(e))?;
             }
-            tx.commit().await.map_err(|e| self.err(e))?;
+            tx.commit().await?;
             Ok(())
         })
     }

@@ -66,11 +66,11 @@ pub async fn run(
         }
         _ => {
             let at = stripe_now(gw).await?;
-            let mut tx = store.begin().await?;
+            let mut tx = store.write("backfill: start").await?;
             db::set_cursor(&mut tx, "backfill:started", Some(at), None)
                 .await
                 .map_err(|e| store.err(e))?;
-            tx.commit().await.map_err(|e| store.err(e))?;
+            tx.commit().await?;
             at
         }
     };
@@ -80,7 +80,7 @@ pub async fn run(
             super::FetchError::Unreachable(m) => ErrorBody::new(ErrorCode::StripeUnreachable, m),
             super::FetchError::Failed(b) => b,
         })?;
-        let mut tx = store.begin().await?;
+        let mut tx = store.write("backfill: catalog").await?;
         // Rates first: the charges stage snapshots them.
         db::refresh_plan_columns(&mut tx)
             .await
@@ -88,7 +88,7 @@ pub async fn run(
         db::set_cursor(&mut tx, "backfill:catalog", None, Some(DONE))
             .await
             .map_err(|e| store.err(e))?;
-        tx.commit().await.map_err(|e| store.err(e))?;
+        tx.commit().await?;
         progress.step();
     }
     for (name, path, kind) in STAGES {
@@ -128,7 +128,7 @@ pub async fn run(
                 watermark: started,
                 as_of_ms,
             };
-            let mut tx = store.begin().await?;
+            let mut tx = store.write("backfill: page").await?;
             for item in &items {
                 let id = item["id"].as_str().unwrap_or_default();
                 match p.write(&mut tx, kind, id, item, stamp, None).await {
@@ -159,11 +159,11 @@ pub async fn run(
             db::set_cursor(&mut tx, &key, None, mark)
                 .await
                 .map_err(|e| store.err(e))?;
-            tx.commit().await.map_err(|e| store.err(e))?;
+            tx.commit().await?;
         }
     }
     // Done: the events cursor takes over from when the backfill began.
-    let mut tx = store.begin().await?;
+    let mut tx = store.write("backfill: finish").await?;
     db::refresh_plan_columns(&mut tx)
         .await
         .map_err(|e| store.err(e))?;
@@ -178,7 +178,7 @@ pub async fn run(
     db::delete_cursors(&mut tx, "backfill:")
         .await
         .map_err(|e| store.err(e))?;
-    tx.commit().await.map_err(|e| store.err(e))?;
+    tx.commit().await?;
     progress.finish();
     Ok(report)
 }

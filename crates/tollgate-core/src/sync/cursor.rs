@@ -41,7 +41,7 @@ pub struct CursorReport {
 
 /// What the checkpoint's age means against Stripe's 30-day retention.
 pub fn retention_warning(checkpoint: i64, now: i64) -> Option<String> {
-    let age = now - checkpoint;
+    let age = now.saturating_sub(checkpoint);
     let days = age / 86400;
     if age > RETENTION_SECONDS {
         Some(format!("the events cursor is {days} days old, beyond the 30 days Stripe keeps events: events may have been missed; run `tollgate sync --full`"))
@@ -64,7 +64,7 @@ pub async fn run(
             "no events checkpoint yet: run a full sync (`tollgate sync --full`) first",
         ));
     };
-    let from = checkpoint - OVERLAP_SECONDS;
+    let from = checkpoint.saturating_sub(OVERLAP_SECONDS);
     let mut report = CursorReport {
         from: checkpoint,
         to: checkpoint,
@@ -122,7 +122,7 @@ pub async fn run(
     report.to = newest
         .as_ref()
         .map_or(checkpoint, |(n, _)| (*n).max(checkpoint));
-    let mut tx = store.begin().await?;
+    let mut tx = store.write("events cursor: checkpoint").await?;
     db::set_cursor(
         &mut tx,
         CURSOR,
@@ -131,7 +131,7 @@ pub async fn run(
     )
     .await
     .map_err(|e| store.err(e))?;
-    tx.commit().await.map_err(|e| store.err(e))?;
+    tx.commit().await?;
     // Stripe's clock: the newest event, else this machine's (the sandbox's may run ahead).
     let local = crate::store::now_seconds();
     report.warning = retention_warning(checkpoint, newest.map_or(local, |(n, _)| n.max(local)));

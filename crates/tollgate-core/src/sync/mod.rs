@@ -10,6 +10,7 @@
 
 pub mod backfill;
 pub mod cursor;
+pub mod door;
 pub mod event;
 pub mod objects;
 pub mod receiver;
@@ -168,6 +169,18 @@ pub(crate) async fn attach_line_items(
     }
 }
 
+/// What a caught panic said.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
+/// Objects written per settle transaction (see [`Processor::settle`]).
+pub const SETTLE_TX_OBJECTS: usize = 8;
+
 /// How a settle run went.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct SettleReport {
@@ -221,13 +234,24 @@ impl Processor {
     ) -> SendFuture<'a, Result<IngestCounts, StoreError>> {
         Box::pin(async move {
             let refs: Vec<&Event> = events.iter().collect();
-            let mut tx = self.store.begin().await?;
-            let counts = db::ingest_tx(&mut tx, &refs, source)
-                .await
-                .map_err(|e| self.store.err(e))?;
-            tx.commit().await.map_err(|e| self.store.err(e))?;
-            Ok(counts)
+            Ok(self.ingest_refs(&refs, source).await?.0)
         })
+    }
+
+    /// [`Processor::ingest`], also saying which event ids were new.
+    pub(crate) async fn ingest_refs(
+        &self,
+        events: &[&Event],
+        source: &'static str,
+    ) -> Result<(IngestCounts, std::collections::HashSet<String>), StoreError> {
+        // The store's write lock on both backends: a group's dirty marks and a settle's clears
+        // of the same rows never interleave (on Postgres they could deadlock).
+        let mut tx = self.store.write_first("door: ingest").await?;
+        let out = db::ingest_tx(&mut tx, events, source)
+            .await
+            .map_err(|e| self.store.err(e))?;
+        tx.commit().await?;
+        Ok(out)
     }
 
     /// A door for a stream of pages (the events cursor): see [`Batch`].
@@ -274,14 +298,14 @@ impl Processor {
             for d in catalog {
                 match self.reader.refresh_catalog(&self.store).await {
                     Ok(()) => {
-                        let mut tx = self.store.begin().await?;
+                        let mut tx = self.store.write("settle: catalog").await?;
                         db::refresh_plan_columns(&mut tx)
                             .await
                             .map_err(|e| self.store.err(e))?;
                         db::clear_dirty(&mut tx, &d)
                             .await
                             .map_err(|e| self.store.err(e))?;
-                        tx.commit().await.map_err(|e| self.store.err(e))?;
+                        tx.commit().await?;
                         report.confirmed += 1;
                     }
                     Err(FetchError::Unreachable(why)) => {
@@ -302,50 +326,60 @@ impl Processor {
                     .buffered(self.concurrency)
                     .collect()
                     .await;
-            let mut tx = self.store.begin().await?;
+            // Written SETTLE_TX_OBJECTS to a transaction: the door waits for the write lock
+            // at most that long (a whole batch of 256 held it 100-190 ms).
             let mut offline: Vec<Dirty> = Vec::new();
-            for (d, as_of, r) in reads {
-                match r {
-                    Ok(fetched) => {
-                        let stamp = Stamp::Confirmed {
-                            watermark: d.last_event_created,
-                            as_of_ms: as_of,
-                        };
-                        match self.apply(&mut tx, &d, fetched, stamp).await {
-                            Ok(Some(Outcome::Applied)) => report.confirmed += 1,
-                            Ok(Some(Outcome::Stale)) => report.stale += 1,
-                            Ok(None) => report.gone += 1,
-                            // Stripe's copy could not be read as that object: report it, and
-                            // do not let one object hold up the rest.
-                            Err(sqlx::Error::Protocol(why)) => {
-                                db::record_issue(
-                                    &mut tx,
-                                    &d.object_id,
-                                    "unreadable",
-                                    &why,
-                                    d.last_event_id.as_deref(),
-                                )
+            let mut reads = reads.into_iter().peekable();
+            while reads.peek().is_some() {
+                let mut tx = self.store.write("settle: batch").await?;
+                let mut cleared = Vec::new();
+                for (d, as_of, r) in reads.by_ref().take(SETTLE_TX_OBJECTS) {
+                    match r {
+                        Ok(fetched) => {
+                            let stamp = Stamp::Confirmed {
+                                watermark: d.last_event_created,
+                                as_of_ms: as_of,
+                            };
+                            match self.apply(&mut tx, &d, fetched, stamp).await {
+                                Ok(Some(Outcome::Applied)) => report.confirmed += 1,
+                                Ok(Some(Outcome::Stale)) => report.stale += 1,
+                                Ok(None) => report.gone += 1,
+                                // Stripe's copy could not be read as that object: report it,
+                                // and do not let one object hold up the rest.
+                                Err(sqlx::Error::Protocol(why)) => {
+                                    db::record_issue(
+                                        &mut tx,
+                                        &d.object_id,
+                                        "unreadable",
+                                        &why,
+                                        d.last_event_id.as_deref(),
+                                    )
+                                    .await
+                                    .map_err(|e| self.store.err(e))?;
+                                    report.gone += 1;
+                                }
+                                Err(e) => return Err(self.store.err(e).into()),
+                            }
+                            cleared.push(d);
+                        }
+                        Err(FetchError::Unreachable(why)) => {
+                            report.offline = Some(why);
+                            offline.push(d);
+                        }
+                        Err(FetchError::Failed(e)) => {
+                            db::clear_dirty_all(&mut tx, &mut cleared)
                                 .await
                                 .map_err(|e| self.store.err(e))?;
-                                report.gone += 1;
-                            }
-                            Err(e) => return Err(self.store.err(e).into()),
+                            tx.commit().await?;
+                            return Err(e);
                         }
-                        db::clear_dirty(&mut tx, &d)
-                            .await
-                            .map_err(|e| self.store.err(e))?;
-                    }
-                    Err(FetchError::Unreachable(why)) => {
-                        report.offline = Some(why);
-                        offline.push(d);
-                    }
-                    Err(FetchError::Failed(e)) => {
-                        tx.commit().await.map_err(|e| self.store.err(e))?;
-                        return Err(e);
                     }
                 }
+                db::clear_dirty_all(&mut tx, &mut cleared)
+                    .await
+                    .map_err(|e| self.store.err(e))?;
+                tx.commit().await?;
             }
-            tx.commit().await.map_err(|e| self.store.err(e))?;
             if let Some(why) = report.offline.clone() {
                 // Stripe cannot be read: every dirty object gets its payloads applied under
                 // the watermark, and stays dirty until a read confirms it.
@@ -376,7 +410,7 @@ impl Processor {
     /// Writes Stripe's copy of a dirty object. `None`: Stripe says it is gone.
     async fn apply(
         &self,
-        tx: &mut db::Tx<'_>,
+        tx: &mut db::Tx,
         d: &Dirty,
         fetched: Fetched,
         stamp: Stamp,
@@ -407,7 +441,7 @@ impl Processor {
 
     pub(crate) async fn write(
         &self,
-        tx: &mut db::Tx<'_>,
+        tx: &mut db::Tx,
         kind: Kind,
         id: &str,
         v: &Value,
@@ -452,7 +486,7 @@ impl Processor {
             return Ok((0, 0)); // an invoice or a session says nothing of the subscription's state
         }
         let payloads = db::payloads_for(&self.store, d.kind, &d.object_id).await?;
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.write("settle: payloads").await?;
         let (mut applied, mut stale) = (0, 0);
         for (raw, created, received) in payloads {
             let object = event::payload_object(&raw);
@@ -472,7 +506,7 @@ impl Processor {
                 Err(e) => return Err(self.store.err(e).into()),
             }
         }
-        tx.commit().await.map_err(|e| self.store.err(e))?;
+        tx.commit().await?;
         Ok((applied, stale))
     }
 }

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use ts_rs::TS;
 
+use super::door::Door;
 use super::signature::{self, SignatureError};
 use super::{Event, Processor};
 use crate::domain::WebhookSecret;
@@ -39,6 +40,16 @@ pub struct ReceiverStats {
     pub failed: u64,
     /// The last rejection or failure, for the screen.
     pub last_error: Option<String>,
+    /// Runs of the settle task the receiver wakes (reads of what events touched).
+    #[ts(type = "number")]
+    pub settle_runs: u64,
+    /// Settle runs that failed (the store or Stripe refused; retried on the next run).
+    #[ts(type = "number")]
+    pub settle_failures: u64,
+    /// Panics caught in the receiver or the settle task (each also a sync issue).
+    #[ts(type = "number")]
+    pub panics: u64,
+    pub settle_last_error: Option<String>,
 }
 
 #[derive(Default)]
@@ -48,11 +59,14 @@ struct Counters {
     duplicates: AtomicU64,
     rejected: AtomicU64,
     failed: AtomicU64,
+    panics: AtomicU64,
     last_error: RwLock<Option<String>>,
 }
 
 struct Shared {
     processor: Processor,
+    /// Deliveries arriving together are recorded together (see [`Door`]).
+    door: Door,
     secrets: RwLock<Vec<WebhookSecret>>,
     settle: Arc<tokio::sync::Notify>,
     counters: Counters,
@@ -76,6 +90,7 @@ impl Receiver {
         settle: Arc<tokio::sync::Notify>,
     ) -> std::io::Result<Receiver> {
         let shared = Arc::new(Shared {
+            door: Door::start(processor.clone(), "webhook"),
             processor,
             secrets: RwLock::new(secrets),
             settle,
@@ -118,6 +133,8 @@ impl Receiver {
             rejected: c.rejected.load(Ordering::Relaxed),
             failed: c.failed.load(Ordering::Relaxed),
             last_error: c.last_error.read().expect("lock").clone(),
+            panics: c.panics.load(Ordering::Relaxed),
+            ..Default::default()
         }
     }
 
@@ -133,7 +150,40 @@ fn answer(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "error": { "message": message } }))).into_response()
 }
 
+/// A panic while handling one delivery answers 500 (Stripe retries it) and is recorded as a
+/// sync issue; the receiver goes on serving.
 async fn receive(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    use futures_util::FutureExt;
+    match std::panic::AssertUnwindSafe(handle(&s, &headers, &body))
+        .catch_unwind()
+        .await
+    {
+        Ok(r) => r,
+        Err(panic) => {
+            let why = super::panic_message(&*panic);
+            let c = &s.counters;
+            c.panics.fetch_add(1, Ordering::Relaxed);
+            c.failed.fetch_add(1, Ordering::Relaxed);
+            *c.last_error.write().expect("lock") = Some(format!("panic: {why}"));
+            tracing::error!(%why, bytes = body.len(), "webhook receiver: panic caught");
+            let detail = format!(
+                "the receiver panicked on a delivery of {} bytes: {why}",
+                body.len()
+            );
+            if let Err(e) =
+                crate::store::sync::record_panic(s.processor.store(), "receiver", &detail).await
+            {
+                tracing::error!(error = %e, "the panic could not be recorded as a sync issue");
+            }
+            answer(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the event could not be recorded; Stripe will retry",
+            )
+        }
+    }
+}
+
+async fn handle(s: &Shared, headers: &HeaderMap, body: &Bytes) -> Response {
     let c = &s.counters;
     c.received.fetch_add(1, Ordering::Relaxed);
     let reject = |status: StatusCode, why: String| {
@@ -146,7 +196,7 @@ async fn receive(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) 
         .get("stripe-signature")
         .and_then(|h| h.to_str().ok());
     let secrets = s.secrets.read().expect("secrets lock").clone();
-    if let Err(e) = signature::verify(header, &body, &secrets, crate::store::now_seconds()) {
+    if let Err(e) = signature::verify(header, body, &secrets, crate::store::now_seconds()) {
         let status = if e == SignatureError::NoSecrets {
             StatusCode::SERVICE_UNAVAILABLE
         } else {
@@ -154,7 +204,7 @@ async fn receive(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) 
         };
         return reject(status, format!("Stripe-Signature: {e}"));
     }
-    let raw = match std::str::from_utf8(&body) {
+    let raw = match std::str::from_utf8(body) {
         Ok(r) => r,
         Err(_) => return reject(StatusCode::BAD_REQUEST, "the body is not UTF-8".into()),
     };
@@ -162,13 +212,10 @@ async fn receive(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) 
         Ok(e) => e,
         Err(e) => return reject(StatusCode::BAD_REQUEST, e.to_string()),
     };
-    match s
-        .processor
-        .ingest(std::slice::from_ref(&event), "webhook")
-        .await
-    {
-        Ok(counts) => {
-            if counts.new > 0 {
+    let id = event.id.clone();
+    match s.door.record(event).await {
+        Ok(new) => {
+            if new {
                 c.recorded.fetch_add(1, Ordering::Relaxed);
                 s.settle.notify_one();
             } else {
@@ -176,14 +223,14 @@ async fn receive(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) 
             }
             (
                 StatusCode::OK,
-                Json(json!({ "received": true, "duplicate": counts.new == 0 })),
+                Json(json!({ "received": true, "duplicate": !new })),
             )
                 .into_response()
         }
         Err(e) => {
             c.failed.fetch_add(1, Ordering::Relaxed);
             *c.last_error.write().expect("lock") = Some(e.to_string());
-            tracing::error!(error = %e, event = %event.id, "webhook not recorded");
+            tracing::error!(error = %e, event = %id, "webhook not recorded");
             answer(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "the event could not be recorded; Stripe will retry",

@@ -118,7 +118,7 @@ pub fn signature_age(headers: &[(String, String)], now: i64) -> Option<i64> {
         .split(',')
         .find_map(|p| p.trim().strip_prefix("t="))
         .and_then(|t| t.parse::<i64>().ok())
-        .map(|t| now - t)
+        .map(|t| now.saturating_sub(t))
 }
 
 /// The body changed after signing: the first `"livemode"` in the body is flipped (keys are

@@ -1,0 +1,88 @@
+//! The door for deliveries that arrive one at a time but many at once (the webhook receiver):
+//! one writer task takes every delivery waiting at that moment and records them in one
+//! transaction (group commit), then answers each with whether its event was new. A burst of
+//! sixteen concurrent deliveries is one write and one commit instead of sixteen writers queuing
+//! for the store's lock, each with a commit of its own; an idle door records a lone delivery
+//! at once. Each answer still comes only after the commit that holds its event.
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Event, Processor};
+use crate::store::StoreError;
+
+/// At most this many deliveries in one transaction.
+pub const MAX_GROUP: usize = 512;
+
+struct Pending {
+    event: Event,
+    reply: oneshot::Sender<Result<bool, StoreError>>,
+}
+
+/// A running door; the writer task ends when the last handle is dropped.
+#[derive(Clone)]
+pub struct Door {
+    queue: mpsc::Sender<Pending>,
+}
+
+impl Door {
+    /// Starts the writer task (on the current Tokio runtime).
+    pub fn start(processor: Processor, source: &'static str) -> Door {
+        let (queue, rx) = mpsc::channel::<Pending>(4 * MAX_GROUP);
+        tokio::spawn(writer(processor, source, rx));
+        Door { queue }
+    }
+
+    /// Records one event; `Ok(true)` when it was new, `Ok(false)` for a duplicate. Returns
+    /// only after the transaction holding it has committed.
+    pub async fn record(&self, event: Event) -> Result<bool, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let gone = || StoreError::Other {
+            location: "the event door".into(),
+            detail: "the door's writer stopped (a panic, or the app is closing)".into(),
+        };
+        self.queue
+            .send(Pending { event, reply })
+            .await
+            .map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+}
+
+async fn writer(processor: Processor, source: &'static str, mut rx: mpsc::Receiver<Pending>) {
+    use futures_util::FutureExt;
+    while let Some(first) = rx.recv().await {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(p) => group.push(p),
+                Err(_) => break,
+            }
+        }
+        let events: Vec<&Event> = group.iter().map(|p| &p.event).collect();
+        let result = std::panic::AssertUnwindSafe(processor.ingest_refs(&events, source))
+            .catch_unwind()
+            .await;
+        match result {
+            Ok(Ok((_, mut inserted))) => {
+                for p in group {
+                    // A second delivery of one event in the same group is its duplicate.
+                    let new = inserted.remove(&p.event.id);
+                    let _ = p.reply.send(Ok(new));
+                }
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, deliveries = group.len(), "door: a group was not recorded");
+                for p in group {
+                    let _ = p.reply.send(Err(e.clone()));
+                }
+            }
+            Err(panic) => {
+                // Dropping the replies answers each delivery with an error (a 500: Stripe
+                // retries); the writer goes on with the next group.
+                let why = super::panic_message(&*panic);
+                tracing::error!(%why, deliveries = group.len(), "door: panic caught");
+                drop(group);
+            }
+        }
+    }
+}
