@@ -112,6 +112,16 @@ pub async fn sync(console: &Console, f: Format, full: bool, status: bool) -> Res
         if f == Format::Json {
             return emit(f, &r, &[], vec![]);
         }
+        if let Some(who) = &r.waited_for {
+            println!(
+                "waited for another sync of this store, {who}{}",
+                if r.joined {
+                    "; it had just read everything, so this run only read the events since"
+                } else {
+                    ""
+                }
+            );
+        }
         if let Some(b) = &r.backfill {
             println!(
                 "backfill{}: {} customers, {} subscriptions, {} one-time purchases{}",

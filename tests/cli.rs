@@ -1309,3 +1309,94 @@ fn trigger_and_scenarios_from_the_command_line() {
     let _ = serve.wait();
     drop(sandbox);
 }
+
+/// Two `tollgate sync --full` at once on one store, as two people of a team opening the app
+/// (or the CLI beside the app) do, on a SQLite file and on one Postgres schema: both exit 0,
+/// the second waits for the first and says whose sync it waited for, and every table holds
+/// exactly what one sync alone writes.
+#[test]
+fn two_full_syncs_at_once_on_one_store_wait_for_each_other_and_write_what_one_writes() {
+    use tollgate_core::testing::{assert_same_tables, table_digest};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sandbox = rt
+        .block_on(tollgate_sandbox::start(tollgate_sandbox::SandboxConfig {
+            seed: tollgate_sandbox::Seed::Demo,
+            ..Default::default()
+        }))
+        .unwrap();
+    let base = sandbox.base_url();
+    let cli_on = |db: Option<&str>| {
+        let c = Cli::new()
+            .with_env("TOLLGATE_STRIPE_API_BASE", &base)
+            .with_env("TOLLGATE_STRIPE_SECRET_KEY", "sk_test_sandbox");
+        match db {
+            Some(url) => c.with_env("TOLLGATE_DATABASE_URL", url),
+            None => c,
+        }
+    };
+    let digest = |url: &str| {
+        rt.block_on(async {
+            let target = tollgate_core::store::StoreTarget::Url(
+                tollgate_core::domain::DatabaseUrl::parse(url).unwrap(),
+            );
+            let store = tollgate_core::store::Store::open(&target).await.unwrap();
+            let d = table_digest(&store).await;
+            store.close().await;
+            d
+        })
+    };
+    for pg in [false, true] {
+        let (single_schema, twice_schema) = if pg {
+            (
+                Some(rt.block_on(PgSchema::new())),
+                Some(rt.block_on(PgSchema::new())),
+            )
+        } else {
+            (None, None)
+        };
+        let single = cli_on(single_schema.as_ref().map(|s| s.url.as_str()));
+        let one = single.run(&["sync", "--full"], None);
+        assert_eq!(code(&one), 0, "{}", stderr(&one));
+        let twice = cli_on(twice_schema.as_ref().map(|s| s.url.as_str()));
+        let spawn = || {
+            twice
+                .command(&["sync", "--full"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (a, b) = (spawn(), spawn());
+        let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+        let backend = if pg { "postgres" } else { "sqlite" };
+        assert_eq!(code(&a), 0, "{backend} first: {}", stderr(&a));
+        assert_eq!(code(&b), 0, "{backend} second: {}", stderr(&b));
+        let said: Vec<String> = [&a, &b]
+            .iter()
+            .map(|o| format!("{}{}", stdout(o), stderr(o)))
+            .filter(|t| t.contains("another sync of this store"))
+            .collect();
+        assert_eq!(said.len(), 1, "{backend}: exactly one waited: {said:?}");
+        assert!(
+            said[0].contains("started by") && said[0].contains(" on ") && said[0].contains("UTC"),
+            "{backend}: it says whose sync it waited for: {}",
+            said[0]
+        );
+        let url_of = |cli: &Cli, schema: &Option<PgSchema>| match schema {
+            Some(s) => s.url.clone(),
+            None => format!(
+                "sqlite://{}",
+                cli.data.path().join("test.sqlite3").display()
+            ),
+        };
+        let want = digest(&url_of(&single, &single_schema));
+        let got = digest(&url_of(&twice, &twice_schema));
+        assert_eq!(
+            want["org_subscriptions"].len(),
+            312,
+            "{backend}: the demo's subscriptions"
+        );
+        assert_same_tables(&format!("{backend}: two syncs at once"), &want, &got);
+    }
+    drop(sandbox);
+}

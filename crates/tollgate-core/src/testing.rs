@@ -148,3 +148,132 @@ impl SandboxFixture {
         )
     }
 }
+
+/// Columns whose value depends on when or by whom a row was written, not on what Stripe holds:
+/// left out when two stores are compared.
+pub const VOLATILE_COLUMNS: &[&str] = &[
+    "id",
+    "updated_at",
+    "recorded_at",
+    "received_at",
+    "fetched_ms",
+    "marked_at",
+    "created_at",
+    "at",
+    "watermark",
+    "first_seen",
+    "last_seen",
+    "last_event_created",
+    "last_event_id",
+    "generation",
+    "holder",
+    "host",
+    "pid",
+    "token",
+    "started_at",
+    "heartbeat_at",
+    "installed_on",
+    "execution_time",
+    "checksum",
+];
+
+/// Every table of the store, as the sorted text of its rows (volatile columns left out), so
+/// two stores can be compared table by table. `id` is kept where it is a Stripe id (text).
+pub async fn table_digest(store: &Store) -> std::collections::BTreeMap<String, Vec<String>> {
+    use crate::store::Backend;
+    let pool = store.pool();
+    let tables: Vec<String> = match store.backend() {
+        Backend::Sqlite => sqlx::query_scalar(
+            // Not the full-text index over org_subscriptions (its rows are that table's, keyed
+            // by rowids that differ from store to store).
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '%fts%' ORDER BY name",
+        ),
+        Backend::Postgres => sqlx::query_scalar(
+            "SELECT CAST(table_name AS TEXT) FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY 1",
+        ),
+    }
+    .fetch_all(pool)
+    .await
+    .expect("list tables");
+    let mut out = std::collections::BTreeMap::new();
+    for table in tables {
+        let sql = match store.backend() {
+            Backend::Sqlite => format!(
+                "SELECT name, lower(type) FROM pragma_table_info('{table}') ORDER BY cid"
+            ),
+            Backend::Postgres => format!(
+                "SELECT CAST(column_name AS TEXT), CAST(data_type AS TEXT) FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = '{table}' ORDER BY ordinal_position"
+            ),
+        };
+        let cols: Vec<(String, String)> = sqlx::query_as(&sql)
+            .fetch_all(pool)
+            .await
+            .expect("list columns");
+        let keep: Vec<String> = cols
+            .iter()
+            .filter(|(c, ty)| {
+                let integer_id = c == "id" && (ty.contains("int") || ty.contains("serial"));
+                !(VOLATILE_COLUMNS.contains(&c.as_str()) && (c != "id" || integer_id))
+            })
+            .map(|(c, _)| format!("COALESCE(CAST({c} AS TEXT), '∅')"))
+            .collect();
+        let rows: Vec<String> = if keep.is_empty() {
+            let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+                .fetch_one(pool)
+                .await
+                .expect("count");
+            (0..n).map(|_| String::new()).collect()
+        } else {
+            sqlx::query_scalar(&format!("SELECT {} FROM {table}", keep.join(" || '|' || ")))
+                .fetch_all(pool)
+                .await
+                .unwrap_or_else(|e| panic!("read {table}: {e}"))
+        };
+        let mut rows = rows;
+        rows.sort();
+        out.insert(table, rows);
+    }
+    out
+}
+
+/// Asserts two stores hold the same rows, table by table, saying which rows differ.
+pub fn assert_same_tables(
+    label: &str,
+    single: &std::collections::BTreeMap<String, Vec<String>>,
+    other: &std::collections::BTreeMap<String, Vec<String>>,
+) {
+    assert_eq!(
+        single.keys().collect::<Vec<_>>(),
+        other.keys().collect::<Vec<_>>(),
+        "{label}: the same tables"
+    );
+    for (table, rows) in single {
+        let theirs = &other[table];
+        if rows != theirs {
+            let count = |v: &Vec<String>| {
+                let mut m = std::collections::BTreeMap::<String, i64>::new();
+                for r in v {
+                    *m.entry(r.clone()).or_default() += 1;
+                }
+                m
+            };
+            let (mine, other) = (count(rows), count(theirs));
+            let diff = |a: &std::collections::BTreeMap<String, i64>,
+                        b: &std::collections::BTreeMap<String, i64>| {
+                a.iter()
+                    .filter_map(|(r, n)| {
+                        let d = n - b.get(r).copied().unwrap_or(0);
+                        (d > 0).then(|| format!("{d}× {r}"))
+                    })
+                    .take(5)
+                    .collect::<Vec<_>>()
+            };
+            let (extra, missing) = (diff(&other, &mine), diff(&mine, &other));
+            panic!(
+                "{label}: table {table} holds {} rows where one run wrote {}; beyond it: {extra:?}; lacking: {missing:?}",
+                theirs.len(),
+                rows.len()
+            );
+        }
+    }
+}

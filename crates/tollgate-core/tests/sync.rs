@@ -859,3 +859,87 @@ async fn appointments_build_the_commission_ledger_once() {
         "the transfer id is kept"
     );
 }
+
+/// Two processes backfilling one store at the very same time (two people of a team opening
+/// the app on one Postgres, the CLI beside the app on one SQLite file), with no lease to keep
+/// them apart: each has its own connection pool, they write the same customers, subscriptions
+/// and appointments side by side, and every table ends as one backfill alone leaves it (no
+/// subscription created twice, no access change doubled, no lock error). Both backends.
+async fn two_backfills_at_once_write_what_one_writes(pg: bool) {
+    use tollgate_core::console::{Overrides, SecretSource};
+    use tollgate_core::testing::{assert_same_tables, table_digest, unique, Backing};
+    let f = fixture(Seed::Demo).await;
+    let base = f.base.sandbox.base_url();
+    // Three pages of subscriptions more than the demo, so the two runs overlap for longer.
+    f.post(
+        "/_sandbox/populate",
+        &[
+            ("count", "300"),
+            ("price", "price_1SQbV5K5Ap4Um3SpD65qOwZB"),
+        ],
+    )
+    .await;
+    let target = |backing: &Backing| match backing {
+        Backing::Sqlite(dir) => format!("sqlite://{}", dir.path().join("test.sqlite3").display()),
+        Backing::Postgres(schema) => schema.url.clone(),
+    };
+    let console = |url: &str| {
+        Console::new(
+            tollgate_core::Environment::Test,
+            "cli",
+            &unique("dev.tollgate.test"),
+            Overrides {
+                stripe_secret_key: Some(tollgate_sandbox::DEFAULT_SECRET_KEY.into()),
+                webhook_secrets: None,
+                database_url: Some((url.to_owned(), SecretSource::Flag)),
+                stripe_api_base: Some(base.clone()),
+            },
+        )
+    };
+    async fn backfill(c: &Console) {
+        let p = c.processor().await.unwrap();
+        let gw = c.gateway().unwrap();
+        let r =
+            tollgate_core::sync::backfill::run(&p, &gw, &tollgate_core::progress::Progress::new())
+                .await
+                .unwrap_or_else(|e| panic!("a backfill failed beside the other: {e:?}"));
+        assert!(!r.cancelled);
+    }
+    let (single_store, single_backing) = tollgate_core::testing::fresh_store(pg).await;
+    single_store.close().await;
+    let single = console(&target(&single_backing));
+    backfill(&single).await;
+    let want = table_digest(&single.store().await.unwrap()).await;
+    assert_eq!(
+        want["org_subscriptions"].len(),
+        612,
+        "312 demo + 300 populated"
+    );
+
+    for trial in 0..3 {
+        let (shared_store, shared_backing) = tollgate_core::testing::fresh_store(pg).await;
+        shared_store.migrate().await.unwrap();
+        shared_store.close().await;
+        let url = target(&shared_backing);
+        // Two consoles: two pools, as two processes have.
+        let (a, b) = (console(&url), console(&url));
+        tokio::join!(backfill(&a), backfill(&b));
+        let got = table_digest(&a.store().await.unwrap()).await;
+        assert_same_tables(
+            &format!("{} trial {trial}", if pg { "postgres" } else { "sqlite" }),
+            &want,
+            &got,
+        );
+    }
+}
+
+mod two_backfills {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sqlite() {
+        super::two_backfills_at_once_write_what_one_writes(false).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn postgres() {
+        super::two_backfills_at_once_write_what_one_writes(true).await
+    }
+}

@@ -241,7 +241,15 @@ stale_served: number, cached_keys: number, ttl_seconds: number, };
 
 export type ProgressView = { phase: string, done: number, total: number, cancelled: boolean, finished: boolean, };
 
-export type SyncReport = { backfill: BackfillReport | null, cursor: CursorReport | null, settle: SettleReport, elapsed_ms: number, };
+export type SyncReport = { 
+/**
+ * This run waited for another sync of the store: whose.
+ */
+waited_for: string | null, 
+/**
+ * It then skipped its own backfill: the one it waited for had just listed everything.
+ */
+joined: boolean, backfill: BackfillReport | null, cursor: CursorReport | null, settle: SettleReport, elapsed_ms: number, };
 
 export type BackfillReport = { customers: number, subscriptions: number, purchases: number, 
 /**

@@ -30,6 +30,10 @@ pub const SCHEDULED_SYNC_OP: &str = "scheduled-sync";
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, TS)]
 pub struct SyncReport {
+    /// This run waited for another sync of the store: whose.
+    pub waited_for: Option<String>,
+    /// It then skipped its own backfill: the one it waited for had just listed everything.
+    pub joined: bool,
     pub backfill: Option<BackfillReport>,
     pub cursor: Option<CursorReport>,
     pub settle: SettleReport,
@@ -159,51 +163,110 @@ impl Console {
         let progress = self.progress_for(op);
         let (p, gw) = self.processor_and_gateway().await?;
         let mut report = SyncReport::default();
-        let state = p.store().sync_state().await?;
-        let result: Result<(), ErrorBody> = async {
-            // Each step's end is logged with its time, so a sync that stalls says where.
-            if full || state.checkpoint.is_none() || state.backfill_pending {
-                tracing::info!(full, "sync: backfill started");
-                let b = crate::sync::backfill::run(&p, &gw, &progress).await?;
-                tracing::info!(
-                    customers = b.customers,
-                    subscriptions = b.subscriptions,
-                    ms = start.elapsed().as_millis() as u64,
-                    "sync: backfill done"
-                );
-                let cancelled = b.cancelled;
-                report.backfill = Some(b);
-                if cancelled {
-                    return Ok(());
-                }
+        let asked_at = crate::store::now_seconds();
+        // One backfill-and-cursor run of this store at a time, across processes.
+        let said = |h: &crate::sync::lease::Holder| {
+            progress.phase(
+                format!("waiting: another sync of this store is running, {h}"),
+                0,
+            )
+        };
+        let is_cancelled = || progress.is_cancelled();
+        let lease = match crate::sync::lease::acquire(
+            p.store(),
+            crate::sync::lease::SYNC,
+            &said,
+            &is_cancelled,
+        )
+        .await
+        {
+            Ok(Some(lease)) => lease,
+            Ok(None) => {
+                progress.finish();
+                return Ok(report); // cancelled while waiting
             }
-            let c = crate::sync::cursor::run(&p, &gw, &progress).await?;
-            tracing::info!(
-                read = c.read,
-                new = c.new,
-                ms = start.elapsed().as_millis() as u64,
-                "sync: events cursor done"
-            );
-            let cancelled = c.cancelled;
-            report.cursor = Some(c);
-            if cancelled {
-                return Ok(());
+            Err(e) => {
+                progress.finish();
+                return Err(e.into());
             }
-            progress.phase("reading changed objects", 0);
-            let pr = progress.clone();
-            report.settle = p.settle(&move || pr.is_cancelled()).await?;
-            tracing::info!(
-                confirmed = report.settle.confirmed,
-                ms = start.elapsed().as_millis() as u64,
-                "sync: changed objects read"
-            );
-            Ok(())
-        }
-        .await;
+        };
+        report.waited_for = lease.waited_for.as_ref().map(|h| h.to_string());
+        let waited = lease.waited_for.is_some();
+        let listed = self
+            .backfill_and_cursor(&p, &gw, full, asked_at, waited, &progress, &mut report)
+            .await;
+        lease.release().await;
+        // Reading what changed holds a lease of its own (Processor::settle), so another
+        // process's sync can list events meanwhile.
+        let result = match listed {
+            Ok(true) => {
+                progress.phase("reading changed objects", 0);
+                let pr = progress.clone();
+                p.settle(&move || pr.is_cancelled()).await.map(|s| {
+                    tracing::info!(
+                        confirmed = s.confirmed,
+                        ms = start.elapsed().as_millis() as u64,
+                        "sync: changed objects read"
+                    );
+                    report.settle = s;
+                })
+            }
+            Ok(false) => Ok(()),
+            Err(e) => Err(e),
+        };
         progress.finish();
         result?;
         report.elapsed_ms = start.elapsed().as_millis() as u64;
         Ok(report)
+    }
+
+    /// The backfill (when `full`, or none has finished) and the events cursor, under the sync
+    /// lease. False when cancelled.
+    #[allow(clippy::too_many_arguments)]
+    async fn backfill_and_cursor(
+        &self,
+        p: &Processor,
+        gw: &StripeGateway,
+        full: bool,
+        asked_at: i64,
+        waited: bool,
+        progress: &crate::progress::Progress,
+        report: &mut SyncReport,
+    ) -> Result<bool, ErrorBody> {
+        let start = std::time::Instant::now();
+        let state = p.store().sync_state().await?;
+        // The run this one waited for listed everything after it was asked for: join it.
+        report.joined = waited
+            && !state.backfill_pending
+            && db::cursor(p.store(), crate::sync::backfill::LAST_BACKFILL)
+                .await?
+                .is_some_and(|(_, _, finished)| finished >= asked_at);
+        // Each step's end is logged with its time, so a sync that stalls says where.
+        if !report.joined && (full || state.checkpoint.is_none() || state.backfill_pending) {
+            tracing::info!(full, "sync: backfill started");
+            let b = crate::sync::backfill::run(p, gw, progress).await?;
+            tracing::info!(
+                customers = b.customers,
+                subscriptions = b.subscriptions,
+                ms = start.elapsed().as_millis() as u64,
+                "sync: backfill done"
+            );
+            let cancelled = b.cancelled;
+            report.backfill = Some(b);
+            if cancelled {
+                return Ok(false);
+            }
+        }
+        let c = crate::sync::cursor::run(p, gw, progress).await?;
+        tracing::info!(
+            read = c.read,
+            new = c.new,
+            ms = start.elapsed().as_millis() as u64,
+            "sync: events cursor done"
+        );
+        let cancelled = c.cancelled;
+        report.cursor = Some(c);
+        Ok(!cancelled)
     }
 
     pub async fn sync_state(&self) -> Result<SyncState, ErrorBody> {

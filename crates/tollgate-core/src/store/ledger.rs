@@ -55,7 +55,8 @@ pub(crate) async fn seed_rates(tx: &mut Tx) -> Result<u64, sqlx::Error> {
         let res = sqlx::query(
             "INSERT INTO commission_rates (plan_type, tier, rate_bps, effective_from, effective_to, source, note, created_at)
              SELECT $1, $2, $3, 0, NULL, 'price metadata', NULL, $4
-             WHERE NOT EXISTS (SELECT 1 FROM commission_rates WHERE plan_type = $5 AND tier = $6)",
+             WHERE NOT EXISTS (SELECT 1 FROM commission_rates WHERE plan_type = $5 AND tier = $6)
+             ON CONFLICT DO NOTHING",
         )
         .bind(&plan)
         .bind(&tier)

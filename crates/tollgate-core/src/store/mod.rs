@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod catalog;
+pub mod lease;
 pub mod ledger;
 pub mod sync;
 pub mod sync_views;
@@ -370,6 +371,13 @@ impl Store {
     }
 
     async fn migrate_inner(&self) -> Result<MigrationReport, StoreError> {
+        // Two processes opening a new store at once must not both run migration 1. sqlx locks
+        // a Postgres database itself (an advisory lock); a SQLite file gets a lock file beside
+        // it, held while migrating (the OS frees it if the process dies).
+        let _lock = match self.backend {
+            Backend::Sqlite => self.migration_lock().await,
+            Backend::Postgres => None,
+        };
         let before = self.applied_versions().await?;
         let known = latest_version(self.backend);
         if let Some(&newest) = before.last() {
@@ -403,6 +411,35 @@ impl Store {
                 .collect(),
             schema_version: after.last().copied().unwrap_or(0),
         })
+    }
+
+    /// `<file>.migrate-lock`, locked exclusively; None where it cannot be made (a read-only
+    /// folder: nothing can be migrated there anyway).
+    async fn migration_lock(&self) -> Option<std::fs::File> {
+        let path = format!("{}.migrate-lock", self.location.split('?').next()?);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .ok()?;
+        let started = std::time::Instant::now();
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Some(file),
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    if started.elapsed() > Duration::from_secs(120) {
+                        tracing::warn!(%path, "another process has been migrating for 2 minutes; going on");
+                        return None;
+                    }
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                }
+                Err(std::fs::TryLockError::Error(e)) => {
+                    tracing::warn!(%path, error = %e, "migration lock unavailable");
+                    return None;
+                }
+            }
+        }
     }
 
     pub async fn close(&self) {

@@ -268,6 +268,17 @@ pub(crate) async fn dirty_batch(store: &Store, limit: i64) -> Result<Vec<Dirty>,
         .map_err(|e| store.err(e))
 }
 
+impl Store {
+    /// Objects still waiting for a read from Stripe.
+    pub async fn dirty_count(&self) -> Result<u64, StoreError> {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM dirty_objects")
+            .fetch_one(self.pool())
+            .await
+            .map(|n| n as u64)
+            .map_err(|e| self.err(e))
+    }
+}
+
 /// Clears marks, in the door's order (kind, then id), so the rows of a settle and of a door
 /// group are always locked in one order.
 pub(crate) async fn clear_dirty_all(tx: &mut Tx, marks: &mut [Dirty]) -> Result<(), sqlx::Error> {
@@ -656,7 +667,8 @@ pub(crate) async fn write_subscription(
         }
     }
     for (change, ps, ns, pp, np) in changes {
-        sqlx::query("INSERT INTO subscription_events (org_id, stripe_customer_id, stripe_subscription_id, stripe_event_id, change, previous_status, new_status, previous_price, new_price, occurred_at, recorded_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)")
+        // Learned twice (two processes, a re-read), a change is still one row.
+        sqlx::query("INSERT INTO subscription_events (org_id, stripe_customer_id, stripe_subscription_id, stripe_event_id, change, previous_status, new_status, previous_price, new_price, occurred_at, recorded_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) ON CONFLICT DO NOTHING")
             .bind(org.clone())
             .bind(&s.customer)
             .bind(&s.id)
@@ -874,7 +886,7 @@ async fn history(
     cause: Option<&str>,
     at: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO platform_access_history (org_id, plan_id, status, ended_at, source, cause, at) VALUES ($1,$2,$3,$4,$5,$6,$7)")
+    sqlx::query("INSERT INTO platform_access_history (org_id, plan_id, status, ended_at, source, cause, at) VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT DO NOTHING")
         .bind(org)
         .bind(plan)
         .bind(status.map(AccessStatus::as_str))

@@ -42,6 +42,8 @@ const STAGES: [(&str, &str, Kind); 4] = [
 ];
 
 const DONE: &str = "done";
+/// The cursor row that records the last finished backfill.
+pub const LAST_BACKFILL: &str = "last_backfill";
 
 /// Stripe's notion of now: the newest event's `created`, else this machine's clock.
 pub(crate) async fn stripe_now(gw: &StripeGateway) -> Result<i64, ErrorBody> {
@@ -176,6 +178,11 @@ pub async fn run(
             .map_err(|e| store.err(e))?;
     }
     db::delete_cursors(&mut tx, "backfill:")
+        .await
+        .map_err(|e| store.err(e))?;
+    // When the last whole backfill finished (its updated_at): a run that waited for this one
+    // joins it instead of listing everything again.
+    db::set_cursor(&mut tx, LAST_BACKFILL, Some(started), None)
         .await
         .map_err(|e| store.err(e))?;
     tx.commit().await?;

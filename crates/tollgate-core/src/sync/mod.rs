@@ -12,6 +12,7 @@ pub mod backfill;
 pub mod cursor;
 pub mod door;
 pub mod event;
+pub mod lease;
 pub mod objects;
 pub mod receiver;
 pub mod signature;
@@ -277,6 +278,24 @@ impl Processor {
         &self,
         cancel: &(dyn Fn() -> bool + Send + Sync),
     ) -> Result<SettleReport, ErrorBody> {
+        // One settle of this store at a time, across processes: two would read the same
+        // objects from Stripe. The second waits, then finds what is left.
+        let said = |h: &lease::Holder| tracing::info!(%h, "another process is reading this store's changed objects; waiting");
+        let Some(lease) = lease::acquire(&self.store, lease::SETTLE, &said, cancel).await? else {
+            return Ok(SettleReport {
+                remaining: self.store.dirty_count().await?,
+                ..Default::default()
+            });
+        };
+        let result = self.settle_leased(cancel).await;
+        lease.release().await;
+        result
+    }
+
+    async fn settle_leased(
+        &self,
+        cancel: &(dyn Fn() -> bool + Send + Sync),
+    ) -> Result<SettleReport, ErrorBody> {
         use futures_util::StreamExt;
         let mut report = SettleReport::default();
         let mut offline_seen = std::collections::HashSet::new();
@@ -400,10 +419,7 @@ impl Processor {
                 break;
             }
         }
-        report.remaining = sqlx::query_scalar::<_, i64>("SELECT count(*) FROM dirty_objects")
-            .fetch_one(self.store.pool())
-            .await
-            .map_err(|e| self.store.err(e))? as u64;
+        report.remaining = self.store.dirty_count().await?;
         Ok(report)
     }
 
