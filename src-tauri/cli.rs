@@ -122,6 +122,12 @@ pub enum DbCommand {
     Path,
     /// Backend, location and schema version.
     Status,
+    /// A consistent copy of the store in a new SQLite file (while the app runs, too). A team
+    /// database on Postgres is backed up with pg_dump.
+    Backup {
+        /// The new file.
+        file: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -321,7 +327,11 @@ fn read_secret_value(kind: SecretKind, env: Environment) -> Result<String, Error
 
 pub async fn run(global: &GlobalArgs, command: Command) -> i32 {
     let _span = tracing::info_span!("cli", env = %global.environment()).entered();
-    match execute(global, command).await {
+    let console = global.console("cli");
+    let result = execute(&console, global, command).await;
+    // The WAL checkpointed into the file: a copy of the file alone is the whole store.
+    console.close().await;
+    match result {
         Ok(()) => 0,
         Err(e) => {
             if global.format == Format::Json {
@@ -337,8 +347,11 @@ pub async fn run(global: &GlobalArgs, command: Command) -> i32 {
     }
 }
 
-async fn execute(global: &GlobalArgs, command: Command) -> Result<(), ErrorBody> {
-    let console = global.console("cli");
+async fn execute(
+    console: &Console,
+    global: &GlobalArgs,
+    command: Command,
+) -> Result<(), ErrorBody> {
     let f = global.format;
     match command {
         Command::Plans(c) => crate::cli_catalog::plans(&console, f, c).await,
@@ -396,17 +409,42 @@ async fn execute(global: &GlobalArgs, command: Command) -> Result<(), ErrorBody>
                 ]],
             )
         }
+        Command::Db(DbCommand::Backup { file }) => {
+            let r = console.db_backup(&file).await?;
+            emit(
+                f,
+                &r,
+                &["file", "bytes", "ms"],
+                vec![vec![
+                    r.file.clone(),
+                    r.bytes.to_string(),
+                    r.elapsed_ms.to_string(),
+                ]],
+            )
+        }
         Command::Db(DbCommand::Status) => {
             let s = console.db_status().await?;
             emit(
                 f,
                 &s,
-                &["backend", "location", "schema_version", "latest_version"],
+                &[
+                    "backend",
+                    "location",
+                    "schema_version",
+                    "latest_version",
+                    "access",
+                ],
                 vec![vec![
                     format!("{:?}", s.backend).to_lowercase(),
                     s.location.clone(),
                     s.schema_version.to_string(),
                     s.latest_version.to_string(),
+                    if s.read_only {
+                        "read-only"
+                    } else {
+                        "read-write"
+                    }
+                    .into(),
                 ]],
             )
         }

@@ -23,8 +23,8 @@ pub enum PlansCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum PricesCommand {
-    /// Create a price in Stripe (idempotent: re-running the same command within Stripe's
-    /// 24 hours returns the same price).
+    /// Create a price in Stripe (idempotent: re-running the same command returns the price
+    /// it made, "already created", exit 0; the request is recorded on the price).
     Create {
         /// An existing product.
         #[arg(
@@ -278,6 +278,12 @@ pub async fn prices(console: &Console, f: Format, cmd: PricesCommand) -> Result<
         request_id: None,
     };
     let created = console.create_price(&input, confirm.as_deref()).await?;
+    if created.already_created {
+        eprintln!(
+            "already created: {} was made by this same request earlier; nothing was written",
+            created.plan.price_id
+        );
+    }
     if let Some(from) = &created.transferred_from {
         eprintln!("The lookup key moved from {from}, which keeps its subscribers.");
     }

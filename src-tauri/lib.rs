@@ -195,16 +195,25 @@ fn run_window(global: cli::GlobalArgs, runtime: tokio::runtime::Runtime) -> i32 
     tauri::async_runtime::set(runtime.handle().clone());
     let console = global.console("desktop");
     let _span = tracing::info_span!("window", env = %console.environment()).entered();
-    let result = tauri::Builder::default()
+    let app = tauri::Builder::default()
         .manage(AppState { console })
         .setup(|app| {
             desktop::schedule_sync(app.handle());
             Ok(())
         })
         .invoke_handler(commands::handler())
-        .run(tauri::generate_context!("tauri.conf.json"));
-    match result {
-        Ok(()) => 0,
+        .build(tauri::generate_context!("tauri.conf.json"));
+    match app {
+        Ok(app) => {
+            app.run(|handle, event| {
+                if let tauri::RunEvent::Exit = event {
+                    // The WAL checkpointed into the file, so the file alone is the store.
+                    let state = tauri::Manager::state::<AppState>(handle);
+                    tauri::async_runtime::block_on(state.console.close());
+                }
+            });
+            0
+        }
         Err(e) => {
             eprintln!("error: the window could not start: {e}");
             1

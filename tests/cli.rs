@@ -154,6 +154,19 @@ fn malformed_values_name_the_field_and_the_rule() {
             "must start with postgres://",
         ),
     ];
+    let huge = format!("sk_test_{}", "a".repeat(1024 * 1024));
+    let cases = cases.into_iter().chain([
+        (
+            "stripe-secret-key",
+            huge.as_str(),
+            "is 1048584 characters long; a Stripe key is at most 255",
+        ),
+        (
+            "database-url",
+            "postgres://u@db/x\u{7}",
+            "may hold only printable characters",
+        ),
+    ]);
     for (kind, value, rule) in cases {
         let out = cli.run(&["--format", "json", "secrets", "set", kind], Some(value));
         assert_eq!(code(&out), 2, "{kind}={value:?}");
@@ -163,6 +176,12 @@ fn malformed_values_name_the_field_and_the_rule() {
         assert!(body["field"].is_string());
         assert!(body["message"].as_str().unwrap().contains(rule), "{body}");
     }
+    let show = cli.run(&["--format", "json", "secrets", "show"], None);
+    assert!(
+        !stdout(&show).contains("stripe_secret_key\""),
+        "nothing was stored: {}",
+        stdout(&show)
+    );
 }
 
 #[test]
@@ -294,13 +313,21 @@ fn the_default_store_is_a_sqlite_file_in_the_data_folder() {
         stdout(&live).trim().ends_with("live.sqlite3"),
         "one file per environment"
     );
-    let migrate = cli.run(&["db", "migrate"], None);
+    let migrate = cli.run(&["--format", "json", "db", "migrate"], None);
     assert_eq!(code(&migrate), 0, "{}", stderr(&migrate));
     let latest = tollgate_core::store::latest_version(tollgate_core::store::Backend::Sqlite);
+    let report: serde_json::Value = serde_json::from_slice(&migrate.stdout).unwrap();
+    assert_eq!(
+        report["applied"],
+        serde_json::json!((1..=latest).collect::<Vec<_>>()),
+        "a new database says what it applied: {report}"
+    );
+    assert_eq!(report["schema_version"], latest);
+    let again = cli.run(&["db", "migrate"], None);
     assert!(
-        stdout(&migrate).trim_end().ends_with(&format!(" {latest}")),
+        stdout(&again).contains("none (up to date)"),
         "{}",
-        stdout(&migrate)
+        stdout(&again)
     );
     assert!(expected.exists());
     let status: serde_json::Value =
@@ -533,36 +560,55 @@ fn plans_lookup_keys_and_prices_from_the_command_line() {
         "{}",
         stderr(&neg)
     );
-    let ok = cli.run(
-        &[
-            "prices",
-            "create",
-            "--product-name",
-            "Partner Clinic",
-            "--amount",
-            "2900",
-            "--currency",
-            "eur",
-            "--interval",
-            "month",
-            "--lookup-key",
-            "partner-clinic-monthly-v2",
-            "--commission-bps",
-            "900",
-            "--feature",
-            "analytics_access",
-            "--format",
-            "json",
-        ],
-        None,
-    );
+    let create = [
+        "prices",
+        "create",
+        "--product-name",
+        "Partner Clinic",
+        "--amount",
+        "2900",
+        "--currency",
+        "eur",
+        "--interval",
+        "month",
+        "--lookup-key",
+        "partner-clinic-monthly-v2",
+        "--commission-bps",
+        "900",
+        "--feature",
+        "analytics_access",
+        "--format",
+        "json",
+    ];
+    let ok = cli.run(&create, None);
     assert_eq!(code(&ok), 0, "{}", stderr(&ok));
     let created: serde_json::Value = serde_json::from_slice(&ok.stdout).unwrap();
     assert_eq!(created["plan"]["lookup_key"], "partner-clinic-monthly-v2");
+    assert_eq!(created["already_created"], false);
     assert_eq!(
         created["plan"]["features"][0]["lookup_key"],
         "analytics_access"
     );
+    // Run again, as its --help promises: the same price, exit 0, nothing written.
+    let again = cli.run(&create, None);
+    assert_eq!(code(&again), 0, "{}", stderr(&again));
+    let same: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(same["plan"]["price_id"], created["plan"]["price_id"]);
+    assert_eq!(same["already_created"], true);
+    assert!(
+        stderr(&again).contains("already created"),
+        "{}",
+        stderr(&again)
+    );
+    // Another request for the key (another amount) is still refused: the key is held.
+    let product = created["plan"]["product_id"].as_str().unwrap().to_owned();
+    let mut other = create;
+    other[2] = "--product";
+    other[3] = &product;
+    other[5] = "3100";
+    let held = cli.run(&other, None);
+    assert_eq!(code(&held), 2, "{}", stderr(&held));
+    assert!(stderr(&held).contains("is held by"), "{}", stderr(&held));
 
     let log = cli.run(&["activity", "--format", "json"], None);
     let entries: serde_json::Value = serde_json::from_slice(&log.stdout).unwrap();
@@ -1398,5 +1444,129 @@ fn two_full_syncs_at_once_on_one_store_wait_for_each_other_and_write_what_one_wr
         );
         assert_same_tables(&format!("{backend}: two syncs at once"), &want, &got);
     }
+    drop(sandbox);
+}
+
+/// A store whose folder cannot be written opens read-only and shows what it holds; writes are
+/// refused as read-only. A command's end checkpoints the WAL into the file, and `db backup`
+/// writes a consistent copy (Postgres: it says to use pg_dump). An unknown sort column is bad
+/// input that lists the columns.
+#[test]
+fn read_only_stores_backups_the_wal_and_sort_columns() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sandbox = rt
+        .block_on(tollgate_sandbox::start(tollgate_sandbox::SandboxConfig {
+            seed: tollgate_sandbox::Seed::Demo,
+            ..Default::default()
+        }))
+        .unwrap();
+    let cli = Cli::new()
+        .with_env("TOLLGATE_STRIPE_API_BASE", &sandbox.base_url())
+        .with_env("TOLLGATE_STRIPE_SECRET_KEY", "sk_test_sandbox");
+    let sync = cli.run(&["sync", "--full"], None);
+    assert_eq!(code(&sync), 0, "{}", stderr(&sync));
+    let db = cli.data.path().join("test.sqlite3");
+    let wal = cli.data.path().join("test.sqlite3-wal");
+    assert!(
+        std::fs::metadata(&wal).map_or(true, |m| m.len() == 0),
+        "the command's end checkpointed the WAL: {:?}",
+        std::fs::metadata(&wal).map(|m| m.len())
+    );
+
+    let bad_sort = cli.run(&["subscriptions", "list", "--sort", "nosuchcolumn"], None);
+    assert_eq!(code(&bad_sort), 2, "{}", stderr(&bad_sort));
+    assert!(
+        stderr(&bad_sort).contains(
+            "sort: \"nosuchcolumn\" is not a column to sort by: use one of org_name, email, tier"
+        ),
+        "{}",
+        stderr(&bad_sort)
+    );
+
+    // A backup, taken while another process holds the store open for writing.
+    let backup = cli.data.path().join("backup.sqlite3");
+    let b = cli.run(
+        &["--format", "json", "db", "backup", backup.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(code(&b), 0, "{}", stderr(&b));
+    let copy = tollgate_core::testing::table_digest;
+    let (orig, copied) = rt.block_on(async {
+        let open = |p: &std::path::Path| {
+            let t = tollgate_core::store::StoreTarget::SqliteFile(p.to_path_buf());
+            async move { tollgate_core::store::Store::open(&t).await.unwrap() }
+        };
+        let (a, b) = (open(&db).await, open(&backup).await);
+        let r = (copy(&a).await, copy(&b).await);
+        a.close().await;
+        b.close().await;
+        r
+    });
+    tollgate_core::testing::assert_same_tables("backup", &orig, &copied);
+    let again = cli.run(&["db", "backup", backup.to_str().unwrap()], None);
+    assert_eq!(code(&again), 2, "an existing file is not overwritten");
+    assert!(
+        stderr(&again).contains("exists: a backup goes to a new file"),
+        "{}",
+        stderr(&again)
+    );
+
+    // The folder made read-only (as root, permission bits do not bind: the immutable flag).
+    let dir = cli.data.path();
+    let _ = std::fs::remove_file(dir.join("test.sqlite3-shm"));
+    let _ = std::fs::remove_file(&wal);
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false);
+    let lock = |on: bool| {
+        if root {
+            let flag = if on { "+i" } else { "-i" };
+            std::process::Command::new("chattr")
+                .args([flag, dir.to_str().unwrap(), db.to_str().unwrap()])
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false)
+        } else {
+            use std::os::unix::fs::PermissionsExt;
+            let (d, f) = if on { (0o555, 0o444) } else { (0o755, 0o644) };
+            std::fs::set_permissions(&db, std::fs::Permissions::from_mode(f)).is_ok()
+                && std::fs::set_permissions(dir, std::fs::Permissions::from_mode(d)).is_ok()
+        }
+    };
+    assert!(
+        lock(true),
+        "the data folder could not be made read-only here"
+    );
+    let list = cli.run(
+        &["--format", "json", "subscriptions", "list", "--limit", "0"],
+        None,
+    );
+    let status = cli.run(&["--format", "json", "db", "status"], None);
+    let write = cli.run(&["report", "time-zone", "Europe/Berlin"], None);
+    lock(false);
+    assert_eq!(code(&list), 0, "reads work: {}", stderr(&list));
+    let rows: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(
+        rows.as_array().map(Vec::len),
+        Some(312),
+        "every subscription shows"
+    );
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["read_only"], true, "{status}");
+    assert_eq!(code(&write), 1, "{}", stderr(&write));
+    assert!(stderr(&write).contains("read-only"), "{}", stderr(&write));
+
+    // Postgres: a backup is pg_dump's work, and the message says so.
+    let schema = rt.block_on(PgSchema::new());
+    let pg = Cli::new().with_env("TOLLGATE_DATABASE_URL", &schema.url);
+    let out = pg.run(&["db", "backup", "/tmp/never-written.dump"], None);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("pg_dump --format=custom"),
+        "{}",
+        stderr(&out)
+    );
     drop(sandbox);
 }

@@ -124,6 +124,8 @@ pub struct Console {
     secrets: SecretStore,
     overrides: Overrides,
     stores: tokio::sync::Mutex<HashMap<Environment, Store>>,
+    /// What opening each store migrated, until `db migrate` reports it.
+    migrated_at_open: Mutex<HashMap<Environment, MigrationReport>>,
     accounts: Mutex<HashMap<Environment, AccountSummary>>,
     resolvers: Mutex<HashMap<Environment, std::sync::Arc<PriceResolver>>>,
     operations: Operations,
@@ -160,6 +162,7 @@ impl Console {
             secrets: SecretStore::new(keyring_service),
             overrides,
             stores: tokio::sync::Mutex::new(HashMap::new()),
+            migrated_at_open: Mutex::new(HashMap::new()),
             accounts: Mutex::new(HashMap::new()),
             resolvers: Mutex::new(HashMap::new()),
             operations: Operations::default(),
@@ -433,7 +436,29 @@ impl Console {
             return Ok(s.clone());
         }
         let store = Store::open(&self.store_target()?).await?;
-        store.migrate().await?;
+        if store.is_read_only() {
+            // Shown as it is; it can be upgraded only where it can be written.
+            let status = store.status().await?;
+            if status.schema_version < status.latest_version {
+                return Err(crate::store::StoreError::ReadOnly {
+                    location: status.location,
+                    detail: format!(
+                        "it is at schema {} and this version needs {}, which can only be applied where the file is writable",
+                        status.schema_version, status.latest_version
+                    ),
+                }
+                .into());
+            }
+            stores.insert(env, store.clone());
+            return Ok(store);
+        }
+        let report = store.migrate().await?;
+        if !report.applied.is_empty() {
+            self.migrated_at_open
+                .lock()
+                .expect("migrated lock")
+                .insert(env, report);
+        }
         stores.insert(env, store.clone());
         Ok(store)
     }
@@ -443,8 +468,71 @@ impl Console {
         Ok(self.store().await?.status().await?)
     }
 
+    /// Checkpoints and closes every store this console opened (the end of a command, the
+    /// window closing): the SQLite file alone then holds everything.
+    pub async fn close(&self) {
+        let stores: Vec<Store> = self.stores.lock().await.drain().map(|(_, s)| s).collect();
+        for s in stores {
+            s.close().await;
+        }
+    }
+
+    /// `tollgate db backup FILE`: a consistent copy of the store in a new file.
+    pub async fn db_backup(&self, to: &std::path::Path) -> Result<BackupReport, ErrorBody> {
+        if to.exists() {
+            return Err(InputError::new(
+                "file",
+                format!("{} exists: a backup goes to a new file", to.display()),
+            )
+            .into());
+        }
+        if let Some(dir) = to.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.is_dir() {
+                return Err(InputError::new(
+                    "file",
+                    format!("the folder {} does not exist", dir.display()),
+                )
+                .into());
+            }
+        }
+        let store = self.store().await?;
+        if store.backend() == Backend::Postgres {
+            return Err(InputError::new(
+                "file",
+                format!(
+                    "the store is a team database on Postgres: back it up with pg_dump, as in pg_dump --format=custom --file {} '{}'",
+                    to.display(),
+                    store.location()
+                ),
+            )
+            .into());
+        }
+        let started = std::time::Instant::now();
+        let bytes = store.backup(to).await?;
+        Ok(BackupReport {
+            file: to.display().to_string(),
+            bytes,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        })
+    }
+
+    /// Applies what is pending and says what was applied: on a new database that is every
+    /// migration, even though opening the store (which every command does) applied them.
     pub async fn db_migrate(&self) -> Result<MigrationReport, ErrorBody> {
-        Ok(self.store().await?.migrate().await?)
+        let store = self.store().await?;
+        let now = store.migrate().await?;
+        let at_open = self
+            .migrated_at_open
+            .lock()
+            .expect("migrated lock")
+            .remove(&self.environment());
+        Ok(match at_open {
+            Some(mut opened) if now.applied.is_empty() => {
+                opened.schema_version = now.schema_version;
+                opened
+            }
+            _ => now,
+        })
     }
 
     /// Records an action in the audit log. The keyring write it follows has already happened,
@@ -671,6 +759,13 @@ impl Console {
         self.mirror_after_write(&gw, &store, Some((&created.product, &created.price)))
             .await;
         self.invalidate_keys(&[parsed.key.to_string()]);
+        if created.already {
+            return Ok(CreatedPrice {
+                plan: self.plan_of(&store, &created.price.stripe_id).await?,
+                transferred_from: None,
+                already_created: true,
+            });
+        }
         let mut ids = vec![
             created.price.stripe_id.clone(),
             created.product.stripe_id.clone(),
@@ -689,18 +784,23 @@ impl Console {
             ids,
         )
         .await;
+        Ok(CreatedPrice {
+            plan: self.plan_of(&store, &created.price.stripe_id).await?,
+            transferred_from: created.transferred_from,
+            already_created: false,
+        })
+    }
+
+    /// A price's row as the Plans screen shows it, from the store.
+    async fn plan_of(&self, store: &Store, price_id: &str) -> Result<Plan, ErrorBody> {
         let view = store.catalog().await?;
-        let plan = Catalog::from_view(view, None)
+        Catalog::from_view(view, None)
             .plans
             .into_iter()
-            .find(|p| p.price_id == created.price.stripe_id)
+            .find(|p| p.price_id == price_id)
             .ok_or_else(|| {
                 ErrorBody::new(ErrorCode::Internal, "the created price is not in the store")
-            })?;
-        Ok(CreatedPrice {
-            plan,
-            transferred_from: created.transferred_from,
-        })
+            })
     }
 
     /// After a write, the store reads the catalog from Stripe again (one path for mirrored
@@ -895,9 +995,22 @@ impl LookupKeyParts {
     }
 }
 
+/// What `tollgate db backup` wrote.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+pub struct BackupReport {
+    pub file: String,
+    #[ts(type = "number")]
+    pub bytes: u64,
+    #[ts(type = "number")]
+    pub elapsed_ms: u64,
+}
+
 /// What creating a price returns: the new plan row, and where its key came from.
 #[derive(Debug, Clone, Serialize, Deserialize, TS)]
 pub struct CreatedPrice {
     pub plan: Plan,
     pub transferred_from: Option<String>,
+    /// The same request made this price before (a re-run, a second click of the same form):
+    /// it is returned as it is and nothing was written.
+    pub already_created: bool,
 }

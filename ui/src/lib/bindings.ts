@@ -51,7 +51,11 @@ schema_version: number,
 /**
  * The newest migration this build carries.
  */
-latest_version: number, };
+latest_version: number, 
+/**
+ * Opened read-only: it can be read, nothing can be recorded.
+ */
+read_only: boolean, };
 
 export type Backend = "sqlite" | "postgres";
 
@@ -165,7 +169,12 @@ features: Array<string>, nickname: string | null,
  */
 request_id: string | null, };
 
-export type CreatedPrice = { plan: Plan, transferred_from: string | null, };
+export type CreatedPrice = { plan: Plan, transferred_from: string | null, 
+/**
+ * The same request made this price before (a re-run, a second click of the same form):
+ * it is returned as it is and nothing was written.
+ */
+already_created: boolean, };
 
 export type LookupKeyParts = { lookup_key: string, tier: string, audience: string, interval: PlanInterval, currency: string | null, version: number | null, };
 

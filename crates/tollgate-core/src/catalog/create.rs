@@ -174,6 +174,28 @@ pub struct Created {
     pub product_features: Vec<ProductFeatureRow>,
     /// The price that held the key before, when it was transferred.
     pub transferred_from: Option<String>,
+    /// This very request made the price earlier (a re-run): nothing was created now.
+    pub already: bool,
+}
+
+/// The price metadata key that records which request made a price.
+pub const REQUEST_METADATA: &str = "tollgate_request";
+
+/// What was asked, as a digest: the same command (or the same form) run again asks for the
+/// same thing, and finds the price it made by this value in the price's metadata, however long
+/// after (Stripe's Idempotency-Key is kept 24 hours).
+fn request_digest(p: &ParsedNewPrice, product_part: &str) -> String {
+    IdempotencyIntent::new("price.request")
+        .with(p.request_id.as_deref().unwrap_or("-"))
+        .with(product_part)
+        .with(p.key.as_str())
+        .with(p.money.amount)
+        .with(p.money.currency.as_str())
+        .with(p.interval.as_str())
+        .with(p.commission.map(|b| b.0.to_string()).unwrap_or_default())
+        .with(p.per_seat)
+        .with(p.nickname.as_deref().unwrap_or(""))
+        .key()
 }
 
 fn not_found_as_input(e: GatewayError, field: &'static str, what: String) -> ErrorBody {
@@ -185,6 +207,29 @@ fn not_found_as_input(e: GatewayError, field: &'static str, what: String) -> Err
 
 /// Checks the input against Stripe, then creates the price and attaches the features.
 pub async fn create(gw: &StripeGateway, p: &ParsedNewPrice) -> Result<Created, ErrorBody> {
+    let product_part = match &p.product {
+        ProductChoice::Existing(id) => id.clone(),
+        ProductChoice::New(name) => format!("new:{name}"),
+    };
+    let digest = request_digest(p, &product_part);
+    let holders = gw
+        .send(
+            ListPrice::new()
+                .lookup_keys(vec![p.key.to_string()])
+                .limit(10),
+        )
+        .await?;
+    // Run again: the key's price is the one this request made. Nothing more is created (the
+    // product it made, too, would fail the checks below as "a product of that name exists").
+    if let Some(mine) = holders
+        .data
+        .iter()
+        .find(|h| h.active && h.metadata.get(REQUEST_METADATA) == Some(&digest))
+    {
+        return finish(gw, mine, &p.features, None, true).await;
+    }
+    let holder = holders.data.first().map(|h| h.id.to_string());
+
     // ---- checks: nothing is written until all pass ----
     match &p.product {
         ProductChoice::Existing(id) => {
@@ -222,14 +267,6 @@ pub async fn create(gw: &StripeGateway, p: &ParsedNewPrice) -> Result<Created, E
             }
         }
     }
-    let holders = gw
-        .send(
-            ListPrice::new()
-                .lookup_keys(vec![p.key.to_string()])
-                .limit(10),
-        )
-        .await?;
-    let holder = holders.data.first().map(|h| h.id.to_string());
     if let (Some(h), false) = (&holder, p.transfer) {
         return Err(InputError::new(
             "lookup_key",
@@ -256,6 +293,7 @@ pub async fn create(gw: &StripeGateway, p: &ParsedNewPrice) -> Result<Created, E
             "pricing".to_owned(),
             if p.per_seat { "per_seat" } else { "flat" }.to_owned(),
         ),
+        (REQUEST_METADATA.to_owned(), digest),
     ]);
     if let Some(b) = p.commission {
         metadata.insert("commissionRate".to_owned(), b.0.to_string());
@@ -290,10 +328,9 @@ pub async fn create(gw: &StripeGateway, p: &ParsedNewPrice) -> Result<Created, E
         }
         PlanInterval::Once => {}
     }
-    let product_part = match &p.product {
+    match &p.product {
         ProductChoice::Existing(id) => {
             req = req.product(id.as_str());
-            id.clone()
         }
         ProductChoice::New(name) => {
             let mut data = CreatePriceProductData::new(name.as_str());
@@ -302,9 +339,8 @@ pub async fn create(gw: &StripeGateway, p: &ParsedNewPrice) -> Result<Created, E
                 ("audience".to_owned(), p.key.audience().to_owned()),
             ]));
             req = req.product_data(data);
-            format!("new:{name}")
         }
-    };
+    }
     let intent = IdempotencyIntent::new("price.create")
         .with(p.request_id.as_deref().unwrap_or("-"))
         .with(&product_part)
@@ -318,6 +354,24 @@ pub async fn create(gw: &StripeGateway, p: &ParsedNewPrice) -> Result<Created, E
         .with(p.nickname.as_deref().unwrap_or(""))
         .with(holder.as_deref().unwrap_or("-"));
     let price = gw.post_idempotent(req, &intent).await?;
+    let transferred_from = holder.filter(|h| *h != price.id.as_str());
+    finish(gw, &price, &feature_ids, transferred_from, false).await
+}
+
+/// The price's product, and its features attached (each attach idempotent, so a re-run also
+/// finishes what a cut-off first run began).
+async fn finish(
+    gw: &StripeGateway,
+    price: &stripe_product::Price,
+    features: &[String],
+    transferred_from: Option<String>,
+    already: bool,
+) -> Result<Created, ErrorBody> {
+    let feature_ids = if already {
+        features::resolve_refs(gw, features).await?
+    } else {
+        features.to_vec()
+    };
     let product_id = price.product.id().to_string();
     let product = gw.send(RetrieveProduct::new(product_id.as_str())).await?;
     let mut product_features = Vec::new();
@@ -325,10 +379,11 @@ pub async fn create(gw: &StripeGateway, p: &ParsedNewPrice) -> Result<Created, E
         product_features.push(features::attach_id(gw, &product_id, fid).await?);
     }
     Ok(Created {
-        price: mirror::price_row(&price),
+        price: mirror::price_row(price),
         product: mirror::product_row(&product),
         product_features,
-        transferred_from: holder.filter(|h| *h != price.id.as_str()),
+        transferred_from,
+        already,
     })
 }
 

@@ -599,6 +599,20 @@ fn check_query(q: &SubscriptionQuery) -> Result<(), ErrorBody> {
             .into());
         }
     }
+    if let Some(sort) = q.sort.as_deref().filter(|s| !s.is_empty()) {
+        if !crate::store::sync_views::sort_columns().any(|c| c == sort) {
+            return Err(InputError::new(
+                "sort",
+                format!(
+                    "{sort:?} is not a column to sort by: use one of {}",
+                    crate::store::sync_views::sort_columns()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+            .into());
+        }
+    }
     if let Some(i) = q.interval.as_deref().filter(|s| !s.is_empty()) {
         if !["day", "week", "month", "year"].contains(&i) {
             return Err(InputError::new("interval", "must be day, week, month or year").into());

@@ -71,6 +71,23 @@ fn mask_tail(prefix: &str, rest: &str) -> MaskedSecret {
     MaskedSecret(format!("{prefix}…{tail}"))
 }
 
+/// Stripe's keys and signing secrets are about 110 characters; Stripe asks integrations to
+/// allow up to 255. Anything longer is not a key (a pasted file, a log line).
+pub const MAX_KEY_LEN: usize = 255;
+/// A database URL with every option spelled out fits in far less.
+pub const MAX_URL_LEN: usize = 2048;
+
+fn length_ok(field: &'static str, value: &str, max: usize, what: &str) -> Result<(), InputError> {
+    let n = value.chars().count();
+    if n > max {
+        return Err(InputError::new(
+            field,
+            format!("is {n} characters long; {what} is at most {max}"),
+        ));
+    }
+    Ok(())
+}
+
 fn body_chars_ok(field: &'static str, body: &str, min: usize) -> Result<(), InputError> {
     if body.len() < min {
         return Err(InputError::new(
@@ -130,6 +147,7 @@ impl StripeSecretKey {
                 "must start with sk_test_, sk_live_, rk_test_ or rk_live_",
             )
         })?;
+        length_ok(Self::FIELD, value, MAX_KEY_LEN, "a Stripe key")?;
         body_chars_ok(Self::FIELD, &value[prefix.len()..], 4)?;
         Ok(StripeSecretKey {
             value: value.to_owned(),
@@ -197,6 +215,7 @@ impl WebhookSecret {
         let body = value
             .strip_prefix("whsec_")
             .ok_or_else(|| InputError::new(Self::FIELD, "must start with whsec_"))?;
+        length_ok(Self::FIELD, value, MAX_KEY_LEN, "a webhook signing secret")?;
         body_chars_ok(Self::FIELD, body, 8)?;
         Ok(WebhookSecret(value.to_owned()))
     }
@@ -226,6 +245,13 @@ impl DatabaseUrl {
 
     pub fn parse(raw: &str) -> Result<Self, InputError> {
         let value = raw.trim();
+        length_ok(Self::FIELD, value, MAX_URL_LEN, "a database URL")?;
+        if let Some(c) = value.chars().find(|c| c.is_control()) {
+            return Err(InputError::new(
+                Self::FIELD,
+                format!("may hold only printable characters, found {c:?}"),
+            ));
+        }
         if value.starts_with("postgres://") || value.starts_with("postgresql://") {
             let rest = value.split_once("://").map(|x| x.1).unwrap_or_default();
             let host = rest.rsplit('@').next().unwrap_or_default();
@@ -292,6 +318,39 @@ impl DatabaseUrl {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_have_a_maximum_length_and_printable_characters() {
+        let long = format!("sk_test_{}", "a".repeat(1024 * 1024));
+        let e = StripeSecretKey::parse(&long).unwrap_err();
+        assert_eq!(e.field, "stripe_secret_key");
+        assert!(
+            e.rule
+                .contains("is 1048584 characters long; a Stripe key is at most 255"),
+            "{}",
+            e.rule
+        );
+        assert!(
+            StripeSecretKey::parse(&format!("sk_test_{}", "a".repeat(247))).is_ok(),
+            "255 is fine"
+        );
+        let e = WebhookSecret::parse(&format!("whsec_{}", "b".repeat(300))).unwrap_err();
+        assert!(
+            e.rule.contains("a webhook signing secret is at most 255"),
+            "{}",
+            e.rule
+        );
+        let e = StripeSecretKey::parse("sk_test_abc\u{7}defgh").unwrap_err();
+        assert!(e.rule.contains("only letters and digits"), "{}", e.rule);
+        let e = DatabaseUrl::parse("postgres://u@db/x\u{1b}[2J").unwrap_err();
+        assert!(e.rule.contains("only printable characters"), "{}", e.rule);
+        let e = DatabaseUrl::parse(&format!("sqlite:///{}", "d/".repeat(2000))).unwrap_err();
+        assert!(
+            e.rule.contains("a database URL is at most 2048"),
+            "{}",
+            e.rule
+        );
+    }
 
     #[test]
     fn masks_keep_prefix_and_last_four() {

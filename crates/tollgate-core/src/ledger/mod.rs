@@ -43,14 +43,69 @@ fn id_of(v: &Value) -> Option<String> {
 }
 
 impl Appointment {
-    /// `None` for what is not a commission: a charge that did not succeed, or one with no
-    /// destination (a subscription invoice's charge, a one-time checkout).
-    pub fn parse(charge: &Value, org_keys: &[String]) -> Option<Appointment> {
+    /// `Ok(None)` for what is not a commission: a charge that did not succeed, or one with no
+    /// destination (a subscription invoice's charge, a one-time checkout). An error names a
+    /// field no real charge carries (an amount or a time out of range), so it is reported,
+    /// never computed with.
+    pub fn parse(charge: &Value, org_keys: &[String]) -> Result<Option<Appointment>, String> {
+        use crate::sync::objects::{amount, time};
         if charge["status"] != "succeeded" || charge["paid"] == Value::Bool(false) {
-            return None;
+            return Ok(None);
         }
-        let expert_account = id_of(&charge["transfer_data"]["destination"])
-            .or_else(|| id_of(&charge["destination"]))?;
+        let Some(expert_account) = id_of(&charge["transfer_data"]["destination"])
+            .or_else(|| id_of(&charge["destination"]))
+        else {
+            return Ok(None);
+        };
+        if let Some(c) = charge["currency"].as_str() {
+            crate::domain::Currency::parse("currency", c)
+                .map_err(|e| format!("{}: {}", e.field, e.rule))?;
+        }
+        let amount_captured = amount(&charge["amount_captured"], "amount_captured")?;
+        let charged = amount(&charge["amount"], "amount")?;
+        let fee = amount(&charge["application_fee_amount"], "application_fee_amount")?;
+        let created = time(&charge["created"], "created")?;
+        let mut refunds = Vec::new();
+        if let Some(list) = charge["refunds"]["data"].as_array() {
+            for (i, r) in list.iter().enumerate() {
+                if r["status"] != "succeeded" && r["status"] != "pending" {
+                    continue;
+                }
+                let (Some(id), Some(amount), Some(created)) = (
+                    id_of(&r["id"]),
+                    amount(&r["amount"], &format!("refunds.data.{i}.amount"))?,
+                    time(&r["created"], &format!("refunds.data.{i}.created"))?,
+                ) else {
+                    continue;
+                };
+                refunds.push(Refund {
+                    id,
+                    amount,
+                    created,
+                });
+            }
+        }
+        Ok(Self::assemble(
+            charge,
+            org_keys,
+            expert_account,
+            amount_captured.filter(|a| *a > 0).or(charged),
+            fee,
+            created,
+            refunds,
+        ))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        charge: &Value,
+        org_keys: &[String],
+        expert_account: String,
+        amount: Option<i64>,
+        fee: Option<i64>,
+        created: Option<i64>,
+        refunds: Vec<Refund>,
+    ) -> Option<Appointment> {
         let metadata = &charge["metadata"];
         let org = org_keys.iter().find_map(|k| {
             metadata[k.as_str()]
@@ -59,35 +114,17 @@ impl Appointment {
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned)
         });
-        let refunds = charge["refunds"]["data"]
-            .as_array()
-            .map(|list| {
-                list.iter()
-                    .filter(|r| r["status"] == "succeeded" || r["status"] == "pending")
-                    .filter_map(|r| {
-                        Some(Refund {
-                            id: id_of(&r["id"])?,
-                            amount: r["amount"].as_i64()?,
-                            created: r["created"].as_i64()?,
-                        })
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
         Some(Appointment {
             charge: id_of(&charge["id"])?,
             payment_intent: id_of(&charge["payment_intent"]),
             org,
             expert_account,
             currency: charge["currency"].as_str()?.to_ascii_lowercase(),
-            amount: charge["amount_captured"]
-                .as_i64()
-                .filter(|a| *a > 0)
-                .or_else(|| charge["amount"].as_i64())?,
-            fee: charge["application_fee_amount"].as_i64().unwrap_or(0),
+            amount: amount?,
+            fee: fee.unwrap_or(0),
             fee_id: id_of(&charge["application_fee"]),
             transfer: id_of(&charge["transfer"]),
-            created: charge["created"].as_i64()?,
+            created: created?,
             refunds,
         })
     }
@@ -111,7 +148,7 @@ mod tests {
             "metadata": {"companyId": "org_9"},
             "refunds": {"data": [{"id": "re_1", "amount": 2000, "created": 200, "status": "succeeded"},
                                  {"id": "re_2", "amount": 500, "created": 300, "status": "failed"}]}});
-        let a = Appointment::parse(&ch, &keys()).unwrap();
+        let a = Appointment::parse(&ch, &keys()).unwrap().unwrap();
         assert_eq!(a.org.as_deref(), Some("org_9"));
         assert_eq!((a.amount, a.fee, a.currency.as_str()), (8000, 960, "eur"));
         assert_eq!(a.transfer.as_deref(), Some("tr_1"));
@@ -129,9 +166,9 @@ mod tests {
     fn other_charges_are_not() {
         let failed = json!({"id": "ch_2", "status": "failed", "amount": 100, "currency": "eur",
             "created": 1, "transfer_data": {"destination": "acct_1"}});
-        assert_eq!(Appointment::parse(&failed, &keys()), None);
+        assert_eq!(Appointment::parse(&failed, &keys()), Ok(None));
         let invoice = json!({"id": "ch_3", "status": "succeeded", "amount": 100, "currency": "eur",
             "created": 1, "transfer_data": null});
-        assert_eq!(Appointment::parse(&invoice, &keys()), None);
+        assert_eq!(Appointment::parse(&invoice, &keys()), Ok(None));
     }
 }

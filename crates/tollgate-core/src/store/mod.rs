@@ -155,6 +155,8 @@ pub struct DbStatus {
     /// The newest migration this build carries.
     #[ts(type = "number")]
     pub latest_version: i64,
+    /// Opened read-only: it can be read, nothing can be recorded.
+    pub read_only: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, TS)]
@@ -177,6 +179,8 @@ pub struct Store {
     schema: String,
     /// This process's writers, in line (see [`tx`]).
     writes: std::sync::Arc<tx::WriteQueue>,
+    /// Opened read-only (the file or its folder cannot be written): it shows what it holds.
+    read_only: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -243,7 +247,34 @@ impl Store {
                 (raw.clone(), Backend::Postgres, u.masked().0)
             }
         };
+        match Self::connect(&url, backend, location.clone()).await {
+            // A file Tollgate may not write (a read-only folder or file, a copy on a read-only
+            // share): read it as it is, without the WAL's side files, and say so; writes are
+            // then refused as read-only, never half done.
+            Err(e @ (StoreError::ReadOnly { .. } | StoreError::Unavailable { .. }))
+                if backend == Backend::Sqlite
+                    && url.contains("mode=rwc")
+                    && Path::new(location.split('?').next().unwrap_or_default()).is_file() =>
+            {
+                let ro = url.replace("mode=rwc", "mode=ro&immutable=1");
+                match Self::connect(&ro, backend, location.clone()).await {
+                    Ok(mut store) => {
+                        tracing::warn!(%location, error = %e, "the store cannot be written: opened read-only");
+                        store.read_only = true;
+                        Ok(store)
+                    }
+                    Err(_) => Err(e),
+                }
+            }
+            Ok(mut store) => {
+                store.read_only = url.contains("mode=ro");
+                Ok(store)
+            }
+            Err(e) => Err(e),
+        }
+    }
 
+    async fn connect(url: &str, backend: Backend, location: String) -> Result<Store, StoreError> {
         let options: AnyConnectOptions =
             url.parse().map_err(|e| classify(backend, &location, e))?;
         let application_name = crate::who::application_name();
@@ -292,6 +323,7 @@ impl Store {
             location,
             schema: String::new(),
             writes: Default::default(),
+            read_only: false,
         };
         // A file that is not a database opens fine and fails on first read: read now.
         let probe = match backend {
@@ -315,6 +347,9 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
     }
     pub fn location(&self) -> &str {
         &self.location
@@ -362,6 +397,7 @@ impl Store {
             location: self.location.clone(),
             schema_version: applied.last().copied().unwrap_or(0),
             latest_version: latest_version(self.backend),
+            read_only: self.read_only,
         })
     }
 
@@ -442,8 +478,39 @@ impl Store {
         }
     }
 
+    /// Checkpoints the WAL into the file (SQLite) and closes every connection, so the file
+    /// alone is the whole store: copied without its `-wal`, it is not missing anything.
     pub async fn close(&self) {
+        if self.backend == Backend::Sqlite && !self.read_only {
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&self.pool)
+                .await
+            {
+                tracing::warn!(error = %e, store = %self.location, "WAL not checkpointed on close");
+            }
+        }
         self.pool.close().await;
+    }
+
+    /// A consistent copy of the whole store in a new SQLite file (`VACUUM INTO`), taken while
+    /// others read and write. Postgres: `pg_dump` is the tool, and the error says how.
+    pub async fn backup(&self, to: &Path) -> Result<u64, StoreError> {
+        if self.backend == Backend::Postgres {
+            return Err(StoreError::Other {
+                location: self.location.clone(),
+                detail: format!(
+                    "a team database is backed up with Postgres's own tool: pg_dump --format=custom --file {} '{}'",
+                    to.display(),
+                    self.location
+                ),
+            });
+        }
+        sqlx::query("VACUUM INTO $1")
+            .bind(to.display().to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(std::fs::metadata(to).map(|m| m.len()).unwrap_or(0))
     }
 }
 

@@ -227,6 +227,42 @@ pub(crate) async fn ingest_tx(
     Ok((counts, inserted))
 }
 
+/// One object's writes, undone alone on failure (both backends speak SAVEPOINT; after an
+/// error Postgres needs the rollback before the transaction can go on).
+pub(crate) async fn savepoint(tx: &mut Tx) -> Result<(), sqlx::Error> {
+    sqlx::query("SAVEPOINT tollgate_object")
+        .execute(&mut **tx)
+        .await
+        .map(|_| ())
+}
+
+pub(crate) async fn release_savepoint(tx: &mut Tx) -> Result<(), sqlx::Error> {
+    sqlx::query("RELEASE SAVEPOINT tollgate_object")
+        .execute(&mut **tx)
+        .await
+        .map(|_| ())
+}
+
+pub(crate) async fn rollback_to_savepoint(tx: &mut Tx) -> Result<(), sqlx::Error> {
+    sqlx::query("ROLLBACK TO SAVEPOINT tollgate_object")
+        .execute(&mut **tx)
+        .await?;
+    release_savepoint(tx).await
+}
+
+/// A row the schema refuses (CHECK, NOT NULL, UNIQUE, FOREIGN KEY): the object is bad, not
+/// the store.
+pub(crate) fn is_constraint(e: &dyn sqlx::error::DatabaseError) -> bool {
+    use sqlx::error::ErrorKind;
+    matches!(
+        e.kind(),
+        ErrorKind::CheckViolation
+            | ErrorKind::NotNullViolation
+            | ErrorKind::UniqueViolation
+            | ErrorKind::ForeignKeyViolation
+    )
+}
+
 pub(crate) async fn mark_dirty(
     tx: &mut Tx,
     kind: Kind,

@@ -101,6 +101,11 @@ const SORTS: [(&str, &str); 9] = [
     ("subscription_id", ""),
 ];
 
+/// The columns a subscription list sorts by.
+pub fn sort_columns() -> impl Iterator<Item = &'static str> {
+    SORTS.iter().map(|(k, _)| *k)
+}
+
 const SUB_COLUMNS: &str = "stripe_subscription_id, stripe_customer_id, org_id, org_name, email, stripe_price_id, tier, plan_type, billing_interval, amount, currency, subscription_status, current_period_end, cancel_at_period_end, created, confirmed";
 
 fn sub_row(r: &sqlx::any::AnyRow) -> Result<SubscriptionRow, sqlx::Error> {

@@ -146,8 +146,9 @@ pub async fn run(
                     Kind::Customer => report.customers += 1,
                     Kind::Subscription => report.subscriptions += 1,
                     Kind::Charge => {
-                        report.appointments +=
-                            crate::ledger::Appointment::parse(item, &p.org_keys).is_some() as u64
+                        report.appointments += crate::ledger::Appointment::parse(item, &p.org_keys)
+                            .is_ok_and(|a| a.is_some())
+                            as u64
                     }
                     _ => report.purchases += super::objects::purchase(item, None).len() as u64,
                 }

@@ -89,9 +89,12 @@ impl Event {
             .filter(|s| !s.is_empty())
             .ok_or(EventError::NotAnEvent("`type` is missing"))?
             .to_owned();
-        let created = v["created"]
-            .as_i64()
-            .ok_or(EventError::NotAnEvent("`created` is not a timestamp"))?;
+        let created = super::objects::time(&v["created"], "created")
+            .ok()
+            .flatten()
+            .ok_or(EventError::NotAnEvent(
+                "`created` is not a timestamp (UTC seconds, 0 to 253402300799)",
+            ))?;
         let object = &v["data"]["object"];
         if !object.is_object() {
             return Err(EventError::NotAnEvent("`data.object` is missing"));

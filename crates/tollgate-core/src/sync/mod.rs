@@ -455,7 +455,42 @@ impl Processor {
             .map(Some)
     }
 
+    /// Writes one object of Stripe's, alone: inside a savepoint, so an object the store
+    /// refuses (a constraint no real object breaks) or cannot read leaves nothing half
+    /// written, comes back as `Protocol` (the callers record it as a sync issue) and never
+    /// fails the rest of its page or batch.
     pub(crate) async fn write(
+        &self,
+        tx: &mut db::Tx,
+        kind: Kind,
+        id: &str,
+        v: &Value,
+        stamp: Stamp,
+        event: Option<&str>,
+    ) -> Result<Outcome, sqlx::Error> {
+        db::savepoint(tx).await?;
+        match self.write_object(tx, kind, id, v, stamp, event).await {
+            Ok(outcome) => {
+                db::release_savepoint(tx).await?;
+                Ok(outcome)
+            }
+            Err(e) => {
+                db::rollback_to_savepoint(tx).await?;
+                Err(match e {
+                    sqlx::Error::Database(d) if db::is_constraint(&*d) => {
+                        sqlx::Error::Protocol(format!(
+                            "{} {id}: the store refused it ({})",
+                            kind.as_str(),
+                            d.message()
+                        ))
+                    }
+                    other => other,
+                })
+            }
+        }
+    }
+
+    async fn write_object(
         &self,
         tx: &mut db::Tx,
         kind: Kind,
@@ -485,7 +520,9 @@ impl Processor {
             }
             Kind::Catalog => Outcome::Applied,
             Kind::Charge => {
-                if let Some(a) = crate::ledger::Appointment::parse(v, &self.org_keys) {
+                let parsed = crate::ledger::Appointment::parse(v, &self.org_keys)
+                    .map_err(|e| sqlx::Error::Protocol(format!("charge {id}: {e}")))?;
+                if let Some(a) = parsed {
                     crate::store::ledger::write_appointment(tx, &a).await?;
                 }
                 Outcome::Applied

@@ -42,8 +42,53 @@ fn id_of(v: &Value) -> Option<String> {
     }
 }
 
-fn int(v: &Value) -> Option<i64> {
-    v.as_i64()
+/// The latest moment a Stripe timestamp can stand for (9999-12-31 23:59:59 UTC); none is
+/// negative. Anything else off the wire is refused by name, never computed with.
+pub const MAX_TIMESTAMP: i64 = 253_402_300_799;
+/// No price or charge Stripe takes comes near this many minor units (its largest is eight
+/// digits); the bound keeps a sum over millions of them inside i64.
+pub const MAX_AMOUNT: i64 = 1_000_000_000_000;
+/// Items of one subscription, units of one line.
+pub const MAX_QUANTITY: i64 = 1_000_000_000;
+
+/// An optional integer field within `range`: `Ok(None)` when absent or null, an error naming
+/// the field and the rule for anything else.
+pub(crate) fn bounded(
+    v: &Value,
+    field: &str,
+    range: std::ops::RangeInclusive<i64>,
+    what: &str,
+) -> Result<Option<i64>, String> {
+    match v {
+        Value::Null => Ok(None),
+        Value::Number(n) => match n.as_i64().filter(|x| range.contains(x)) {
+            Some(x) => Ok(Some(x)),
+            None => Err(format!(
+                "{field} is {n}, not {what} ({} to {})",
+                range.start(),
+                range.end()
+            )),
+        },
+        other => Err(format!(
+            "{field} is {}, not {what}",
+            match other {
+                Value::String(_) => "a string",
+                Value::Bool(_) => "a boolean",
+                Value::Array(_) => "a list",
+                _ => "an object",
+            }
+        )),
+    }
+}
+
+/// A Stripe timestamp (UTC seconds).
+pub(crate) fn time(v: &Value, field: &str) -> Result<Option<i64>, String> {
+    bounded(v, field, 0..=MAX_TIMESTAMP, "a timestamp")
+}
+
+/// An amount in minor units, never negative.
+pub(crate) fn amount(v: &Value, field: &str) -> Result<Option<i64>, String> {
+    bounded(v, field, 0..=MAX_AMOUNT, "an amount in minor units")
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,35 +156,57 @@ impl Subscription {
             return Err(bad(&format!("has an unknown status {status:?}")));
         }
         let raw_items = v["items"]["data"].as_array().cloned().unwrap_or_default();
-        let items: Vec<SubItem> = raw_items
-            .iter()
-            .filter_map(|it| {
-                let price = &it["price"];
-                Some(SubItem {
-                    price: id_of(price).or_else(|| id_of(&it["plan"]))?,
-                    product: id_of(&price["product"]),
-                    quantity: it["quantity"].as_i64().unwrap_or(1),
-                    unit_amount: price["unit_amount"].as_i64(),
-                    currency: price["currency"].as_str().map(str::to_owned),
-                    interval: price["recurring"]["interval"].as_str().map(str::to_owned),
-                    interval_count: price["recurring"]["interval_count"].as_i64(),
-                })
-            })
-            .collect();
+        let mut items: Vec<SubItem> = Vec::new();
+        for (i, it) in raw_items.iter().enumerate() {
+            let price = &it["price"];
+            let Some(price_id) = id_of(price).or_else(|| id_of(&it["plan"])) else {
+                continue;
+            };
+            let at = |f: &str| format!("items.data.{i}.{f}");
+            items.push(SubItem {
+                price: price_id,
+                product: id_of(&price["product"]),
+                quantity: bounded(
+                    &it["quantity"],
+                    &at("quantity"),
+                    0..=MAX_QUANTITY,
+                    "a quantity",
+                )
+                .map_err(|e| bad(&e))?
+                .unwrap_or(1),
+                unit_amount: amount(&price["unit_amount"], &at("price.unit_amount"))
+                    .map_err(|e| bad(&e))?,
+                currency: price["currency"].as_str().map(str::to_owned),
+                interval: price["recurring"]["interval"].as_str().map(str::to_owned),
+                interval_count: bounded(
+                    &price["recurring"]["interval_count"],
+                    &at("price.recurring.interval_count"),
+                    1..=1000,
+                    "an interval count",
+                )
+                .map_err(|e| bad(&e))?,
+            });
+        }
         // Newer API versions keep the period on each item, older ones on the subscription.
         let first = raw_items.first().cloned().unwrap_or(Value::Null);
-        let period = |key: &str| int(&v[key]).or_else(|| int(&first[key]));
-        let created = int(&v["created"]).ok_or_else(|| bad("has no created"))?;
+        let t = |key: &str| time(&v[key], key).map_err(|e| bad(&e));
+        let period = |key: &str| -> Result<Option<i64>, ParseError> {
+            Ok(match t(key)? {
+                Some(x) => Some(x),
+                None => time(&first[key], &format!("items.data.0.{key}")).map_err(|e| bad(&e))?,
+            })
+        };
+        let created = t("created")?.ok_or_else(|| bad("has no created"))?;
         Ok(Subscription {
             customer,
             status,
-            current_period_start: period("current_period_start"),
-            current_period_end: period("current_period_end"),
+            current_period_start: period("current_period_start")?,
+            current_period_end: period("current_period_end")?,
             cancel_at_period_end: v["cancel_at_period_end"].as_bool().unwrap_or(false),
-            canceled_at: int(&v["canceled_at"]),
-            ended_at: int(&v["ended_at"]),
-            trial_end: int(&v["trial_end"]),
-            start_date: int(&v["start_date"]).unwrap_or(created),
+            canceled_at: t("canceled_at")?,
+            ended_at: t("ended_at")?,
+            trial_end: t("trial_end")?,
+            start_date: t("start_date")?.unwrap_or(created),
             created,
             metadata: metadata(v),
             livemode: v["livemode"].as_bool().unwrap_or(false),
@@ -203,11 +270,16 @@ impl Customer {
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned)
         };
+        let created = time(&v["created"], "created").map_err(|problem| ParseError {
+            object: "customer",
+            id: id.clone(),
+            problem,
+        })?;
         Ok(Customer {
             name: text("name"),
             email: text("email"),
             deleted: v["deleted"].as_bool().unwrap_or(false),
-            created: int(&v["created"]).unwrap_or(0),
+            created: created.unwrap_or(0),
             metadata: metadata(v),
             org,
             livemode: v["livemode"].as_bool().unwrap_or(false),
@@ -274,9 +346,15 @@ pub fn purchase(session: &Value, line_items: Option<&Value>) -> Vec<Purchase> {
             session: id.to_owned(),
             customer: customer.clone(),
             price,
-            amount: session["amount_total"].as_i64(),
+            // Out of range (no real session): unknown, not computed with.
+            amount: amount(&session["amount_total"], "amount_total")
+                .ok()
+                .flatten(),
             currency: session["currency"].as_str().map(str::to_owned),
-            completed_at: session["created"].as_i64().unwrap_or(0),
+            completed_at: time(&session["created"], "created")
+                .ok()
+                .flatten()
+                .unwrap_or(0),
         })
         .collect()
 }
@@ -314,6 +392,66 @@ pub(crate) fn customer_of(object: &Value) -> Option<String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn numbers_no_stripe_object_carries_are_refused_by_field_never_computed_with() {
+        let sub = |patch: Value| {
+            let mut v = json!({"id": "sub_1", "customer": "cus_1", "status": "active", "created": 10,
+                "items": {"data": [{"quantity": 1, "current_period_end": 200,
+                    "price": {"id": "price_1", "unit_amount": 2500, "currency": "eur", "recurring": {"interval": "month", "interval_count": 1}}}]}});
+            fn merge(v: &mut Value, patch: &Value) {
+                match (v, patch) {
+                    (Value::Object(a), Value::Object(b)) => {
+                        for (k, pv) in b {
+                            match a.get_mut(k) {
+                                Some(av) if av.is_object() && pv.is_object() => merge(av, pv),
+                                _ => {
+                                    a.insert(k.clone(), pv.clone());
+                                }
+                            }
+                        }
+                    }
+                    (v, p) => *v = p.clone(),
+                }
+            }
+            merge(&mut v, &patch);
+            Subscription::parse(&v)
+        };
+        assert!(sub(json!({})).is_ok());
+        let cases = [
+            (
+                json!({"created": i64::MIN}),
+                "created is -9223372036854775808, not a timestamp",
+            ),
+            (
+                json!({"current_period_end": i64::MAX}),
+                "current_period_end is 9223372036854775807, not a timestamp",
+            ),
+            (
+                json!({"trial_end": "soon"}),
+                "trial_end is a string, not a timestamp",
+            ),
+            (
+                json!({"items": {"data": [{"quantity": -3, "price": {"id": "price_1"}}]}}),
+                "items.data.0.quantity is -3, not a quantity",
+            ),
+            (
+                json!({"items": {"data": [{"price": {"id": "price_1", "unit_amount": 1e300}}]}}),
+                "items.data.0.price.unit_amount is 1e+300, not an amount",
+            ),
+        ];
+        for (patch, want) in cases {
+            let e = sub(patch.clone()).unwrap_err();
+            assert!(e.to_string().contains(want), "{patch}: {e}");
+            assert!(e.to_string().starts_with("subscription sub_1: "), "{e}");
+        }
+        let e = Customer::parse(&json!({"id": "cus_1", "created": -5}), &[]).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("created is -5, not a timestamp (0 to 253402300799)"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn the_period_is_read_from_the_item_in_newer_api_versions() {

@@ -141,6 +141,23 @@ mod tests {
     }
 
     #[test]
+    fn a_correct_signature_at_the_ends_of_time_is_stale_not_a_panic() {
+        let s = secret("whsec_abc0000000000000000");
+        let body = br#"{"id":"evt_1"}"#;
+        for t in [i64::MIN, i64::MAX, -1] {
+            let header = format!("t={t},v1={}", sign(s.expose(), t, body));
+            for now in [0, 1_800_000_000, i64::MIN, i64::MAX] {
+                let r = verify(Some(&header), body, &[s.clone()], now);
+                assert!(
+                    matches!(r, Err(SignatureError::OutsideTolerance(_)) | Ok(_)),
+                    "t={t} now={now}: {r:?}"
+                );
+                assert_eq!(r.is_ok(), now.saturating_sub(t).unsigned_abs() <= 300);
+            }
+        }
+    }
+
+    #[test]
     fn signatures_match_the_sandbox_deliverer() {
         let header = tollgate_sandbox::signature_header("whsec_abc0000000000000000", 77, "{}");
         assert_eq!(
