@@ -1190,3 +1190,105 @@ async fn webhooks_test_fire_scenarios_history_and_replay() {
     c.close().await.ok();
     sandbox.stop().await;
 }
+
+/// A store Tollgate may not write (its folder and file read-only: a copy on a read-only share,
+/// a locked-down machine) opens read-only: the Overview and Subscriptions show what it holds,
+/// Settings says it is read-only, and a write (a manual revoke) is refused as read-only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_store_shows_what_it_holds_and_refuses_writes() {
+    let sandbox = tollgate_sandbox::start(tollgate_sandbox::SandboxConfig {
+        seed: tollgate_sandbox::Seed::Demo,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let db = data.path().join("test.sqlite3");
+    {
+        let console = tollgate_core::Console::new(
+            tollgate_core::Environment::Test,
+            "cli",
+            &tollgate_core::testing::unique("tollgate-e2e"),
+            tollgate_core::console::Overrides {
+                stripe_secret_key: Some(tollgate_sandbox::DEFAULT_SECRET_KEY.into()),
+                webhook_secrets: None,
+                database_url: Some((
+                    format!("sqlite://{}", db.display()),
+                    tollgate_core::console::SecretSource::Flag,
+                )),
+                stripe_api_base: Some(sandbox.base_url()),
+            },
+        );
+        console.sync(true, None).await.expect("sync the demo");
+        console.close().await;
+    }
+    // As root permission bits do not bind: the immutable flag; otherwise plain modes.
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false);
+    let lock = |on: bool| {
+        if root {
+            let flag = if on { "+i" } else { "-i" };
+            Command::new("chattr")
+                .args([flag, data.path().to_str().unwrap(), db.to_str().unwrap()])
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false)
+        } else {
+            use std::os::unix::fs::PermissionsExt;
+            let (d, f) = if on { (0o555, 0o444) } else { (0o755, 0o644) };
+            std::fs::set_permissions(&db, std::fs::Permissions::from_mode(f)).is_ok()
+                && std::fs::set_permissions(data.path(), std::fs::Permissions::from_mode(d))
+                    .is_ok()
+        }
+    };
+    assert!(lock(true), "the data folder could not be made read-only here");
+    struct Unlock<F: Fn(bool) -> bool>(F);
+    impl<F: Fn(bool) -> bool> Drop for Unlock<F> {
+        fn drop(&mut self) {
+            (self.0)(false);
+        }
+    }
+    let _unlock = Unlock(lock);
+    let (_driver, c) = launch(&[
+        ("TOLLGATE_DATA_DIR", data.path().display().to_string()),
+        ("TOLLGATE_STRIPE_API_BASE", sandbox.base_url()),
+        (
+            "TOLLGATE_STRIPE_SECRET_KEY",
+            tollgate_sandbox::DEFAULT_SECRET_KEY.to_owned(),
+        ),
+        ("TOLLGATE_SYNC_INTERVAL_SECS", "0".to_owned()),
+    ])
+    .await;
+    wait_text(&c, "[data-testid=ov-statuses]", "ACTIVE").await;
+    shot(&c, "42a-overview-read-only-store").await;
+    click(&c, "[data-testid=nav-subscriptions]").await;
+    wait_js(
+        &c,
+        "return /^[1-9]/.test(document.querySelector('[data-testid=subs-count]').textContent)",
+    )
+    .await;
+    let count = wait_text(&c, "[data-testid=subs-count]", "subscriptions").await;
+    assert!(
+        count
+            .replace([',', '.', '\u{a0}', '\u{202f}'], "")
+            .starts_with("312 "),
+        "{count}"
+    );
+    let sub_id = wait_js(&c, "const r = document.querySelector('[aria-label=Subscriptions] [role=row][data-key]'); return r && r.dataset.key").await;
+    let sub_id = sub_id.as_str().unwrap().to_owned();
+    click(&c, &format!("[role=row][data-key='{sub_id}']")).await;
+    wait_text(&c, "[data-testid=org-drawer]", &sub_id).await;
+    click(&c, "select[aria-label=Action] option[value=revoke]").await;
+    type_into(&c, "[data-testid=override-reason]", "chargeback under review").await;
+    click(&c, "[data-testid=override-apply]").await;
+    wait_text(&c, "[data-testid=override-error]", "read-only").await;
+    shot(&c, "43-read-only-write-refused").await;
+    click(&c, "[data-testid=org-drawer] button[aria-label=Close]").await;
+    click(&c, "[data-testid=nav-settings]").await;
+    wait_text(&c, "[data-testid=db-access]", "read-only").await;
+    shot(&c, "44-settings-read-only-store").await;
+    drop(sandbox);
+}
