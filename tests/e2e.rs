@@ -1240,11 +1240,13 @@ async fn a_read_only_store_shows_what_it_holds_and_refuses_writes() {
             use std::os::unix::fs::PermissionsExt;
             let (d, f) = if on { (0o555, 0o444) } else { (0o755, 0o644) };
             std::fs::set_permissions(&db, std::fs::Permissions::from_mode(f)).is_ok()
-                && std::fs::set_permissions(data.path(), std::fs::Permissions::from_mode(d))
-                    .is_ok()
+                && std::fs::set_permissions(data.path(), std::fs::Permissions::from_mode(d)).is_ok()
         }
     };
-    assert!(lock(true), "the data folder could not be made read-only here");
+    assert!(
+        lock(true),
+        "the data folder could not be made read-only here"
+    );
     struct Unlock<F: Fn(bool) -> bool>(F);
     impl<F: Fn(bool) -> bool> Drop for Unlock<F> {
         fn drop(&mut self) {
@@ -1282,7 +1284,12 @@ async fn a_read_only_store_shows_what_it_holds_and_refuses_writes() {
     click(&c, &format!("[role=row][data-key='{sub_id}']")).await;
     wait_text(&c, "[data-testid=org-drawer]", &sub_id).await;
     click(&c, "select[aria-label=Action] option[value=revoke]").await;
-    type_into(&c, "[data-testid=override-reason]", "chargeback under review").await;
+    type_into(
+        &c,
+        "[data-testid=override-reason]",
+        "chargeback under review",
+    )
+    .await;
     click(&c, "[data-testid=override-apply]").await;
     wait_text(&c, "[data-testid=override-error]", "read-only").await;
     shot(&c, "43-read-only-write-refused").await;

@@ -165,8 +165,84 @@ async fn in_ledger(store: &tollgate_core::store::Store, ids: &[String]) -> u64 {
     found
 }
 
+/// Two full syncs at once on one store (two consoles: two pools, as two processes), against a
+/// single one: rows beyond the single run's, per backend.
+async fn two_syncs(pg: bool) {
+    use tollgate_core::console::{Overrides, SecretSource};
+    use tollgate_core::testing::{table_digest, unique, PgSchema};
+    let f = SandboxFixture::start(tollgate_sandbox::Seed::Demo).await;
+    let console = |url: &str| {
+        tollgate_core::Console::new(
+            tollgate_core::Environment::Test,
+            "cli",
+            &unique("dev.tollgate.bench"),
+            Overrides {
+                stripe_secret_key: Some(tollgate_sandbox::DEFAULT_SECRET_KEY.into()),
+                webhook_secrets: None,
+                database_url: Some((url.to_owned(), SecretSource::Flag)),
+                stripe_api_base: Some(f.sandbox.base_url()),
+            },
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (schemas, urls) = if pg {
+        let (a, b) = (PgSchema::new().await, PgSchema::new().await);
+        let urls = (a.url.clone(), b.url.clone());
+        (Some((a, b)), urls)
+    } else {
+        let p = |n: &str| format!("sqlite://{}", dir.path().join(n).display());
+        (None, (p("single.sqlite3"), p("twice.sqlite3")))
+    };
+    let single = console(&urls.0);
+    single.sync(true, None).await.expect("a single sync");
+    let (a, b) = (console(&urls.1), console(&urls.1));
+    let t = Instant::now();
+    let (ra, rb) = tokio::join!(a.sync(true, None), b.sync(true, None));
+    let (ra, rb) = (ra.expect("first of two"), rb.expect("second of two"));
+    let took = t.elapsed();
+    let want = table_digest(&single.store().await.unwrap()).await;
+    let got = table_digest(&a.store().await.unwrap()).await;
+    let beyond: i64 = want
+        .iter()
+        .map(|(t, rows)| got[t].len() as i64 - rows.len() as i64)
+        .filter(|d| *d > 0)
+        .sum();
+    let differing: Vec<&String> = want
+        .iter()
+        .filter(|(t, r)| got[*t] != **r)
+        .map(|(t, _)| t)
+        .collect();
+    println!(
+        "{:<44} {:>12} {:>12} {:>8}",
+        format!(
+            "two full syncs at once, {}: rows beyond one",
+            if pg { "Postgres" } else { "SQLite" }
+        ),
+        beyond,
+        0,
+        if beyond == 0 && differing.is_empty() {
+            "ok"
+        } else {
+            "FAIL"
+        }
+    );
+    println!(
+        "  {} tables compared, differing: {differing:?}; both done in {:.2} s; waited: {}; joined: {}",
+        want.len(),
+        took.as_secs_f64(),
+        [&ra, &rb].iter().filter(|r| r.waited_for.is_some()).count(),
+        [&ra, &rb].iter().filter(|r| r.joined).count()
+    );
+    drop(schemas);
+}
+
 #[tokio::main]
 async fn main() {
+    if std::env::args().nth(1).as_deref() == Some("two-syncs") {
+        two_syncs(false).await;
+        two_syncs(true).await;
+        return;
+    }
     let sizes: Vec<usize> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())
@@ -268,4 +344,6 @@ async fn main() {
             console.receiver_stop().await;
         }
     }
+    two_syncs(false).await;
+    two_syncs(true).await;
 }
