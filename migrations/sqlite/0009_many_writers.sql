@@ -13,12 +13,15 @@ CREATE UNIQUE INDEX subscription_events_created_once ON subscription_events (str
 CREATE UNIQUE INDEX subscription_events_once ON subscription_events (stripe_subscription_id, change, occurred_at,
     COALESCE(previous_status, ''), COALESCE(new_status, ''), COALESCE(previous_price, ''), COALESCE(new_price, ''));
 
--- An access change is one row per (organization, plan, cause, outcome, moment).
-DELETE FROM platform_access_history WHERE id NOT IN (
-    SELECT min(id) FROM platform_access_history
-    GROUP BY org_id, plan_id, at, COALESCE(cause, ''), COALESCE(status, ''), COALESCE(ended_at, -1), COALESCE(source, ''));
-CREATE UNIQUE INDEX platform_access_history_once ON platform_access_history (org_id, plan_id, at,
-    COALESCE(cause, ''), COALESCE(status, ''), COALESCE(ended_at, -1), COALESCE(source, ''));
+-- An access change an event caused is one row per (organization, plan, event, outcome), however
+-- often the event is learned. Changes without an event (a backfill, a manual override) are kept
+-- as they come: the store's write lock already makes each such change one row, and a key with
+-- their time in it could drop a real A -> B -> A within one second.
+DELETE FROM platform_access_history WHERE cause LIKE 'evt%' AND id NOT IN (
+    SELECT min(id) FROM platform_access_history WHERE cause LIKE 'evt%'
+    GROUP BY org_id, plan_id, cause, COALESCE(status, ''), COALESCE(ended_at, -1), COALESCE(source, ''));
+CREATE UNIQUE INDEX platform_access_history_once ON platform_access_history (org_id, plan_id, cause,
+    COALESCE(status, ''), COALESCE(ended_at, -1), COALESCE(source, '')) WHERE cause LIKE 'evt%';
 
 -- Rates of one plan type and tier never overlap, so two cannot start at the same moment (two
 -- processes seeding the same rate from price metadata).

@@ -35,20 +35,24 @@ pub fn host_name() -> String {
         .unwrap_or_else(|| "unknown-host".to_owned())
 }
 
-/// Whether a process of this machine is alive. Where that cannot be told (no `/proc`), it is
-/// assumed alive, so only a lease's expiry frees what it held.
-pub fn process_alive(pid: u32) -> bool {
+/// Whether a process of this machine is alive: `None` where that cannot be told (no `/proc`,
+/// or a `/proc` that hides other users' processes), so only a lease's expiry frees what such a
+/// process held.
+pub fn process_alive(pid: u32) -> Option<bool> {
     let proc = std::path::Path::new("/proc");
-    if !proc.join("self").exists() {
-        return true;
+    // hidepid: pid 1 is invisible unless it is ours, and so may be the holder's.
+    if !proc.join("self").exists() || !proc.join("1").exists() {
+        return None;
     }
     // A zombie (killed, not yet reaped by its parent) holds nothing any more.
-    match std::fs::read_to_string(proc.join(pid.to_string()).join("stat")) {
-        Ok(stat) => !stat
-            .rsplit_once(") ")
-            .is_some_and(|(_, rest)| rest.starts_with('Z') || rest.starts_with('X')),
-        Err(_) => false,
-    }
+    Some(
+        match std::fs::read_to_string(proc.join(pid.to_string()).join("stat")) {
+            Ok(stat) => !stat
+                .rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('Z') || rest.starts_with('X')),
+            Err(_) => false,
+        },
+    )
 }
 
 /// `tollgate USER@HOST pid N`: the Postgres application name of this process's sessions.

@@ -142,12 +142,15 @@ impl Console {
     /// everything the events touched.
     pub async fn sync(&self, full: bool, op: Option<&str>) -> Result<SyncReport, ErrorBody> {
         let _one_at_a_time = self.syncing.lock().await;
-        self.sync_locked(full, op).await
+        // None: cancelled while it waited for another process's sync.
+        Ok(self.sync_locked(full, op, true).await?.unwrap_or_default())
     }
 
     /// The app's scheduled run of the events cursor. Skips its turn (None) while another sync
-    /// runs, without a Stripe key, and before the first sync: a full backfill of a real
-    /// account is the user's decision, not a timer's. Progress under [`SCHEDULED_SYNC_OP`].
+    /// runs (in this process or another: it never waits, so a sync the user asks for never
+    /// queues behind a timer's), without a Stripe key, and before the first sync: a full
+    /// backfill of a real account is the user's decision, not a timer's. Progress under
+    /// [`SCHEDULED_SYNC_OP`].
     pub async fn sync_scheduled(&self) -> Option<Result<SyncReport, ErrorBody>> {
         let _one_at_a_time = self.syncing.try_lock().ok()?;
         self.stripe_key().ok()?;
@@ -155,10 +158,19 @@ impl Console {
         if state.checkpoint.is_none() || state.backfill_pending {
             return None;
         }
-        Some(self.sync_locked(false, Some(SCHEDULED_SYNC_OP)).await)
+        self.sync_locked(false, Some(SCHEDULED_SYNC_OP), false)
+            .await
+            .transpose()
     }
 
-    async fn sync_locked(&self, full: bool, op: Option<&str>) -> Result<SyncReport, ErrorBody> {
+    /// `Ok(None)`: not run (cancelled while waiting for another process's sync, or, with
+    /// `wait` false, another is running).
+    async fn sync_locked(
+        &self,
+        full: bool,
+        op: Option<&str>,
+        wait: bool,
+    ) -> Result<Option<SyncReport>, ErrorBody> {
         let start = std::time::Instant::now();
         let progress = self.progress_for(op);
         let (p, gw) = self.processor_and_gateway().await?;
@@ -175,6 +187,7 @@ impl Console {
         let lease = match crate::sync::lease::acquire(
             p.store(),
             crate::sync::lease::SYNC,
+            wait,
             &said,
             &is_cancelled,
         )
@@ -183,7 +196,7 @@ impl Console {
             Ok(Some(lease)) => lease,
             Ok(None) => {
                 progress.finish();
-                return Ok(report); // cancelled while waiting
+                return Ok(None);
             }
             Err(e) => {
                 progress.finish();
@@ -217,7 +230,7 @@ impl Console {
         progress.finish();
         result?;
         report.elapsed_ms = start.elapsed().as_millis() as u64;
-        Ok(report)
+        Ok(Some(report))
     }
 
     /// The backfill (when `full`, or none has finished) and the events cursor, under the sync

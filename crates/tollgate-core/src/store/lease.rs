@@ -76,14 +76,11 @@ impl Store {
         .map_err(|e| self.err(e))
     }
 
-    /// Says the lease is still held; false when it is no longer this token's.
-    pub(crate) async fn beat_lease(
-        &self,
-        name: &str,
-        token: &str,
-        now: i64,
-    ) -> Result<bool, StoreError> {
+    /// Says the lease is still held; false when it is no longer this token's. The time is
+    /// taken once the write lock is held, so a beat that waited is not already old.
+    pub(crate) async fn beat_lease(&self, name: &str, token: &str) -> Result<bool, StoreError> {
         let mut tx = self.append("sync lease: heartbeat").await?;
+        let now = super::now_seconds();
         let n =
             sqlx::query("UPDATE sync_leases SET heartbeat_at = $1 WHERE name = $2 AND token = $3")
                 .bind(now)

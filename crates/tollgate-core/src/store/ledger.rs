@@ -1720,7 +1720,10 @@ pub async fn overview(store: &super::Store, now: i64) -> Result<Overview, super:
             let (a, iv, n, cur, tr) = match on.as_ref() {
                 Some(p) if *p != price => match p.as_ref().and_then(|p| price_terms.get(p)) {
                     Some((a, iv, n, cur, tr)) => (
-                        a.map(|a| a * quantity),
+                        // Bounded as a subscription's own amount is: a product no real plan
+                        // reaches is left out, never wrapped.
+                        a.and_then(|a| a.checked_mul(quantity))
+                            .filter(|a| (0..=crate::sync::objects::MAX_AMOUNT).contains(a)),
                         iv.clone(),
                         *n,
                         cur.clone(),

@@ -256,15 +256,35 @@ impl Store {
                     && url.contains("mode=rwc")
                     && Path::new(location.split('?').next().unwrap_or_default()).is_file() =>
             {
-                let ro = url.replace("mode=rwc", "mode=ro&immutable=1");
-                match Self::connect(&ro, backend, location.clone()).await {
-                    Ok(mut store) => {
+                let file = location.split('?').next().unwrap_or_default();
+                // Read-only through SQLite's locks first (another process may be writing it);
+                // where even the WAL's side files cannot be made (a read-only folder), as an
+                // immutable file: only when no WAL holds changes the file lacks, which an
+                // immutable read would miss.
+                let mut tries = vec![url.replace("mode=rwc", "mode=ro")];
+                let wal_pending =
+                    std::fs::metadata(format!("{file}-wal")).is_ok_and(|m| m.len() > 0);
+                if !wal_pending {
+                    tries.push(url.replace("mode=rwc", "mode=ro&immutable=1"));
+                }
+                for ro in tries {
+                    if let Ok(mut store) = Self::connect(&ro, backend, location.clone()).await {
                         tracing::warn!(%location, error = %e, "the store cannot be written: opened read-only");
                         store.read_only = true;
-                        Ok(store)
+                        return Ok(store);
                     }
-                    Err(_) => Err(e),
                 }
+                Err(match (wal_pending, e) {
+                    (true, StoreError::ReadOnly { location, detail } | StoreError::Unavailable { location, detail }) => {
+                        StoreError::ReadOnly {
+                            location: location.clone(),
+                            detail: format!(
+                                "{detail}; its {location}-wal file holds changes that can only be read where the folder is writable"
+                            ),
+                        }
+                    }
+                    (_, e) => e,
+                })
             }
             Ok(mut store) => {
                 store.read_only = url.contains("mode=ro");

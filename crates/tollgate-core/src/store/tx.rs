@@ -165,25 +165,42 @@ impl Store {
         self.writes.slow.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// This process's turn at writing (the fair lock), the door first.
+    /// This process's turn at writing (the fair lock), the door first. Cancel-safe: a writer
+    /// dropped while it waits gives up its place and its claim to go first.
     async fn take_turn(&self, label: &'static str, first: bool) -> OwnedMutexGuard<()> {
+        /// Counts a door writer as waiting for as long as it waits, however that ends.
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
         let queue = &self.writes;
         let started = Instant::now();
-        if first {
+        let _waiting = first.then(|| {
             queue.first_waiting.fetch_add(1, Ordering::SeqCst);
-        }
-        let guard = loop {
-            let guard = match tokio::time::timeout(SLOW_WAIT, queue.turn.clone().lock_owned()).await
-            {
-                Ok(t) => t,
-                Err(_) => {
-                    tracing::warn!(
-                        waiting_for = label,
-                        held_by = %queue.holder(),
-                        store = %self.location,
-                        "store write lock: waiting over a second"
-                    );
-                    queue.turn.clone().lock_owned().await
+            Waiting(&queue.first_waiting)
+        });
+        let mut told = false;
+        loop {
+            // One place in line, kept while the wait is logged.
+            let acquire = queue.turn.clone().lock_owned();
+            tokio::pin!(acquire);
+            let guard = if told {
+                acquire.await
+            } else {
+                tokio::select! {
+                    g = &mut acquire => g,
+                    _ = tokio::time::sleep(SLOW_WAIT.saturating_sub(started.elapsed())) => {
+                        told = true;
+                        tracing::warn!(
+                            waiting_for = label,
+                            held_by = %queue.holder(),
+                            store = %self.location,
+                            "store write lock: waiting over a second"
+                        );
+                        acquire.await
+                    }
                 }
             };
             if !first
@@ -195,12 +212,8 @@ impl Store {
                 tokio::task::yield_now().await;
                 continue;
             }
-            break guard;
-        };
-        if first {
-            queue.first_waiting.fetch_sub(1, Ordering::SeqCst);
+            return guard;
         }
-        guard
     }
 
     async fn begin_write(&self, label: &'static str, mode: Mode) -> Result<Tx, StoreError> {

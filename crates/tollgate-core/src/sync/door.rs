@@ -49,7 +49,6 @@ impl Door {
 }
 
 async fn writer(processor: Processor, source: &'static str, mut rx: mpsc::Receiver<Pending>) {
-    use futures_util::FutureExt;
     while let Some(first) = rx.recv().await {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -58,31 +57,61 @@ async fn writer(processor: Processor, source: &'static str, mut rx: mpsc::Receiv
                 Err(_) => break,
             }
         }
-        let events: Vec<&Event> = group.iter().map(|p| &p.event).collect();
-        let result = std::panic::AssertUnwindSafe(processor.ingest_refs(&events, source))
-            .catch_unwind()
-            .await;
-        match result {
-            Ok(Ok((_, mut inserted))) => {
-                for p in group {
-                    // A second delivery of one event in the same group is its duplicate.
-                    let new = inserted.remove(&p.event.id);
-                    let _ = p.reply.send(Ok(new));
+        if let Err((group, why)) = record(&processor, source, group).await {
+            // One bad delivery must not fail the others: each is tried alone, and only one
+            // that fails alone is answered with an error (a 500: Stripe retries it).
+            tracing::warn!(%why, deliveries = group.len(), "door: a group failed; recording each alone");
+            for p in group {
+                if let Err((mut one, why)) = record(&processor, source, vec![p]).await {
+                    let p = one.pop().expect("one delivery");
+                    tracing::error!(%why, event = %p.event.id, "door: a delivery was not recorded");
+                    let _ = p.reply.send(Err(StoreError::Other {
+                        location: processor.store().location().to_owned(),
+                        detail: why,
+                    }));
                 }
             }
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, deliveries = group.len(), "door: a group was not recorded");
-                for p in group {
-                    let _ = p.reply.send(Err(e.clone()));
-                }
+        }
+    }
+}
+
+/// Records a group in one transaction and answers each delivery; on failure (a store error,
+/// or a panic, caught and recorded as a sync issue) gives the group back, unanswered.
+async fn record(
+    processor: &Processor,
+    source: &'static str,
+    group: Vec<Pending>,
+) -> Result<(), (Vec<Pending>, String)> {
+    use futures_util::FutureExt;
+    let events: Vec<&Event> = group.iter().map(|p| &p.event).collect();
+    let result = std::panic::AssertUnwindSafe(processor.ingest_refs(&events, source))
+        .catch_unwind()
+        .await;
+    drop(events);
+    match result {
+        Ok(Ok((_, mut inserted))) => {
+            for p in group {
+                // A second delivery of one event in the same group is its duplicate.
+                let new = inserted.remove(&p.event.id);
+                let _ = p.reply.send(Ok(new));
             }
-            Err(panic) => {
-                // Dropping the replies answers each delivery with an error (a 500: Stripe
-                // retries); the writer goes on with the next group.
-                let why = super::panic_message(&*panic);
-                tracing::error!(%why, deliveries = group.len(), "door: panic caught");
-                drop(group);
+            Ok(())
+        }
+        Ok(Err(e)) => Err((group, e.to_string())),
+        Err(panic) => {
+            let why = super::panic_message(&*panic);
+            tracing::error!(%why, deliveries = group.len(), "door: panic caught");
+            let detail = format!(
+                "recording {} deliveries panicked (first event {}): {why}",
+                group.len(),
+                group[0].event.id
+            );
+            if let Err(e) =
+                crate::store::sync::record_panic(processor.store(), "door", &detail).await
+            {
+                tracing::error!(error = %e, "the panic could not be recorded as a sync issue");
             }
+            Err((group, format!("panic: {why}")))
         }
     }
 }

@@ -6,9 +6,11 @@
 //!
 //! - **Postgres**: a session-level advisory lock, on a connection the lease keeps; a killed
 //!   process's connection closes and frees it at once. The `sync_leases` row only says who.
-//! - **SQLite**: the `sync_leases` row is the lock, taken under the store's write lock. It is
-//!   free when its holder's process is gone (same host) or its heartbeat, renewed every
-//!   [`HEARTBEAT`], is older than [`EXPIRY`].
+//! - **SQLite**: the `sync_leases` row is the lock, taken under the store's write lock. On the
+//!   holder's host it is free exactly when the holder no longer holds it: its process is gone,
+//!   or (this process) the lease was dropped without being released. Seen from another host
+//!   (a file on a share), or where processes cannot be told apart, it is free when its
+//!   heartbeat, renewed every [`HEARTBEAT`], is older than [`EXPIRY`].
 //!
 //! Correctness never depends on a lease: every write is serialized by the store's write lock
 //! and every derived row has a natural key. Leases save the duplicated Stripe reads.
@@ -22,7 +24,27 @@ pub const SYNC: &str = "sync";
 pub const SETTLE: &str = "settle";
 
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
-pub const EXPIRY: Duration = Duration::from_secs(30);
+/// Long enough that a heartbeat held up behind a long write (a time-zone change over a
+/// million ledger rows, a migration) is not taken for a dead holder.
+pub const EXPIRY: Duration = Duration::from_secs(120);
+
+/// The tokens of the leases this process holds now.
+static LIVE: std::sync::LazyLock<std::sync::Mutex<std::collections::HashSet<String>>> =
+    std::sync::LazyLock::new(Default::default);
+
+fn live(token: &str) -> bool {
+    LIVE.lock().map(|l| l.contains(token)).unwrap_or(false)
+}
+
+fn set_live(token: &str, on: bool) {
+    if let Ok(mut l) = LIVE.lock() {
+        if on {
+            l.insert(token.to_owned());
+        } else {
+            l.remove(token);
+        }
+    }
+}
 const POLL: Duration = Duration::from_millis(200);
 
 /// Who holds a lease.
@@ -75,6 +97,7 @@ pub struct Lease {
 
 impl Lease {
     pub async fn release(mut self) {
+        set_live(&self.token, false);
         if let Some(h) = self.heartbeat.take() {
             h.abort();
         }
@@ -96,12 +119,24 @@ impl Lease {
 }
 
 impl Drop for Lease {
+    /// Not released (a cancelled run, a caught panic): the lease is freed all the same. Its
+    /// token stops being live here (so this process's next run takes it at once), the
+    /// Postgres session that holds the lock is closed, and the row is removed when a runtime
+    /// is at hand.
     fn drop(&mut self) {
-        if let Some(h) = self.heartbeat.take() {
-            h.abort();
-        }
+        let Some(h) = self.heartbeat.take() else {
+            return; // released
+        };
+        h.abort();
+        set_live(&self.token, false);
         if let Some(conn) = self.conn.take() {
             drop(conn.detach());
+        }
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let (store, name, token) = (self.store.clone(), self.name, self.token.clone());
+            rt.spawn(async move {
+                let _ = store.drop_lease_row(name, &token).await;
+            });
         }
     }
 }
@@ -119,19 +154,29 @@ fn mine(name: &'static str, token: &str) -> LeaseRow {
     }
 }
 
-/// Whether a SQLite lease row no longer holds: its process is gone, or it stopped beating.
-fn is_free(row: &LeaseRow, now: i64, host: &str) -> bool {
+/// Whether a SQLite lease row no longer holds. On its own host: this process's row is free
+/// when its lease is no longer live here, another process's when that process is gone (a
+/// live holder keeps it however late its heartbeat). Otherwise: when it stopped beating.
+fn is_free(row: &LeaseRow, now: i64, host: &str, alive: impl Fn(u32) -> Option<bool>) -> bool {
     let expired = now.saturating_sub(row.heartbeat_at) > EXPIRY.as_secs() as i64;
-    let gone =
-        row.host == host && u32::try_from(row.pid).is_ok_and(|pid| !crate::who::process_alive(pid));
-    expired || gone
+    if row.host != host {
+        return expired;
+    }
+    if row.pid == std::process::id() as i64 {
+        return !live(&row.token);
+    }
+    match u32::try_from(row.pid).ok().map(&alive) {
+        Some(Some(alive)) => !alive,
+        _ => expired,
+    }
 }
 
 /// Takes lease `name`, waiting (and saying so through `on_wait`) while another run holds it.
-/// `Ok(None)`: `cancel` said stop while waiting.
+/// `Ok(None)`: `cancel` said stop while waiting, or another run holds it and `wait` is false.
 pub async fn acquire(
     store: &Store,
     name: &'static str,
+    wait: bool,
     on_wait: OnWait<'_>,
     cancel: &(dyn Fn() -> bool + Send + Sync),
 ) -> Result<Option<Lease>, StoreError> {
@@ -141,16 +186,22 @@ pub async fn acquire(
     loop {
         let got = match store.backend() {
             Backend::Postgres => match store.try_advisory_lock(name).await? {
-                Some(conn) => {
-                    store.put_lease(&mine(name, &token)).await?;
-                    Ok(Some(conn))
-                }
+                Some(conn) => match store.put_lease(&mine(name, &token)).await {
+                    Ok(()) => Ok(Some(conn)),
+                    Err(e) => {
+                        // Never back into the pool holding the lock: close the session.
+                        drop(conn.detach());
+                        return Err(e);
+                    }
+                },
                 None => Err(store.lease_row(name).await?),
             },
             Backend::Sqlite => {
                 let now = now_seconds();
                 match store
-                    .take_lease_row(&mine(name, &token), |r| is_free(r, now, &host))
+                    .take_lease_row(&mine(name, &token), |r| {
+                        is_free(r, now, &host, crate::who::process_alive)
+                    })
                     .await?
                 {
                     Ok(()) => Ok(None),
@@ -160,8 +211,9 @@ pub async fn acquire(
         };
         match got {
             Ok(conn) => {
-                let heartbeat = (store.backend() == Backend::Sqlite)
-                    .then(|| tokio::spawn(beat(store.clone(), name, token.clone())));
+                set_live(&token, true);
+                // Also on Postgres, where it only marks the lease as not yet released.
+                let heartbeat = Some(tokio::spawn(beat(store.clone(), name, token.clone())));
                 return Ok(Some(Lease {
                     store: store.clone(),
                     name,
@@ -179,6 +231,10 @@ pub async fn acquire(
                     pid: 0,
                     started_at: now_seconds(),
                 });
+                if !wait {
+                    tracing::info!(lease = name, %holder, "another run holds the lease; not waiting");
+                    return Ok(None);
+                }
                 if waited_for.as_ref() != Some(&holder) {
                     tracing::info!(lease = name, %holder, "another run holds the lease; waiting");
                     on_wait(&holder);
@@ -196,7 +252,10 @@ pub async fn acquire(
 async fn beat(store: Store, name: &'static str, token: String) {
     loop {
         tokio::time::sleep(HEARTBEAT).await;
-        match store.beat_lease(name, &token, now_seconds()).await {
+        if store.backend() == Backend::Postgres {
+            continue; // the session's lock is the lease; the row only says who
+        }
+        match store.beat_lease(name, &token).await {
             Ok(true) => {}
             Ok(false) => {
                 tracing::warn!(
@@ -227,23 +286,32 @@ mod tests {
     }
 
     #[test]
-    fn a_lease_is_free_when_its_process_is_gone_or_it_stopped_beating() {
+    fn a_lease_is_free_exactly_when_its_holder_no_longer_holds_it() {
         let me = std::process::id() as i64;
+        let alive = |_| Some(true);
+        let dead = |_| Some(false);
+        let unknown = |_| None;
+        // Another process of this host: alive holds it however late its heartbeat.
+        assert!(!is_free(&row("here", 4242, 1000), 100_000, "here", alive));
         assert!(
-            !is_free(&row("here", me, 1000), 1010, "here"),
-            "alive, beating"
-        );
-        assert!(is_free(&row("here", me, 1000), 1031, "here"), "expired");
-        assert!(
-            !is_free(&row("there", 999_999_999, 1000), 1010, "here"),
-            "another host: only expiry tells"
-        );
-        assert!(
-            is_free(&row("here", 999_999_999, 1000), 1010, "here"),
+            is_free(&row("here", 4242, 1000), 1001, "here", dead),
             "its process is gone"
         );
+        assert!(!is_free(&row("here", 4242, 1000), 1010, "here", unknown));
         assert!(
-            is_free(&row("here", -5, i64::MIN), 0, "here"),
+            is_free(&row("here", 4242, 1000), 1121, "here", unknown),
+            "untellable: expiry"
+        );
+        // Another host: only the heartbeat tells.
+        assert!(!is_free(&row("there", 4242, 1000), 1100, "here", dead));
+        assert!(is_free(&row("there", 4242, 1000), 1121, "here", alive));
+        // This process: held while the lease lives here, free once it was dropped.
+        set_live("t", true);
+        assert!(!is_free(&row("here", me, 1000), 100_000, "here", alive));
+        set_live("t", false);
+        assert!(is_free(&row("here", me, 1000), 1001, "here", alive));
+        assert!(
+            is_free(&row("here", -5, i64::MIN), 0, "here", alive),
             "no overflow"
         );
     }

@@ -281,7 +281,8 @@ impl Processor {
         // One settle of this store at a time, across processes: two would read the same
         // objects from Stripe. The second waits, then finds what is left.
         let said = |h: &lease::Holder| tracing::info!(%h, "another process is reading this store's changed objects; waiting");
-        let Some(lease) = lease::acquire(&self.store, lease::SETTLE, &said, cancel).await? else {
+        let Some(lease) = lease::acquire(&self.store, lease::SETTLE, true, &said, cancel).await?
+        else {
             return Ok(SettleReport {
                 remaining: self.store.dirty_count().await?,
                 ..Default::default()

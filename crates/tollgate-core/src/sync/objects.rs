@@ -224,13 +224,17 @@ impl Subscription {
     /// unit amount in one currency.
     pub fn amount(&self) -> Option<i64> {
         let currency = self.items.first()?.currency.clone();
-        self.items.iter().try_fold(0i64, |sum, it| {
-            (it.currency == currency)
-                .then_some(())
-                .and(it.unit_amount)
-                .and_then(|a| a.checked_mul(it.quantity))
-                .and_then(|a| sum.checked_add(a))
-        })
+        self.items
+            .iter()
+            .try_fold(0i64, |sum, it| {
+                (it.currency == currency)
+                    .then_some(())
+                    .and(it.unit_amount)
+                    .and_then(|a| a.checked_mul(it.quantity))
+                    .and_then(|a| sum.checked_add(a))
+            })
+            // No plan bills this much: left out of every sum rather than overflowing one.
+            .filter(|a| *a <= MAX_AMOUNT)
     }
 }
 

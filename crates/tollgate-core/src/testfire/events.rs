@@ -494,7 +494,7 @@ pub enum Inv {
 }
 
 fn invoice_amount(s: &Subject, p: &PriceFacts) -> i64 {
-    p.unit_amount * s.quantity
+    p.unit_amount.saturating_mul(s.quantity)
 }
 
 pub fn invoice(st: &Story, state: Inv, reason: &str, p: &PriceFacts, amount: i64, t: i64) -> Value {

@@ -68,7 +68,7 @@ pub fn story(name: &str, base: &Story, t: i64) -> Result<Vec<Value>, InputError>
     let mut st = base.clone();
     let s = st.subject.clone();
     let interval = (s.period_end - s.period_start).max(86400);
-    let amount = s.price.unit_amount * s.quantity;
+    let amount = s.price.unit_amount.saturating_mul(s.quantity);
     let mut out = Vec::new();
     let mut clock = t;
     let mut tick = || {

@@ -139,7 +139,7 @@ impl Subject {
             product_name: "Expert Top".into(),
             lookup_key: None,
             nickname: Some("Top".into()),
-            unit_amount: self.price.unit_amount * 2,
+            unit_amount: self.price.unit_amount.saturating_mul(2),
             tier: Some("top".into()),
             metadata: r#"{"tier":"top"}"#.into(),
             ..self.price.clone()
