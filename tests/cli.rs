@@ -738,6 +738,13 @@ fn sync_killed_mid_backfill_and_mid_events_page_resumes_without_loss_or_doubles(
 
     let last = cli.run(&["--format", "json", "sync"], None);
     assert_eq!(code(&last), 0, "{}", stderr(&last));
+    // The killed runs held the sync lease: a dead holder frees it at once.
+    let report: serde_json::Value = serde_json::from_slice(&last.stdout).unwrap();
+    assert_eq!(
+        report["waited_for"],
+        serde_json::Value::Null,
+        "no wait for a killed process: {report}"
+    );
     let state: serde_json::Value = serde_json::from_slice(
         &cli.run(&["--format", "json", "sync", "--status"], None)
             .stdout,
