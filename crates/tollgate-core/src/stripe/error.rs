@@ -17,39 +17,31 @@ pub enum GatewayError {
     Unreachable { base: String, detail: String },
     #[error("Stripe at {base} did not answer within the time limit")]
     Timeout { base: String },
-    #[error("Stripe at {base} sent a response Tollgate could not read ({detail}); is the API base a Stripe API?")]
+    #[error("the answer from {base} could not be read as the object asked for ({detail})")]
     Decode { base: String, detail: String },
+    /// What came was not Stripe's JSON: an HTML page, plain text, an empty or cut-off body.
+    #[error("{base} answered {request} with {status} ({content_type}), {problem}: {first_bytes}; is the API base a Stripe API?")]
+    NotStripe {
+        base: String,
+        request: String,
+        status: u16,
+        content_type: String,
+        problem: String,
+        first_bytes: String,
+    },
     #[error("Stripe client configuration: {0}")]
     Config(String),
 }
 
 impl GatewayError {
-    pub(crate) fn from_stripe(e: stripe::StripeError, base: &str) -> Self {
-        let base = base.to_owned();
-        match e {
-            stripe::StripeError::Stripe(api, status) => GatewayError::Api {
-                status,
-                kind: api.type_.as_str().to_owned(),
-                code: api.code.as_ref().map(|c| c.as_str().to_owned()),
-                param: api.param.clone(),
-                message: api
-                    .message
-                    .clone()
-                    .unwrap_or_else(|| "no message".to_owned()),
-            },
-            stripe::StripeError::ClientError(detail) => GatewayError::Unreachable { base, detail },
-            stripe::StripeError::Timeout => GatewayError::Timeout { base },
-            stripe::StripeError::JSONDeserialize(detail) => GatewayError::Decode { base, detail },
-            stripe::StripeError::ConfigError(detail) => GatewayError::Config(detail),
-        }
-    }
-
     /// Worth another attempt with the same idempotency key.
     pub fn is_retryable(&self) -> bool {
         match self {
             GatewayError::Api { status, .. } => matches!(status, 409 | 424 | 429 | 500..=504),
             GatewayError::Unreachable { .. } | GatewayError::Timeout { .. } => true,
-            GatewayError::Decode { .. } | GatewayError::Config(_) => false,
+            GatewayError::Decode { .. }
+            | GatewayError::NotStripe { .. }
+            | GatewayError::Config(_) => false,
         }
     }
 }
@@ -63,7 +55,9 @@ impl From<GatewayError> for ErrorBody {
             GatewayError::Api { status, param, .. } if *status < 500 => {
                 (ErrorCode::StripeInvalidRequest, param.clone())
             }
-            GatewayError::Api { .. } | GatewayError::Decode { .. } => (ErrorCode::StripeApi, None),
+            GatewayError::Api { .. }
+            | GatewayError::Decode { .. }
+            | GatewayError::NotStripe { .. } => (ErrorCode::StripeApi, None),
             GatewayError::Unreachable { .. } | GatewayError::Timeout { .. } => {
                 (ErrorCode::StripeUnreachable, None)
             }

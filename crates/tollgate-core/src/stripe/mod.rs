@@ -4,13 +4,15 @@
 //! `code`, `param` and `message`.
 
 mod error;
+mod transport;
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use stripe::{Client, ClientBuilder, RequestStrategy};
-use stripe_client_core::StripeRequest;
+use stripe_client_core::{RequestStrategy, StripeRequest};
 use ts_rs::TS;
+
+use transport::Transport;
 
 pub use error::GatewayError;
 
@@ -20,7 +22,6 @@ pub const DEFAULT_API_BASE: &str = "https://api.stripe.com";
 
 /// Attempts per request, counting the first.
 const ATTEMPTS: u32 = 3;
-const PER_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The account a key belongs to, as the header and Settings show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -41,7 +42,7 @@ pub struct AccountSummary {
 }
 
 pub struct StripeGateway {
-    client: Client,
+    client: Transport,
     base: String,
 }
 
@@ -53,13 +54,11 @@ impl StripeGateway {
                 "the Stripe API base must be an http(s) URL, got {base:?}"
             )));
         }
-        // async-stripe appends `v1/...` directly to the base, so give it a trailing slash.
-        let client = ClientBuilder::new(key.expose())
-            .url(format!("{base}/"))
-            .request_strategy(RequestStrategy::ExponentialBackoff(ATTEMPTS))
-            .timeout(PER_ATTEMPT_TIMEOUT)
-            .build()
-            .map_err(|e| GatewayError::Config(e.to_string()))?;
+        let client = Transport::new(
+            &base,
+            key.expose(),
+            RequestStrategy::ExponentialBackoff(ATTEMPTS),
+        )?;
         Ok(StripeGateway { client, base })
     }
 
@@ -67,17 +66,12 @@ impl StripeGateway {
         &self.base
     }
 
-    pub(crate) fn map_err(&self, e: stripe::StripeError) -> GatewayError {
-        GatewayError::from_stripe(e, &self.base)
-    }
-
     /// `GET /v1/account`: who this key belongs to. Works with secret and restricted keys
     /// that may read the account.
     pub async fn account(&self) -> Result<AccountSummary, GatewayError> {
         let a = stripe_connect::account::RetrieveForMyAccountAccount::new()
             .send(&self.client)
-            .await
-            .map_err(|e| self.map_err(e))?;
+            .await?;
         let nonempty = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
         let name = nonempty(
             a.settings
@@ -106,11 +100,7 @@ impl StripeGateway {
         L: stripe_client_core::PaginableList + Send + Sync + 'static,
     {
         use futures_util::TryStreamExt;
-        paginator
-            .stream(&self.client)
-            .try_collect()
-            .await
-            .map_err(|e| self.map_err(e))
+        paginator.stream(&self.client).try_collect().await
     }
 
     /// `GET /v1/<path>` as raw JSON, with the client's retries (429 and 5xx back off and try
@@ -126,15 +116,7 @@ impl StripeGateway {
         if query.as_object().is_some_and(|q| !q.is_empty()) {
             req = req.query(query);
         }
-        let v: miniserde::json::Value = req
-            .customize()
-            .send(&self.client)
-            .await
-            .map_err(|e| self.map_err(e))?;
-        serde_json::from_str(&miniserde::json::to_string(&v)).map_err(|e| GatewayError::Decode {
-            base: self.base.clone(),
-            detail: e.to_string(),
-        })
+        self.client.get_json(&req).await
     }
 
     /// A list read page by page as raw JSON, from after `after` (a resume point) on.
@@ -154,11 +136,7 @@ impl StripeGateway {
         R: StripeRequest,
         R::Output: miniserde::Deserialize,
     {
-        request
-            .customize()
-            .send(&self.client)
-            .await
-            .map_err(|e| self.map_err(e))
+        request.customize().send(&self.client).await
     }
 
     /// Sends a POST with an Idempotency-Key derived from the intent, so a retried click or a
@@ -173,7 +151,7 @@ impl StripeGateway {
         R: StripeRequest,
         R::Output: miniserde::Deserialize,
     {
-        let key = stripe::IdempotencyKey::new(intent.key())
+        let key = stripe_client_core::IdempotencyKey::new(intent.key())
             .map_err(|e| GatewayError::Config(format!("idempotency key: {e:?}")))?;
         let mut attempt = 0;
         loop {
@@ -185,8 +163,7 @@ impl StripeGateway {
                 .await;
             match result {
                 Ok(out) => return Ok(out),
-                Err(e) => {
-                    let err = self.map_err(e);
+                Err(err) => {
                     if attempt >= ATTEMPTS || !err.is_retryable() {
                         return Err(err);
                     }
