@@ -169,7 +169,18 @@ pub enum SandboxCommand {
         /// Start from the seed even if the data dir holds state.
         #[arg(long)]
         fresh: bool,
+        /// `foreign` answers as a Stripe that is not Tollgate's own: products without fields
+        /// newer API versions carry, a field no version has on every object, a subscription's
+        /// `metadata[foreign_status]` as its status (switch with POST /_sandbox/dialect).
+        #[arg(long, value_enum, default_value_t = DialectArg::Stripe)]
+        dialect: DialectArg,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DialectArg {
+    Stripe,
+    Foreign,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -513,6 +524,7 @@ async fn execute(
             seed,
             data_dir,
             fresh,
+            dialect,
         }) => {
             let seed = match seed {
                 SeedArg::Demo => tollgate_sandbox::Seed::Demo,
@@ -525,6 +537,7 @@ async fn execute(
                 seed,
                 data_dir,
                 fresh,
+                foreign: dialect == DialectArg::Foreign,
                 ..Default::default()
             };
             let sandbox = tollgate_sandbox::start(config).await.map_err(|e| {

@@ -106,11 +106,25 @@ fn opt_ts(t: Option<i64>) -> String {
 }
 
 pub async fn sync(console: &Console, f: Format, full: bool, status: bool) -> Result<(), ErrorBody> {
+    let mut incomplete: Option<ErrorBody> = None;
     if !status {
         let op = "cli-sync";
         let r = with_progress(console, op, console.sync(full, Some(op))).await?;
+        // A sync that left objects out ends 1, so a script can tell; each is listed below.
+        incomplete = (r.skipped > 0).then(|| {
+            ErrorBody::new(
+                ErrorCode::SyncIncomplete,
+                format!(
+                    "{} object{} could not be read and {} left out of the mirror (each named above, and by `tollgate sync --status`); the next sync tries them again",
+                    r.skipped,
+                    if r.skipped == 1 { "" } else { "s" },
+                    if r.skipped == 1 { "is" } else { "are" }
+                ),
+            )
+        });
         if f == Format::Json {
-            return emit(f, &r, &[], vec![]);
+            emit(f, &r, &[], vec![])?;
+            return incomplete.map_or(Ok(()), Err);
         }
         if let Some(who) = &r.waited_for {
             println!(
@@ -194,7 +208,7 @@ pub async fn sync(console: &Console, f: Format, full: bool, status: bool) -> Res
     for i in &st.issues {
         eprintln!("issue: {} {}: {}", i.kind, i.object_id, i.detail);
     }
-    Ok(())
+    incomplete.map_or(Ok(()), Err)
 }
 
 pub async fn webhooks(console: &Console, f: Format, c: WebhooksCommand) -> Result<(), ErrorBody> {

@@ -1577,3 +1577,87 @@ fn read_only_stores_backups_the_wal_and_sort_columns() {
     );
     drop(sandbox);
 }
+
+/// A Stripe that is not Tollgate's own: `sync` goes on past what it cannot read, names each
+/// skipped object with its list, page and field, and ends 1 with the count, so a script can
+/// tell; once the objects read, it ends 0 and the issues are gone. An API base whose answers
+/// are not Stripe's says what came.
+#[test]
+fn a_foreign_stripe_sync_names_what_it_skipped_and_exits_1_until_it_reads() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sandbox = rt
+        .block_on(tollgate_sandbox::start(tollgate_sandbox::SandboxConfig {
+            seed: tollgate_sandbox::Seed::Demo,
+            foreign: true,
+            ..Default::default()
+        }))
+        .unwrap();
+    let base = sandbox.base_url();
+    let cli = Cli::new()
+        .with_env("TOLLGATE_STRIPE_API_BASE", &base)
+        .with_env("TOLLGATE_STRIPE_SECRET_KEY", "sk_test_sandbox");
+    let foreign = cli.run(&["sync", "--full"], None);
+    assert_eq!(code(&foreign), 1, "{}", stderr(&foreign));
+    let err = stderr(&foreign);
+    assert!(
+        err.contains("issue: unreadable prod_")
+            && err.contains("products page 1 (GET /v1/products), prod_"),
+        "each skipped object, with where: {err}"
+    );
+    assert!(
+        err.contains("could not be read and are left out of the mirror"),
+        "{err}"
+    );
+    let listed = cli.run(
+        &["subscriptions", "list", "--limit", "0", "--format", "json"],
+        None,
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(
+        rows.as_array().map(Vec::len),
+        Some(312),
+        "the subscriptions are all there"
+    );
+
+    rt.block_on(async {
+        reqwest::Client::new()
+            .post(format!("{base}/_sandbox/dialect"))
+            .bearer_auth("sk_test_sandbox")
+            .form(&[("mode", "stripe")])
+            .send()
+            .await
+            .unwrap()
+    });
+    let fixed = cli.run(&["sync", "--full"], None);
+    assert_eq!(code(&fixed), 0, "{}", stderr(&fixed));
+    assert!(
+        !stderr(&fixed).contains("issue: unreadable"),
+        "{}",
+        stderr(&fixed)
+    );
+    let plans = cli.run(&["plans", "list", "--offline", "--format", "json"], None);
+    let plans: serde_json::Value = serde_json::from_slice(&plans.stdout).unwrap();
+    assert!(plans.as_array().is_some_and(|p| p.len() >= 11), "{plans}");
+
+    // Not a Stripe at all: a plain-text 404.
+    let plain = rt.block_on(async {
+        let app = axum::Router::new()
+            .fallback(|| async { (axum::http::StatusCode::NOT_FOUND, "Not Found") });
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+        format!("http://{addr}")
+    });
+    let check = Cli::new()
+        .with_env("TOLLGATE_STRIPE_API_BASE", &plain)
+        .with_env("TOLLGATE_STRIPE_SECRET_KEY", KEY)
+        .run(&["secrets", "check"], None);
+    assert_eq!(code(&check), 1);
+    assert!(
+        stderr(&check).contains("answered GET /v1/account with 404 (text/plain")
+            && stderr(&check).contains("\"Not Found\""),
+        "{}",
+        stderr(&check)
+    );
+    drop(sandbox);
+}

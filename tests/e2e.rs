@@ -1299,3 +1299,42 @@ async fn a_read_only_store_shows_what_it_holds_and_refuses_writes() {
     shot(&c, "44-settings-read-only-store").await;
     drop(sandbox);
 }
+
+/// A Stripe that is not Tollgate's own (the sandbox's foreign dialect): Sync now goes on past
+/// what it cannot read and says how many objects it left out; Access › Webhooks and sync lists
+/// each, with the list, page, object and field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_stripe_syncs_and_lists_what_it_could_not_read() {
+    let sandbox = tollgate_sandbox::start(tollgate_sandbox::SandboxConfig {
+        seed: tollgate_sandbox::Seed::Demo,
+        foreign: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let (_driver, c) = launch(&[
+        ("TOLLGATE_DATA_DIR", data.path().display().to_string()),
+        ("TOLLGATE_STRIPE_API_BASE", sandbox.base_url()),
+        (
+            "TOLLGATE_STRIPE_SECRET_KEY",
+            tollgate_sandbox::DEFAULT_SECRET_KEY.to_owned(),
+        ),
+        ("TOLLGATE_SYNC_INTERVAL_SECS", "0".to_owned()),
+    ])
+    .await;
+    click(&c, "[data-testid=nav-access]").await;
+    click(&c, "[data-testid=sync-now]").await;
+    let report = wait_text_for(&c, "[data-testid=sync-report]", "could not be read", 240).await;
+    assert!(report.contains("left out"), "{report}");
+    click(&c, "[data-testid=tab-sources]").await;
+    let issues = wait_text(
+        &c,
+        "[data-testid=sync-issues]",
+        "products page 1 (GET /v1/products)",
+    )
+    .await;
+    assert!(issues.contains("missing field"), "{issues}");
+    shot(&c, "45-foreign-stripe-sync-issues").await;
+    drop(sandbox);
+}

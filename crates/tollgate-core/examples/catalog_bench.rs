@@ -159,6 +159,7 @@ fn synthetic_catalog(n: usize) -> CatalogSnapshot {
         features,
         product_features,
         subscriber_counts: Default::default(),
+        skipped: Vec::new(),
     }
 }
 

@@ -40,6 +40,9 @@ pub enum ErrorCode {
     DatabaseReadOnly,
     /// The database server could not be reached or refused us.
     DatabaseUnavailable,
+    /// A sync finished, but some objects could not be read: each is a sync issue naming
+    /// the object and the field, tried again by the next sync.
+    SyncIncomplete,
     /// Anything else, with the detail in the message.
     Internal,
 }

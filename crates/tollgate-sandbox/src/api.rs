@@ -205,6 +205,8 @@ async fn v1(
         return res;
     }
     let events_before = w.ids("event").len();
+    let foreign = state.foreign.load(std::sync::atomic::Ordering::Relaxed);
+    let shaped = crate::dialect::wanted(uri.path(), foreign);
     let result = params_and_dispatch(
         &mut w,
         &method,
@@ -214,6 +216,14 @@ async fn v1(
         request_id.clone(),
     );
     let (status, body_text) = match result {
+        Ok(out) if shaped => {
+            let mut v = out.into_value();
+            crate::dialect::shape(&mut v, foreign);
+            (
+                StatusCode::OK,
+                serde_json::to_string(&v).unwrap_or_default(),
+            )
+        }
         Ok(out) => (
             StatusCode::OK,
             serde_json::to_string(&out).unwrap_or_default(),
@@ -263,7 +273,12 @@ pub(crate) fn queue_deliveries(state: &State, w: &World, from: usize) {
         if endpoints.is_empty() {
             continue;
         }
-        let payload = serde_json::to_string_pretty(ev).unwrap_or_default();
+        let mut ev = ev.clone();
+        crate::dialect::shape(
+            &mut ev,
+            state.foreign.load(std::sync::atomic::Ordering::Relaxed),
+        );
+        let payload = serde_json::to_string_pretty(&ev).unwrap_or_default();
         for (url, secret) in endpoints {
             let _ = state.deliver.send(Delivery {
                 url,
@@ -388,6 +403,8 @@ fn dispatch(w: &mut World, m: &Method, segs: &[&str], c: &Call) -> Result<Value,
         ["subscriptions", id] if post => billing::update(w, c, id),
         ["subscriptions", id] if delete => billing::cancel(w, c, id),
         ["subscriptions", id, "resume"] if post => billing::resume(w, c, id),
+        ["subscription_items"] if get => billing::list_items(w, c),
+        ["subscription_items", id] if get => billing::retrieve_item(w, c, id),
         ["invoices", id] if get => retrieve(w, id, "invoice", "invoice", c),
 
         ["checkout", "sessions"] if get => billing::list_sessions(w, c),

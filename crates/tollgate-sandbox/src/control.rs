@@ -14,6 +14,8 @@
 //!   with `Stripe-Should-Retry: true`, to exercise a client's retries.
 //! - `POST /_sandbox/populate` `count=N&price=price_…[&prefix=…]`: N organizations, each a
 //!   customer with an `organization_id` and an active subscription to the price (benchmarks).
+//! - `POST /_sandbox/dialect` `mode=stripe|foreign`: answer as Stripe, or as a Stripe that is
+//!   not Tollgate's own (see `dialect`).
 //! - `GET /_sandbox/state`: object counts.
 
 use std::sync::Arc;
@@ -57,6 +59,18 @@ pub(crate) async fn handle(
             .split('/')
             .collect();
         match (&method, segs.as_slice()) {
+            (&Method::POST, ["dialect"]) => {
+                let p = check(
+                    &[req("mode", Kind::Enum(&["stripe", "foreign"]))],
+                    call.params.clone(),
+                    "",
+                )?;
+                let foreign = p["mode"] == "foreign";
+                state
+                    .foreign
+                    .store(foreign, std::sync::atomic::Ordering::Relaxed);
+                Ok(json!({ "dialect": if foreign { "foreign" } else { "stripe" } }))
+            }
             (&Method::GET, ["clock"]) => {
                 Ok(json!({ "now": w.now(), "offset_seconds": w.clock_offset }))
             }

@@ -7,6 +7,7 @@
 
 mod api;
 mod control;
+mod dialect;
 mod error;
 mod form;
 mod listing;
@@ -59,6 +60,9 @@ pub struct SandboxConfig {
     pub data_dir: Option<PathBuf>,
     /// Start from the seed even if the data dir holds state.
     pub fresh: bool,
+    /// Answer as a Stripe that is not Tollgate's own (fields missing and unknown, enum values
+    /// no client knows): see `dialect`. Switchable with `POST /_sandbox/dialect`.
+    pub foreign: bool,
 }
 
 impl Default for SandboxConfig {
@@ -70,12 +74,15 @@ impl Default for SandboxConfig {
             seed: Seed::Empty,
             data_dir: None,
             fresh: false,
+            foreign: false,
         }
     }
 }
 
 pub(crate) struct State {
     pub config: SandboxConfig,
+    /// Answers as a Stripe that is not Tollgate's own (see [`dialect`]).
+    pub foreign: AtomicBool,
     pub world: tokio::sync::Mutex<world::World>,
     pub deliver: tokio::sync::mpsc::UnboundedSender<webhooks::Delivery>,
     dirty: AtomicBool,
@@ -195,6 +202,7 @@ pub async fn start(config: SandboxConfig) -> std::io::Result<RunningSandbox> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let fresh_state = config.data_dir.is_some();
     let state = Arc::new(State {
+        foreign: AtomicBool::new(config.foreign),
         config,
         world: tokio::sync::Mutex::new(world),
         deliver: tx,

@@ -31,7 +31,7 @@ export type SecretKind = "stripe-secret-key" | "webhook-secret" | "database-url"
 
 export type ErrorBody = { code: ErrorCode, message: string, field?: string, };
 
-export type ErrorCode = "invalid_input" | "environment_mismatch" | "not_found" | "keyring_unavailable" | "keyring_locked" | "stripe_authentication" | "stripe_permission" | "stripe_unreachable" | "stripe_rate_limited" | "stripe_invalid_request" | "stripe_api" | "stripe_key_missing" | "database_corrupt" | "database_read_only" | "database_unavailable" | "internal";
+export type ErrorCode = "invalid_input" | "environment_mismatch" | "not_found" | "keyring_unavailable" | "keyring_locked" | "stripe_authentication" | "stripe_permission" | "stripe_unreachable" | "stripe_rate_limited" | "stripe_invalid_request" | "stripe_api" | "stripe_key_missing" | "database_corrupt" | "database_read_only" | "database_unavailable" | "sync_incomplete" | "internal";
 
 export type AccountSummary = { id: string, 
 /**
@@ -258,7 +258,12 @@ waited_for: string | null,
 /**
  * It then skipped its own backfill: the one it waited for had just listed everything.
  */
-joined: boolean, backfill: BackfillReport | null, cursor: CursorReport | null, settle: SettleReport, elapsed_ms: number, };
+joined: boolean, 
+/**
+ * Objects the mirror leaves out after this run (unreadable, or with a value Tollgate
+ * does not know): each is a sync issue, and the next sync tries it again.
+ */
+skipped: number, backfill: BackfillReport | null, cursor: CursorReport | null, settle: SettleReport, elapsed_ms: number, };
 
 export type BackfillReport = { customers: number, subscriptions: number, purchases: number, 
 /**

@@ -120,6 +120,59 @@ pub fn derive(
     purchases: &[PurchaseFacts],
     overrides: &[Override],
 ) -> Vec<Access> {
+    derive_with(subs, purchases, overrides, &[])
+}
+
+/// [`derive`], where a subscription whose status this version does not know (one Stripe added
+/// after it) changes nothing: the access it gave stays as `held` has it, and it gives none it
+/// did not give before.
+pub fn derive_keeping(
+    subs: &[SubFacts],
+    purchases: &[PurchaseFacts],
+    overrides: &[Override],
+    held: &[Access],
+) -> Vec<Access> {
+    let (known, unknown): (Vec<SubFacts>, Vec<SubFacts>) = subs
+        .iter()
+        .cloned()
+        .partition(|s| crate::sync::objects::is_known_status(&s.status));
+    let kept: Vec<Access> = held
+        .iter()
+        .filter(|h| {
+            h.source == AccessSource::Subscription
+                && unknown
+                    .iter()
+                    .any(|u| h.plan == u.price && h.subscription.as_deref() == Some(&u.id))
+        })
+        .cloned()
+        .collect();
+    derive_with(&known, purchases, overrides, &kept)
+}
+
+/// One fact per price of each subscription: a subscription grants access to every plan it
+/// bills for (its items), not only its first.
+pub fn per_item(s: &SubFacts, items: &[String]) -> Vec<SubFacts> {
+    let mut prices: Vec<&String> = vec![&s.price];
+    for p in items {
+        if !prices.contains(&p) {
+            prices.push(p);
+        }
+    }
+    prices
+        .into_iter()
+        .map(|p| SubFacts {
+            price: p.clone(),
+            ..s.clone()
+        })
+        .collect()
+}
+
+fn derive_with(
+    subs: &[SubFacts],
+    purchases: &[PurchaseFacts],
+    overrides: &[Override],
+    kept: &[Access],
+) -> Vec<Access> {
     let mut best: std::collections::BTreeMap<String, Access> = Default::default();
     let mut offer = |a: Access| {
         let better = match best.get(&a.plan) {
@@ -160,6 +213,9 @@ pub fn derive(
             source: AccessSource::Subscription,
         });
     }
+    for k in kept {
+        offer(k.clone());
+    }
     for o in overrides {
         let base = best.get(&o.plan).cloned();
         let started_at = base.as_ref().map_or(o.at, |b| b.started_at.min(o.at));
@@ -191,6 +247,49 @@ mod tests {
             ended_at: (status == "canceled").then_some(start + 50),
             canceled_at: None,
         }
+    }
+
+    #[test]
+    fn a_status_stripe_adds_later_changes_no_access() {
+        let held = derive(&[sub("sub_1", "price_a", "active", 10)], &[], &[]);
+        assert_eq!(held[0].status, AccessStatus::Active);
+        let frozen = sub("sub_1", "price_a", "frozen", 10);
+        assert_eq!(
+            derive_keeping(&[frozen.clone()], &[], &[], &held),
+            held,
+            "kept as it was"
+        );
+        assert_eq!(
+            derive_keeping(&[frozen.clone()], &[], &[], &[]),
+            vec![],
+            "and none given"
+        );
+        // Known statuses still decide.
+        let past_due = sub("sub_1", "price_a", "past_due", 10);
+        assert_eq!(
+            derive_keeping(&[past_due], &[], &[], &held)[0].status,
+            AccessStatus::PastDue
+        );
+    }
+
+    #[test]
+    fn every_item_of_a_subscription_gives_its_plan() {
+        let s = sub("sub_1", "price_a", "active", 10);
+        let items: Vec<String> = (0..12)
+            .map(|i| format!("price_{i}"))
+            .chain(["price_a".into()])
+            .collect();
+        let facts = per_item(&s, &items);
+        assert_eq!(
+            facts.len(),
+            13,
+            "the first price once, then each other item's"
+        );
+        let access = derive(&facts, &[], &[]);
+        assert_eq!(access.len(), 13);
+        assert!(access.iter().all(
+            |a| a.status == AccessStatus::Active && a.subscription.as_deref() == Some("sub_1")
+        ));
     }
 
     #[test]

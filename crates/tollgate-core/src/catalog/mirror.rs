@@ -5,11 +5,7 @@
 
 use std::collections::HashMap;
 
-use stripe_billing::subscription::ListSubscription;
-use stripe_misc::entitlements_feature::ListEntitlementsFeature;
 use stripe_product::price::ListPrice;
-use stripe_product::product::ListProduct;
-use stripe_product::product_feature::ListProductProductFeature;
 
 use crate::error::ErrorBody;
 use crate::progress::Progress;
@@ -116,8 +112,77 @@ pub async fn list_prices(gw: &StripeGateway) -> Result<Vec<stripe_shared::Price>
     .await
 }
 
-/// Reads the whole catalog from Stripe (no store writes).
-/// With `counts`, subscriptions are listed too, for the subscriber count of each price.
+/// An object of a list that could not be read as Stripe's type: what, which, where and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// `product`, `price`, `feature`, `product_feature`.
+    pub kind: &'static str,
+    pub id: String,
+    /// `products page 1 (GET /v1/products), prod_X: missing field `marketing_features``.
+    pub detail: String,
+}
+
+/// A product feature: all the store keeps of one.
+#[derive(serde::Deserialize)]
+struct ProductFeatureJson {
+    id: String,
+    entitlement_feature: IdOnly,
+}
+
+#[derive(serde::Deserialize)]
+struct IdOnly {
+    id: String,
+}
+
+/// One object of a list page, decoded alone: a field that does not fit names its path.
+fn decode<T: serde::de::DeserializeOwned>(item: &serde_json::Value) -> Result<T, String> {
+    serde_path_to_error::deserialize::<_, T>(item).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." || path.is_empty() {
+            e.inner().to_string()
+        } else {
+            format!("{path}: {}", e.inner())
+        }
+    })
+}
+
+/// Every object of a Stripe list, read as JSON page by page and decoded one by one: one that
+/// does not decode is skipped (said in `skipped`, with the page and the field) and the rest go
+/// on. A page that is not a list at all fails the read, saying what came.
+async fn read_list<T: serde::de::DeserializeOwned>(
+    gw: &StripeGateway,
+    kind: &'static str,
+    plural: &str,
+    path: &str,
+    query: serde_json::Value,
+    skipped: &mut Vec<Skipped>,
+) -> Result<Vec<T>, ErrorBody> {
+    let mut out = Vec::new();
+    let mut pages = gw.pages(path, query, None);
+    let mut page = 0;
+    while let Some(items) = pages.next().await? {
+        page += 1;
+        for item in &items {
+            match decode::<T>(item) {
+                Ok(t) => out.push(t),
+                Err(why) => {
+                    let id = item["id"].as_str().unwrap_or("(no id)").to_owned();
+                    skipped.push(Skipped {
+                        kind,
+                        detail: format!("{plural} page {page} (GET /v1{path}), {id}: {why}"),
+                        id,
+                    });
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Reads the whole catalog from Stripe (no store writes). Objects that cannot be read are
+/// left out and listed in the snapshot's `skipped`; a price whose product was skipped is
+/// skipped with it. With `counts`, subscriptions are listed too, for the subscriber count of
+/// each price.
 pub async fn fetch(
     gw: &StripeGateway,
     progress: &Progress,
@@ -129,50 +194,95 @@ pub async fn fetch(
             "cancelled: the catalog was not refreshed",
         )
     };
+    let mut skipped = Vec::new();
     progress.phase("products", 0);
-    let products = gw
-        .list_all(ListProduct::new().limit(100).paginate())
-        .await?;
+    let products: Vec<stripe_shared::Product> = read_list(
+        gw,
+        "product",
+        "products",
+        "/products",
+        serde_json::json!({}),
+        &mut skipped,
+    )
+    .await?;
     if progress.is_cancelled() {
         return Err(cancelled());
     }
     progress.phase("prices", 0);
-    let prices = list_prices(gw).await?;
+    let prices: Vec<stripe_shared::Price> = read_list(
+        gw,
+        "price",
+        "prices",
+        "/prices",
+        serde_json::json!({"expand": ["data.tiers"]}),
+        &mut skipped,
+    )
+    .await?;
+    let known: std::collections::HashSet<String> =
+        products.iter().map(|p| p.id.to_string()).collect();
+    let (prices, orphans): (Vec<_>, Vec<_>) = prices
+        .into_iter()
+        .partition(|p| known.contains(p.product.id().as_str()));
+    for p in orphans {
+        let product = p.product.id().to_string();
+        let reason = skipped
+            .iter()
+            .any(|s| s.id == product)
+            .then_some("could not be read")
+            .unwrap_or("is not in the product list");
+        skipped.push(Skipped {
+            kind: "price",
+            id: p.id.to_string(),
+            detail: format!("price {}: its product {product} {reason}", p.id),
+        });
+    }
     progress.phase("features", 0);
-    let features = gw
-        .list_all(ListEntitlementsFeature::new().limit(100).paginate())
-        .await?;
+    let features: Vec<stripe_shared::EntitlementsFeature> = read_list(
+        gw,
+        "feature",
+        "features",
+        "/entitlements/features",
+        serde_json::json!({}),
+        &mut skipped,
+    )
+    .await?;
     progress.phase("product features", products.len() as u64);
     let mut product_features = Vec::new();
     for p in &products {
         if progress.is_cancelled() {
             return Err(cancelled());
         }
-        let pfs = gw
-            .list_all(
-                ListProductProductFeature::new(p.id.clone())
-                    .limit(100)
-                    .paginate(),
-            )
-            .await?;
+        let pfs: Vec<ProductFeatureJson> = read_list(
+            gw,
+            "product_feature",
+            "product features",
+            &format!("/products/{}/features", p.id),
+            serde_json::json!({}),
+            &mut skipped,
+        )
+        .await?;
         product_features.extend(pfs.into_iter().map(|pf| ProductFeatureRow {
-            stripe_id: pf.id.to_string(),
+            stripe_id: pf.id,
             product_id: p.id.to_string(),
-            feature_id: pf.entitlement_feature.id.to_string(),
+            feature_id: pf.entitlement_feature.id,
         }));
         progress.step();
     }
     let subscriber_counts = if counts {
         progress.phase("subscriber counts", 0);
-        let subs = gw
-            .list_all(ListSubscription::new().limit(100).paginate())
-            .await?;
+        // Read as the sync engine reads subscriptions: one that does not parse is the
+        // backfill's to report, and counts for nothing here.
         let mut by_price: HashMap<String, i64> = HashMap::new();
-        for s in &subs {
-            use stripe_shared::SubscriptionStatus as S;
-            if matches!(s.status, S::Active | S::Trialing | S::PastDue) {
-                for item in &s.items.data {
-                    *by_price.entry(item.price.id.to_string()).or_default() += 1;
+        let mut pages = gw.pages("/subscriptions", serde_json::json!({}), None);
+        while let Some(items) = pages.next().await? {
+            for s in items
+                .iter()
+                .filter_map(|i| crate::sync::objects::Subscription::parse(i).ok())
+            {
+                if matches!(s.status.as_str(), "active" | "trialing" | "past_due") {
+                    for item in &s.items {
+                        *by_price.entry(item.price.clone()).or_default() += 1;
+                    }
                 }
             }
         }
@@ -180,12 +290,19 @@ pub async fn fetch(
     } else {
         None
     };
+    for s in &skipped {
+        tracing::warn!(kind = s.kind, id = %s.id, detail = %s.detail, "catalog: object skipped");
+    }
     Ok(CatalogSnapshot {
         products: products.iter().map(product_row).collect(),
         prices: prices.iter().map(price_row).collect(),
         features: features.iter().map(feature_row).collect(),
         product_features,
         subscriber_counts,
+        skipped: skipped
+            .into_iter()
+            .map(|s| (s.id, s.kind.to_owned(), s.detail))
+            .collect(),
     })
 }
 

@@ -34,6 +34,10 @@ pub struct SyncReport {
     pub waited_for: Option<String>,
     /// It then skipped its own backfill: the one it waited for had just listed everything.
     pub joined: bool,
+    /// Objects the mirror leaves out after this run (unreadable, or with a value Tollgate
+    /// does not know): each is a sync issue, and the next sync tries it again.
+    #[ts(type = "number")]
+    pub skipped: u64,
     pub backfill: Option<BackfillReport>,
     pub cursor: Option<CursorReport>,
     pub settle: SettleReport,
@@ -229,6 +233,7 @@ impl Console {
         };
         progress.finish();
         result?;
+        report.skipped = p.store().skipped_count().await?;
         report.elapsed_ms = start.elapsed().as_millis() as u64;
         Ok(Some(report))
     }
@@ -415,8 +420,10 @@ impl Console {
             let Some(items) = pages.next().await? else {
                 break;
             };
-            for it in &items {
-                if let Ok(s) = crate::sync::objects::Subscription::parse(it) {
+            for mut it in items {
+                // Every item, as the store has them (Stripe lists the first ten).
+                crate::sync::complete_items(&gw, &mut it).await?;
+                if let Ok(s) = crate::sync::objects::Subscription::parse(&it) {
                     stripe.insert(s.id.clone(), s);
                     progress.step();
                 }
@@ -772,19 +779,25 @@ async fn drift(
     }
     // Access as Stripe's state gives it, against the store's rows.
     let mut subs_by_org: BTreeMap<String, Vec<access::SubFacts>> = BTreeMap::new();
+    // Plans whose access a status this version does not know leaves as it was: not compared.
+    let mut unknown: std::collections::BTreeSet<(String, String)> = Default::default();
     for s in stripe.values() {
         if let (Some((org, _)), Some(item)) = (customers.get(&s.customer), s.price()) {
-            subs_by_org
-                .entry(org.clone())
-                .or_default()
-                .push(access::SubFacts {
-                    id: s.id.clone(),
-                    price: item.price.clone(),
-                    status: s.status.clone(),
-                    start_date: s.start_date,
-                    ended_at: s.ended_at,
-                    canceled_at: s.canceled_at,
-                });
+            let facts = access::SubFacts {
+                id: s.id.clone(),
+                price: item.price.clone(),
+                status: s.status.clone(),
+                start_date: s.start_date,
+                ended_at: s.ended_at,
+                canceled_at: s.canceled_at,
+            };
+            let prices: Vec<String> = s.items.iter().map(|i| i.price.clone()).collect();
+            let facts = access::per_item(&facts, &prices);
+            if !crate::sync::objects::is_known_status(&s.status) {
+                unknown.extend(facts.iter().map(|f| (org.clone(), f.price.clone())));
+                continue;
+            }
+            subs_by_org.entry(org.clone()).or_default().extend(facts);
         }
     }
     let mut purchases: BTreeMap<String, Vec<access::PurchaseFacts>> = BTreeMap::new();
@@ -834,6 +847,9 @@ async fn drift(
                 .map(|k| k.1.clone()),
         );
         for plan in plans {
+            if unknown.contains(&(org.clone(), plan.clone())) {
+                continue;
+            }
             let w = want
                 .iter()
                 .find(|a| a.plan == plan)

@@ -80,6 +80,9 @@ pub struct CatalogSnapshot {
     /// Active, trialing and past-due subscription items per price id; `None` keeps the
     /// counts the store has (a read after an admin write, which changes no subscription).
     pub subscriber_counts: Option<HashMap<String, i64>>,
+    /// Objects Stripe listed that could not be read: (id, kind, where and why). Recorded as
+    /// sync issues with the snapshot; an object that reads again clears its issue.
+    pub skipped: Vec<(String, String, String)>,
 }
 
 const PRICE_COLUMNS: &str = "stripe_id, product_id, lookup_key, nickname, tier, audience, plan_type, price_type, billing_interval, interval_count, usage_type, billing_scheme, unit_amount, unit_amount_decimal, tiers_mode, tiers, transform_divide_by, transform_round, custom_unit_amount, currency, commission_rate_bps, active, active_subscribers, metadata, livemode, created";
@@ -279,11 +282,21 @@ impl Store {
                     .iter()
                     .map(|p| p.stripe_id.as_str())
                     .collect();
-                let existing: Vec<String> =
-                    sqlx::query_scalar("SELECT stripe_id FROM product_features")
+                // Only of products read now: a product that could not be read keeps what the
+                // store knew of it until it reads again.
+                let read: std::collections::HashSet<&str> =
+                    snap.products.iter().map(|p| p.stripe_id.as_str()).collect();
+                let existing: Vec<(String, String)> =
+                    sqlx::query_as("SELECT stripe_id, product_id FROM product_features")
                         .fetch_all(&mut *tx)
                         .await?;
-                for id in existing.iter().filter(|id| !keep.contains(id.as_str())) {
+                let gone = existing
+                    .iter()
+                    .filter(|(id, product)| {
+                        read.contains(product.as_str()) && !keep.contains(id.as_str())
+                    })
+                    .map(|(id, _)| id);
+                for id in gone {
                     sqlx::query("DELETE FROM product_features WHERE stripe_id = $1")
                         .bind(id)
                         .execute(&mut *tx)
@@ -291,6 +304,20 @@ impl Store {
                 }
                 for pf in &snap.product_features {
                     upsert_product_feature(&mut tx, pf, now).await?;
+                }
+                // What read now clears its issue; what could not be read says why.
+                let read = snap
+                    .products
+                    .iter()
+                    .map(|p| &p.stripe_id)
+                    .chain(snap.prices.iter().map(|p| &p.stripe_id))
+                    .chain(snap.features.iter().map(|f| &f.stripe_id))
+                    .chain(snap.product_features.iter().map(|f| &f.stripe_id));
+                for id in read {
+                    super::sync::resolve_issue(&mut tx, id).await?;
+                }
+                for (id, _kind, detail) in &snap.skipped {
+                    super::sync::record_issue(&mut tx, id, "unreadable", detail, None).await?;
                 }
                 sqlx::query(
                     "INSERT INTO sync_cursors (name, updated_at) VALUES ('catalog', $1) \

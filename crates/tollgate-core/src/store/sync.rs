@@ -304,7 +304,22 @@ pub(crate) async fn dirty_batch(store: &Store, limit: i64) -> Result<Vec<Dirty>,
         .map_err(|e| store.err(e))
 }
 
+/// The sync issues that are objects left out of the mirror: what could not be read, or came
+/// with a value Tollgate does not know.
+pub const SKIPPED_KINDS: [&str; 2] = ["unreadable", "unknown_value"];
+
 impl Store {
+    /// Objects the mirror left out, now (see [`SKIPPED_KINDS`]).
+    pub async fn skipped_count(&self) -> Result<u64, StoreError> {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM sync_issues WHERE kind IN ($1, $2)")
+            .bind(SKIPPED_KINDS[0])
+            .bind(SKIPPED_KINDS[1])
+            .fetch_one(self.pool())
+            .await
+            .map(|n| n as u64)
+            .map_err(|e| self.err(e))
+    }
+
     /// Objects still waiting for a read from Stripe.
     pub async fn dirty_count(&self) -> Result<u64, StoreError> {
         sqlx::query_scalar::<_, i64>("SELECT count(*) FROM dirty_objects")
@@ -538,6 +553,20 @@ pub(crate) async fn write_customer(
     Ok(Outcome::Applied)
 }
 
+/// The prices of a subscription's items, from the `items` column (`[{"price", "quantity"}]`).
+pub(crate) fn item_prices(items: Option<&str>) -> Vec<String> {
+    items
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+        .and_then(|v| {
+            v.as_array().map(|a| {
+                a.iter()
+                    .filter_map(|i| i["price"].as_str().map(str::to_owned))
+                    .collect()
+            })
+        })
+        .unwrap_or_default()
+}
+
 /// Writes a subscription under the ordering rules; records what changed in the org's timeline
 /// and re-derives the org's access.
 pub(crate) async fn write_subscription(
@@ -722,6 +751,20 @@ pub(crate) async fn write_subscription(
     match &org {
         Some(o) => {
             resolve_issue(tx, &s.id).await?;
+            if !crate::sync::objects::is_known_status(&s.status) {
+                // Kept as it came; what it means for access is not guessed.
+                record_issue(
+                    tx,
+                    &s.id,
+                    "unknown_value",
+                    &format!(
+                        "subscription {} has status {:?}, which this version of Tollgate does not know: it is stored and shown as it came, and its PlatformAccess is left as it was",
+                        s.id, s.status
+                    ),
+                    event_id,
+                )
+                .await?;
+            }
             recompute_access(tx, o, event_id).await?;
         }
         None => {
@@ -812,13 +855,15 @@ pub(crate) async fn recompute_access(
     org: &str,
     cause: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    let subs = sqlx::query("SELECT stripe_subscription_id, stripe_price_id, subscription_status, start_date, ended_at, canceled_at FROM org_subscriptions WHERE org_id = $1 AND stripe_price_id IS NOT NULL")
+    let mut subs = Vec::new();
+    for r in sqlx::query("SELECT stripe_subscription_id, stripe_price_id, subscription_status, start_date, ended_at, canceled_at, items FROM org_subscriptions WHERE org_id = $1 AND stripe_price_id IS NOT NULL")
         .bind(org)
         .fetch_all(&mut **tx)
         .await?
-        .iter()
-        .map(|r| Ok(access::SubFacts { id: r.try_get(0)?, price: r.try_get(1)?, status: r.try_get(2)?, start_date: r.try_get(3)?, ended_at: r.try_get(4)?, canceled_at: r.try_get(5)? }))
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    {
+        let s = access::SubFacts { id: r.try_get(0)?, price: r.try_get(1)?, status: r.try_get(2)?, start_date: r.try_get(3)?, ended_at: r.try_get(4)?, canceled_at: r.try_get(5)? };
+        subs.extend(access::per_item(&s, &item_prices(r.try_get::<Option<String>, _>(6)?.as_deref())));
+    }
     let purchases = sqlx::query("SELECT p.stripe_price_id, p.completed_at FROM purchases p JOIN customers c ON c.stripe_id = p.stripe_customer_id WHERE c.org_id = $1")
         .bind(org)
         .fetch_all(&mut **tx)
@@ -841,10 +886,6 @@ pub(crate) async fn recompute_access(
                 })
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    let want: HashMap<String, Access> = access::derive(&subs, &purchases, &overrides)
-        .into_iter()
-        .map(|a| (a.plan.clone(), a))
-        .collect();
     let held: HashMap<String, Access> = sqlx::query("SELECT plan_id, status, started_at, ended_at, stripe_subscription_id, source FROM platform_access WHERE org_id = $1")
         .bind(org)
         .fetch_all(&mut **tx)
@@ -865,6 +906,12 @@ pub(crate) async fn recompute_access(
             ))
         })
         .collect::<Result<_, sqlx::Error>>()?;
+    let kept: Vec<Access> = held.values().cloned().collect();
+    let want: HashMap<String, Access> =
+        access::derive_keeping(&subs, &purchases, &overrides, &kept)
+            .into_iter()
+            .map(|a| (a.plan.clone(), a))
+            .collect();
     let now = now_seconds();
     for (plan, a) in &want {
         if held.get(plan) == Some(a) {

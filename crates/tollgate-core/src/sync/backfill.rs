@@ -108,6 +108,8 @@ pub async fn run(
             _ => json!({}),
         };
         let mut pages = gw.pages(path, query, after);
+        // Counted from where this run started (a resumed run says so in its report).
+        let mut page = 0u64;
         loop {
             if progress.is_cancelled() {
                 report.cancelled = true;
@@ -117,6 +119,13 @@ pub async fn run(
             let Some(mut items) = pages.next().await? else {
                 break;
             };
+            page += 1;
+            if kind == Kind::Subscription {
+                // Read before the transaction, as the line items below are.
+                for item in &mut items {
+                    super::complete_items(gw, item).await?;
+                }
+            }
             if kind == Kind::CheckoutSession {
                 // Only one-time payments give access; their prices are on the line items,
                 // read before the transaction so no Stripe call holds the store's write lock.
@@ -136,6 +145,8 @@ pub async fn run(
                 match p.write(&mut tx, kind, id, item, stamp, None).await {
                     Ok(_) => {}
                     Err(sqlx::Error::Protocol(why)) => {
+                        // Where: which list and page, then the object and its field.
+                        let why = format!("{name} page {page} (GET /v1{path}), {why}");
                         db::record_issue(&mut tx, id, "unreadable", &why, None)
                             .await
                             .map_err(|e| store.err(e))?;

@@ -86,7 +86,15 @@ impl GatewayReader {
 
     async fn read_inner(&self, kind: Kind, id: &str) -> Result<Fetched, FetchError> {
         match kind {
-            Kind::Subscription => self.get(&format!("/subscriptions/{id}"), Value::Null).await,
+            Kind::Subscription => {
+                let mut found = self
+                    .get(&format!("/subscriptions/{id}"), Value::Null)
+                    .await?;
+                if let Fetched::Found(sub) = &mut found {
+                    complete_items(&self.0, sub).await?;
+                }
+                Ok(found)
+            }
             Kind::Customer => self.get(&format!("/customers/{id}"), Value::Null).await,
             Kind::CheckoutSession => {
                 let Fetched::Found(mut session) = self
@@ -142,6 +150,30 @@ impl StripeReader for GatewayReader {
             })
         })
     }
+}
+
+/// Stripe embeds a subscription's first ten items (`items.has_more`): read the rest from
+/// `/v1/subscription_items`, so every item's price counts.
+pub(crate) async fn complete_items(
+    gw: &StripeGateway,
+    sub: &mut Value,
+) -> Result<(), GatewayError> {
+    if sub["items"]["has_more"] != Value::Bool(true) {
+        return Ok(());
+    }
+    let id = sub["id"].as_str().unwrap_or_default().to_owned();
+    let mut all = Vec::new();
+    let mut pages = gw.pages(
+        "/subscription_items",
+        serde_json::json!({"subscription": id}),
+        None,
+    );
+    while let Some(items) = pages.next().await? {
+        all.extend(items);
+    }
+    sub["items"]["data"] = Value::Array(all);
+    sub["items"]["has_more"] = Value::Bool(false);
+    Ok(())
 }
 
 /// A one-time Checkout Session carries its prices on its line items, which Stripe lists
@@ -367,6 +399,11 @@ impl Processor {
                                 // Stripe's copy could not be read as that object: report it,
                                 // and do not let one object hold up the rest.
                                 Err(sqlx::Error::Protocol(why)) => {
+                                    let why = format!(
+                                        "read from Stripe ({} {}): {why}",
+                                        d.kind.as_str(),
+                                        d.object_id
+                                    );
                                     db::record_issue(
                                         &mut tx,
                                         &d.object_id,

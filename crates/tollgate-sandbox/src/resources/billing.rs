@@ -1236,3 +1236,55 @@ pub fn session_line_items(w: &World, c: &Call, id: &str) -> Result<Value, Stripe
         json!({ "object": "list", "data": data, "has_more": false, "url": format!("/v1/checkout/sessions/{id}/line_items") }),
     )
 }
+
+/// `GET /v1/subscription_items?subscription=sub_…`: a subscription's items, all of them
+/// (a subscription embeds only its first ten), in its order, paged by `starting_after`.
+pub fn list_items(w: &World, c: &Call) -> Result<Value, StripeError> {
+    let (common, f) = check_list(&[req("subscription", Kind::Str)], c.params.clone())?;
+    let sub_id = s(&f, "subscription").unwrap_or_default();
+    let sub = w
+        .objects
+        .get(sub_id)
+        .filter(|o| o["object"] == "subscription")
+        .ok_or_else(|| {
+            StripeError::resource_missing("subscription", sub_id, Some("subscription"))
+        })?;
+    let limit = match common.get("limit").and_then(Value::as_i64) {
+        None => 10,
+        Some(n) if (1..=100).contains(&n) => n as usize,
+        Some(n) => {
+            return Err(StripeError::invalid_param(
+                "limit",
+                format!("Invalid limit: must be between 1 and 100 (got {n})"),
+            ))
+        }
+    };
+    let items: Vec<Value> = sub["items"]["data"].as_array().cloned().unwrap_or_default();
+    let start = match common.get("starting_after").and_then(Value::as_str) {
+        None => 0,
+        Some(id) => {
+            items.iter().position(|i| i["id"] == id).ok_or_else(|| {
+                StripeError::resource_missing("subscription_item", id, Some("starting_after"))
+            })? + 1
+        }
+    };
+    let page: Vec<Value> = items.iter().skip(start).take(limit).cloned().collect();
+    Ok(json!({
+        "object": "list",
+        "data": page,
+        "has_more": start + limit < items.len(),
+        "url": "/v1/subscription_items",
+    }))
+}
+
+/// `GET /v1/subscription_items/si_…`.
+pub fn retrieve_item(w: &World, c: &Call, id: &str) -> Result<Value, StripeError> {
+    check(&[], c.params.clone(), "")?;
+    w.objects
+        .values()
+        .filter(|o| o["object"] == "subscription")
+        .flat_map(|o| o["items"]["data"].as_array().into_iter().flatten())
+        .find(|i| i["id"] == id)
+        .cloned()
+        .ok_or_else(|| StripeError::resource_missing("subscription_item", id, Some("id")))
+}

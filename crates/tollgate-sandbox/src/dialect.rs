@@ -1,0 +1,70 @@
+//! How answers are shaped on the way out.
+//!
+//! - As Stripe does always: a subscription embeds its first 10 items, with `has_more` and the
+//!   `/v1/subscription_items` URL for the rest (the state keeps them all).
+//! - `foreign` (`--dialect foreign`, or `POST /_sandbox/dialect mode=foreign`): the sandbox
+//!   plays a Stripe that is not Tollgate's own, as a third-party emulator or an account of
+//!   another API version would: products lack fields newer versions carry (`images`,
+//!   `marketing_features`, `package_dimensions`, `tax_code`, `unit_label`, `updated`), every
+//!   object carries a field no version has, and a subscription whose metadata has
+//!   `foreign_status` shows that as its status (an enum value no client knows yet).
+
+use serde_json::{json, Value};
+
+/// Stripe embeds this many of a subscription's items.
+pub const EMBEDDED_ITEMS: usize = 10;
+
+const PRODUCT_FIELDS_DROPPED: [&str; 6] = [
+    "images",
+    "marketing_features",
+    "package_dimensions",
+    "tax_code",
+    "unit_label",
+    "updated",
+];
+
+pub(crate) fn shape(v: &mut Value, foreign: bool) {
+    match v {
+        Value::Array(a) => a.iter_mut().for_each(|x| shape(x, foreign)),
+        Value::Object(o) => {
+            for x in o.values_mut() {
+                shape(x, foreign);
+            }
+            let object = o.get("object").and_then(Value::as_str).map(str::to_owned);
+            if object.as_deref() == Some("subscription") {
+                if let Some(items) = o.get_mut("items").and_then(Value::as_object_mut) {
+                    if let Some(Value::Array(data)) = items.get_mut("data") {
+                        if data.len() > EMBEDDED_ITEMS {
+                            data.truncate(EMBEDDED_ITEMS);
+                            items.insert("has_more".into(), json!(true));
+                        }
+                    }
+                }
+            }
+            if !foreign || object.is_none() || object.as_deref() == Some("list") {
+                return;
+            }
+            if object.as_deref() == Some("product") {
+                for k in PRODUCT_FIELDS_DROPPED {
+                    o.remove(k);
+                }
+            }
+            if object.as_deref() == Some("subscription") {
+                if let Some(s) = o["metadata"]["foreign_status"].as_str().map(str::to_owned) {
+                    o.insert("status".into(), json!(s));
+                }
+            }
+            o.insert(
+                "x_unreleased_field".into(),
+                json!({"added_in": "an API version this client has not seen", "values": [1, 2, 3]}),
+            );
+        }
+        _ => {}
+    }
+}
+
+/// Whether an answer to `path` needs shaping at all (most lists are served as they are, for
+/// speed).
+pub(crate) fn wanted(path: &str, foreign: bool) -> bool {
+    foreign || path.contains("subscription") || path.starts_with("/v1/events")
+}
