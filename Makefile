@@ -56,6 +56,7 @@ bench: deps-test package
 	$(CARGO) build --release -p tollgate-core --example ledger_bench
 	$(CARGO) build --release -p tollgate-core --example testfire_bench
 	$(CARGO) build --release -p tollgate-core --example door_bench
+	$(CARGO) build --release -p tollgate-core --example peer_bench
 	tests/support/session.sh tests/support/bench.sh
 
 ## A .deb under target/release/bundle/deb/.
