@@ -490,11 +490,19 @@ async fn peer(
                 .and_then(|p| p.trim().parse::<u16>().ok())
         })
     });
-    let port = tokio::time::timeout(Duration::from_secs(120), port)
+    let Some(port) = tokio::time::timeout(Duration::from_secs(120), port)
         .await
         .ok()
         .and_then(|r| r.ok().flatten())
-        .unwrap_or_else(|| die(format!("{label}: the peer did not start listening (its migrations or Node failed; see above)")));
+    else {
+        drop(child);
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+            .execute(&admin)
+            .await;
+        die(format!(
+            "{label}: the peer did not start listening (its migrations or Node failed; see above)"
+        ));
+    };
     let url = format!("http://127.0.0.1:{port}/webhook");
     let base = f.sandbox.base_url();
     let before = v1_requests(http, &base).await;
