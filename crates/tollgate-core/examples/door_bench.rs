@@ -276,6 +276,12 @@ async fn main() {
                 subs.extend(items);
             }
             let url = console.receiver_start(0).await.unwrap().url.unwrap();
+            let reads_before = console
+                .receiver_status()
+                .await
+                .stats
+                .and_then(|s| s.stripe_rate)
+                .map_or(0, |r| r.requests);
             let events = plan(&subs, n, if queued { "q" } else { "b" });
             let unique = {
                 let mut ids: Vec<&String> = events.iter().map(|e| &e.0).collect();
@@ -341,6 +347,15 @@ async fn main() {
                 ),
                 None => println!("  the dirty set did not drain within 300 s"),
             }
+            let reads = stats.stripe_rate.as_ref().map_or(0, |r| r.requests) - reads_before;
+            println!(
+                "{:<44} {:>12} {:>12} {:>8}",
+                "  Stripe reads per event (settle)",
+                format!("{:.4}", reads as f64 / n as f64),
+                "0.05",
+                format!("{:.2}", reads as f64 / n as f64 / 0.05)
+            );
+            println!("    {reads} reads for {n} deliveries");
             console.receiver_stop().await;
         }
     }

@@ -43,6 +43,8 @@ pub enum ErrorCode {
     /// A sync finished, but some objects could not be read: each is a sync issue naming
     /// the object and the field, tried again by the next sync.
     SyncIncomplete,
+    /// The user cancelled the operation.
+    Cancelled,
     /// Anything else, with the detail in the message.
     Internal,
 }

@@ -16,6 +16,8 @@ struct Inner {
     cancelled: AtomicBool,
     finished: AtomicBool,
     phase: Mutex<String>,
+    /// What the operation waits for right now (Stripe's rate limit, a retry), if anything.
+    note: Mutex<Option<String>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -31,6 +33,10 @@ pub struct ProgressView {
     pub total: u64,
     pub cancelled: bool,
     pub finished: bool,
+    /// What it waits for right now: "waiting for Stripe's rate limit …", a retry.
+    #[ts(optional)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl Progress {
@@ -76,7 +82,17 @@ impl Progress {
             total: self.0.total.load(Ordering::Relaxed),
             cancelled: self.is_cancelled(),
             finished: self.0.finished.load(Ordering::Relaxed),
+            note: self.0.note.lock().expect("progress lock").clone(),
         }
+    }
+}
+
+impl crate::stripe::limit::Watch for Progress {
+    fn cancelled(&self) -> bool {
+        self.is_cancelled()
+    }
+    fn waiting(&self, why: Option<String>) {
+        *self.0.note.lock().expect("progress lock") = why;
     }
 }
 

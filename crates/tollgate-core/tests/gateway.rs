@@ -100,18 +100,67 @@ async fn rate_limits_and_conflicts_are_retried_with_backoff() {
     let sandbox = tollgate_sandbox::start(Default::default()).await.unwrap();
     let key = StripeSecretKey::parse(tollgate_sandbox::DEFAULT_SECRET_KEY).unwrap();
     let gw = StripeGateway::new(&sandbox.base_url(), &key).unwrap();
-    // Two failures, then success: the third attempt answers.
+    // Two 429s, then success: the third attempt answers, after jittered backoff
+    // (0.25-0.5 s, then 0.5-1 s) during which every request of the process waits.
     queue_faults(&sandbox.base_url(), "429", "2").await;
+    let before = gw.rate_status();
     let t = std::time::Instant::now();
     assert_eq!(gw.account().await.unwrap().name, "Tollgate Sandbox");
+    let took = t.elapsed();
     assert!(
-        t.elapsed() >= std::time::Duration::from_millis(2900),
-        "backed off 1 s then 2 s"
+        took >= std::time::Duration::from_millis(750) && took < std::time::Duration::from_secs(3),
+        "backed off twice: {took:?}"
     );
-    // Three in a row exhaust the attempts: the caller sees Stripe's 429.
+    let after = gw.rate_status();
+    assert_eq!(after.rate_limited - before.rate_limited, 2, "{after:?}");
+    assert_eq!(after.requests - before.requests, 3, "{after:?}");
+    // A caller that waits 429s out only so long sees Stripe's 429 when they last longer.
+    let impatient = gw.with_patience(tollgate_core::stripe::Patience {
+        rate_limited_for: Some(std::time::Duration::from_millis(200)),
+        ..tollgate_core::stripe::Patience::interactive()
+    });
     queue_faults(&sandbox.base_url(), "429", "3").await;
-    let err = gw.account().await.unwrap_err();
+    let err = impatient.account().await.unwrap_err();
     assert_eq!(ErrorBody::from(err).code, ErrorCode::StripeRateLimited);
+    // 409 and 5xx: three attempts in all, then the error.
+    queue_faults(&sandbox.base_url(), "500", "3").await;
+    let err = gw.account().await.unwrap_err();
+    assert_eq!(ErrorBody::from(err).code, ErrorCode::StripeApi);
+}
+
+/// A sync's patience: 429s never end it; a Cancel during the wait does, at once.
+#[tokio::test]
+async fn a_sync_waits_out_429s_until_cancelled() {
+    let sandbox = tollgate_sandbox::start(Default::default()).await.unwrap();
+    let key = StripeSecretKey::parse(tollgate_sandbox::DEFAULT_SECRET_KEY).unwrap();
+    let progress = tollgate_core::progress::Progress::new();
+    let gw = StripeGateway::new(&sandbox.base_url(), &key)
+        .unwrap()
+        .with_patience(tollgate_core::stripe::Patience::sync(std::sync::Arc::new(
+            progress.clone(),
+        )));
+    // More than the interactive three: a sync keeps going.
+    queue_faults(&sandbox.base_url(), "429", "4").await;
+    assert_eq!(gw.account().await.unwrap().name, "Tollgate Sandbox");
+    // Twenty 429s: the backoff grows past a second, the progress says why, Cancel ends it.
+    queue_faults(&sandbox.base_url(), "429", "20").await;
+    let watcher = progress.clone();
+    let cancel = tokio::spawn(async move {
+        loop {
+            if let Some(note) = watcher.view().note {
+                assert!(note.contains("Stripe's rate limit"), "{note}");
+                watcher.cancel();
+                return note;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    });
+    let t = std::time::Instant::now();
+    let err = gw.account().await.unwrap_err();
+    assert!(matches!(err, tollgate_core::stripe::GatewayError::Cancelled), "{err:?}");
+    assert!(t.elapsed() < std::time::Duration::from_secs(20));
+    let note = cancel.await.unwrap();
+    assert!(note.contains("429"), "{note}");
 }
 
 #[tokio::test]

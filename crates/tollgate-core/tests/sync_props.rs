@@ -1,7 +1,7 @@
 //! The ordering property: any permutation of a subscription's event history, with any
 //! duplicates, delivered in any batches, converges to the state in-order delivery gives, both
 //! when Stripe can be read (refetch) and when it cannot (payloads under the watermark), and
-//! PlatformAccess follows.
+//! PlatformAccess follows; and whether settle reads each object or Stripe's list of them.
 
 use std::sync::{Arc, Mutex};
 
@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 use tollgate_core::store::sync_views::SubscriptionQuery;
 use tollgate_core::store::{SendFuture, Store, StoreTarget};
-use tollgate_core::sync::{Event, FetchError, Fetched, Kind, Processor, StripeReader};
+use tollgate_core::sync::{Event, FetchError, Fetched, Kind, Processor, StripeReader, Sweep};
 
 /// Stripe as a script: the current objects, or unreachable.
 struct Scripted {
@@ -39,6 +39,30 @@ impl StripeReader for Scripted {
     }
     fn refresh_catalog<'a>(&'a self, _: &'a Store) -> SendFuture<'a, Result<(), FetchError>> {
         Box::pin(async { Ok(()) })
+    }
+    /// Stripe's lists: the one subscription and the one customer, as a read would give them.
+    fn list<'a>(
+        &'a self,
+        kind: Kind,
+        _created_gte: Option<i64>,
+        _after: Option<&'a str>,
+    ) -> SendFuture<'a, Result<Option<tollgate_core::sync::ListPage>, FetchError>> {
+        let online = *self.online.lock().unwrap();
+        let items = match kind {
+            Kind::Subscription => vec![self.subscription.lock().unwrap().clone()],
+            Kind::Customer => vec![customer()],
+            _ => return Box::pin(async { Ok(None) }),
+        };
+        Box::pin(async move {
+            if online {
+                Ok(Some(tollgate_core::sync::ListPage {
+                    items,
+                    has_more: false,
+                }))
+            } else {
+                Err(FetchError::Unreachable("offline".into()))
+            }
+        })
     }
 }
 
@@ -107,6 +131,7 @@ async fn run(
     order: Vec<usize>,
     batch: usize,
     online: bool,
+    sweep: Sweep,
 ) -> (String, Option<String>, Vec<(String, String)>) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&StoreTarget::SqliteFile(dir.path().join("p.db")))
@@ -122,7 +147,8 @@ async fn run(
         store.clone(),
         reader.clone(),
         vec!["organization_id".into()],
-    );
+    )
+    .with_sweep(sweep);
     // The customer is known before the subscription's events arrive.
     let cus = json!({"id": "evt_cus", "object": "event", "type": "customer.created", "created": 1, "data": {"object": customer()}});
     p.ingest(
@@ -173,11 +199,14 @@ proptest! {
     fn any_order_with_duplicates_converges_to_in_order_delivery(
         (hist, (order, batch)) in history().prop_flat_map(|h| { let n = h.len(); (Just(h), order_for(n)) }),
         online in any::<bool>(),
+        by_list in any::<bool>(),
     ) {
+        // Read one by one, or by Stripe's list: the same result either way.
+        let sweep = if by_list { Sweep::Always } else { Sweep::Never };
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let in_order: Vec<usize> = (0..hist.len()).collect();
-        let expected = rt.block_on(run(hist.clone(), in_order, 1, online));
-        let got = rt.block_on(run(hist.clone(), order, batch, online));
+        let expected = rt.block_on(run(hist.clone(), in_order, 1, online, Sweep::Never));
+        let got = rt.block_on(run(hist.clone(), order, batch, online, sweep));
         let last = hist.last().unwrap();
         prop_assert_eq!(&expected.0, &last.0, "in-order delivery ends at the last state");
         prop_assert_eq!(&got, &expected, "history {:?}", hist);

@@ -31,7 +31,7 @@ export type SecretKind = "stripe-secret-key" | "webhook-secret" | "database-url"
 
 export type ErrorBody = { code: ErrorCode, message: string, field?: string, };
 
-export type ErrorCode = "invalid_input" | "environment_mismatch" | "not_found" | "keyring_unavailable" | "keyring_locked" | "stripe_authentication" | "stripe_permission" | "stripe_unreachable" | "stripe_rate_limited" | "stripe_invalid_request" | "stripe_api" | "stripe_key_missing" | "database_corrupt" | "database_read_only" | "database_unavailable" | "sync_incomplete" | "internal";
+export type ErrorCode = "invalid_input" | "environment_mismatch" | "not_found" | "keyring_unavailable" | "keyring_locked" | "stripe_authentication" | "stripe_permission" | "stripe_unreachable" | "stripe_rate_limited" | "stripe_invalid_request" | "stripe_api" | "stripe_key_missing" | "database_corrupt" | "database_read_only" | "database_unavailable" | "sync_incomplete" | "cancelled" | "internal";
 
 export type AccountSummary = { id: string, 
 /**
@@ -248,7 +248,11 @@ coalesced: number,
  */
 stale_served: number, cached_keys: number, ttl_seconds: number, };
 
-export type ProgressView = { phase: string, done: number, total: number, cancelled: boolean, finished: boolean, };
+export type ProgressView = { phase: string, done: number, total: number, cancelled: boolean, finished: boolean, 
+/**
+ * What it waits for right now: "waiting for Stripe's rate limit …", a retry.
+ */
+note?: string, };
 
 export type SyncReport = { 
 /**
@@ -306,6 +310,19 @@ gone: number,
  * Still dirty after this run.
  */
 remaining: number, 
+/**
+ * Reads of one object each (`GET /v1/subscriptions/sub_…`).
+ */
+object_reads: number, 
+/**
+ * Pages of Stripe's lists read instead, when a kind's dirty set was large enough that
+ * listing cost fewer requests (see [`Sweep`]).
+ */
+list_pages: number, 
+/**
+ * Objects confirmed from those lists.
+ */
+by_list: number, 
 /**
  * Why Stripe could not be read, when it could not.
  */
@@ -435,7 +452,11 @@ settle_failures: number,
 /**
  * Panics caught in the receiver or the settle task (each also a sync issue).
  */
-panics: number, settle_last_error: string | null, };
+panics: number, settle_last_error: string | null, 
+/**
+ * Stripe's rate limit as this process keeps it (settle's reads wait their turn there).
+ */
+stripe_rate?: RateStatus, };
 
 export type CommissionQuery = { from: string, to: string, period: Period, group_by: Array<Dim>, currency: string | null, tier: string | null, plan_type: string | null, 
 /**

@@ -87,6 +87,7 @@ pub(crate) struct RunningReceiver {
     receiver: Receiver,
     settler: tokio::task::JoinHandle<()>,
     settle: Arc<SettleStats>,
+    gateway: Arc<StripeGateway>,
 }
 
 /// How the settle task has fared, for the receiver's status.
@@ -136,8 +137,17 @@ impl Console {
 
     /// The processor and the gateway it reads through, one HTTP client for both.
     async fn processor_and_gateway(&self) -> Result<(Processor, Arc<StripeGateway>), ErrorBody> {
+        self.processor_waiting(crate::stripe::Patience::interactive())
+            .await
+    }
+
+    /// The same, its Stripe reads waiting and retrying as `patience` says.
+    async fn processor_waiting(
+        &self,
+        patience: crate::stripe::Patience,
+    ) -> Result<(Processor, Arc<StripeGateway>), ErrorBody> {
         let store = self.store().await?;
-        let gw = Arc::new(self.gateway()?);
+        let gw = Arc::new(self.gateway()?.with_patience(patience));
         let p = Processor::new(store, Arc::new(GatewayReader(gw.clone())), self.org_keys());
         Ok((p, gw))
     }
@@ -177,7 +187,10 @@ impl Console {
     ) -> Result<Option<SyncReport>, ErrorBody> {
         let start = std::time::Instant::now();
         let progress = self.progress_for(op);
-        let (p, gw) = self.processor_and_gateway().await?;
+        // 429s never end a sync: it waits (the progress says so) until Cancel.
+        let (p, gw) = self
+            .processor_waiting(crate::stripe::Patience::sync(Arc::new(progress.clone())))
+            .await?;
         let mut report = SyncReport::default();
         let asked_at = crate::store::now_seconds();
         // One backfill-and-cursor run of this store at a time, across processes.
@@ -262,7 +275,15 @@ impl Console {
         // Each step's end is logged with its time, so a sync that stalls says where.
         if !report.joined && (full || state.checkpoint.is_none() || state.backfill_pending) {
             tracing::info!(full, "sync: backfill started");
-            let b = crate::sync::backfill::run(p, gw, progress).await?;
+            let b = match crate::sync::backfill::run(p, gw, progress).await {
+                // Cancelled while waiting for Stripe (its rate limit, a retry): where it got
+                // to is kept, and the next run resumes there.
+                Err(e) if e.code == ErrorCode::Cancelled => crate::sync::backfill::BackfillReport {
+                    cancelled: true,
+                    ..Default::default()
+                },
+                r => r?,
+            };
             tracing::info!(
                 customers = b.customers,
                 subscriptions = b.subscriptions,
@@ -275,7 +296,13 @@ impl Console {
                 return Ok(false);
             }
         }
-        let c = crate::sync::cursor::run(p, gw, progress).await?;
+        let c = match crate::sync::cursor::run(p, gw, progress).await {
+            Err(e) if e.code == ErrorCode::Cancelled => crate::sync::cursor::CursorReport {
+                cancelled: true,
+                ..Default::default()
+            },
+            r => r?,
+        };
         tracing::info!(
             read = c.read,
             new = c.new,
@@ -408,7 +435,9 @@ impl Console {
     pub async fn access_drift(&self, op: Option<&str>) -> Result<DriftReport, ErrorBody> {
         let progress = self.progress_for(op);
         let store = self.store().await?;
-        let gw = self.gateway()?;
+        let gw = self
+            .gateway()?
+            .with_patience(crate::stripe::Patience::sync(Arc::new(progress.clone())));
         progress.phase("listing subscriptions", 0);
         let mut stripe: HashMap<String, crate::sync::objects::Subscription> = HashMap::new();
         let mut pages = gw.pages("/subscriptions", json!({"status": "all"}), None);
@@ -516,7 +545,9 @@ impl Console {
         if secrets.is_empty() {
             return Err(InputError::new("webhook_secret", "add a webhook signing secret (whsec_…) in Settings first: without one no delivery can be verified").into());
         }
-        let p = self.processor().await?;
+        let (p, gw) = self
+            .processor_waiting(crate::stripe::Patience::settle())
+            .await?;
         let notify = Arc::new(tokio::sync::Notify::new());
         let receiver = Receiver::start(p.clone(), secrets, port, notify.clone())
             .await
@@ -531,6 +562,7 @@ impl Console {
             receiver,
             settler,
             settle,
+            gateway: gw,
         });
         Ok(self.receiver_status().await)
     }
@@ -552,6 +584,7 @@ impl Console {
                 stats: Some({
                     let mut s = r.receiver.stats();
                     r.settle.fold_into(&mut s);
+                    s.stripe_rate = Some(r.gateway.rate_status());
                     s
                 }),
             },
@@ -565,14 +598,35 @@ impl Console {
     }
 }
 
-/// Reads what recorded events touched, each time the receiver records one (coalesced), and
-/// every 30 s so an offline stretch is retried. A failed run is counted and retried on the next;
-/// a panic in a run is caught, counted and recorded as a sync issue, and the loop goes on.
+/// After an event, settle waits this long for the stream to pause…
+pub const SETTLE_QUIET: std::time::Duration = std::time::Duration::from_millis(200);
+/// …but never longer than this after the first event it waits for, so a steady stream settles.
+pub const SETTLE_MAX_DELAY: std::time::Duration = std::time::Duration::from_millis(1000);
+
+/// Reads what recorded events touched, each time the receiver records one, and every 30 s so
+/// an offline stretch is retried. Coalesced: after an event it waits for a pause in the stream
+/// ([`SETTLE_QUIET`], at most [`SETTLE_MAX_DELAY`]), so an object many events of a burst touch
+/// is read once, after them. A failed run is counted and retried on the next; a panic in a run
+/// is caught, counted and recorded as a sync issue, and the loop goes on.
 pub async fn settle_loop(p: Processor, notify: Arc<tokio::sync::Notify>, stats: Arc<SettleStats>) {
     use futures_util::FutureExt;
     use std::sync::atomic::Ordering::Relaxed;
     loop {
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(30), notify.notified()).await;
+        let woken =
+            tokio::time::timeout(std::time::Duration::from_secs(30), notify.notified()).await;
+        if woken.is_ok() {
+            let first = std::time::Instant::now();
+            loop {
+                let left = SETTLE_MAX_DELAY.saturating_sub(first.elapsed());
+                if left.is_zero()
+                    || tokio::time::timeout(SETTLE_QUIET.min(left), notify.notified())
+                        .await
+                        .is_err()
+                {
+                    break;
+                }
+            }
+        }
         stats.runs.fetch_add(1, Relaxed);
         match std::panic::AssertUnwindSafe(p.settle(&|| false))
             .catch_unwind()

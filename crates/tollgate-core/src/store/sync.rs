@@ -291,17 +291,95 @@ pub(crate) async fn dirty_batch(store: &Store, limit: i64) -> Result<Vec<Dirty>,
     .await
     .map_err(|e| store.err(e))?;
     rows.iter()
-        .map(|r| {
-            Ok(Dirty {
-                object_id: r.try_get(0)?,
-                kind: Kind::parse(&r.try_get::<String, _>(1)?).unwrap_or(Kind::Subscription),
-                generation: r.try_get(2)?,
-                last_event_id: r.try_get(3)?,
-                last_event_created: r.try_get(4)?,
-            })
-        })
+        .map(dirty_from)
         .collect::<Result<_, sqlx::Error>>()
         .map_err(|e| store.err(e))
+}
+
+fn dirty_from(r: &sqlx::any::AnyRow) -> Result<Dirty, sqlx::Error> {
+    Ok(Dirty {
+        object_id: r.try_get(0)?,
+        kind: Kind::parse(&r.try_get::<String, _>(1)?).unwrap_or(Kind::Subscription),
+        generation: r.try_get(2)?,
+        last_event_id: r.try_get(3)?,
+        last_event_created: r.try_get(4)?,
+    })
+}
+
+/// Every dirty mark of one kind (a list sweep reads them all at once).
+pub(crate) async fn dirty_of_kind(store: &Store, kind: Kind) -> Result<Vec<Dirty>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT object_id, kind, generation, last_event_id, last_event_created FROM dirty_objects WHERE kind = $1",
+    )
+    .bind(kind.as_str())
+    .fetch_all(store.pool())
+    .await
+    .map_err(|e| store.err(e))?;
+    rows.iter()
+        .map(dirty_from)
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(|e| store.err(e))
+}
+
+/// What reading one kind's dirty objects would cost: one read each, or Stripe's list (100 a
+/// page) of every object, or of those created since the oldest dirty one the store knows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepCost {
+    pub dirty: u64,
+    /// Dirty objects the store does not hold yet (their creation time is unknown).
+    pub unknown: u64,
+    /// The oldest creation time among the dirty objects the store holds.
+    pub min_created: Option<i64>,
+    /// Pages to list every object of the kind the store holds (and one more).
+    pub full_pages: u64,
+    /// Pages to list those created at or after `min_created`.
+    pub narrowed_pages: u64,
+}
+
+/// The table and columns a kind's list sweep is costed against.
+fn sweep_table(kind: Kind) -> Option<(&'static str, &'static str)> {
+    match kind {
+        Kind::Subscription => Some(("org_subscriptions", "stripe_subscription_id")),
+        Kind::Customer => Some(("customers", "stripe_id")),
+        _ => None,
+    }
+}
+
+pub(crate) async fn sweep_cost(store: &Store, kind: Kind) -> Result<Option<SweepCost>, StoreError> {
+    let Some((table, id)) = sweep_table(kind) else {
+        return Ok(None);
+    };
+    let e = |e| store.err(e);
+    let row = sqlx::query(&format!(
+        "SELECT count(*), count(t.{id}), min(t.created) FROM dirty_objects d LEFT JOIN {table} t ON t.{id} = d.object_id WHERE d.kind = $1"
+    ))
+    .bind(kind.as_str())
+    .fetch_one(store.pool())
+    .await
+    .map_err(e)?;
+    let dirty: i64 = row.try_get(0).map_err(e)?;
+    let known: i64 = row.try_get(1).map_err(e)?;
+    let min_created: Option<i64> = row.try_get(2).map_err(e)?;
+    let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+        .fetch_one(store.pool())
+        .await
+        .map_err(e)?;
+    let narrowed: i64 = match min_created {
+        Some(m) => sqlx::query_scalar(&format!("SELECT count(*) FROM {table} WHERE created >= $1"))
+            .bind(m)
+            .fetch_one(store.pool())
+            .await
+            .map_err(e)?,
+        None => 0,
+    };
+    let pages = |n: i64| n as u64 / 100 + 1;
+    Ok(Some(SweepCost {
+        dirty: dirty as u64,
+        unknown: (dirty - known) as u64,
+        min_created,
+        full_pages: pages(total),
+        narrowed_pages: pages(narrowed),
+    }))
 }
 
 /// The sync issues that are objects left out of the mirror: what could not be read, or came

@@ -31,6 +31,9 @@ pub enum GatewayError {
     },
     #[error("Stripe client configuration: {0}")]
     Config(String),
+    /// The user cancelled while the request waited (for Stripe's rate limit, or a retry).
+    #[error("cancelled while waiting for Stripe")]
+    Cancelled,
 }
 
 impl GatewayError {
@@ -41,7 +44,8 @@ impl GatewayError {
             GatewayError::Unreachable { .. } | GatewayError::Timeout { .. } => true,
             GatewayError::Decode { .. }
             | GatewayError::NotStripe { .. }
-            | GatewayError::Config(_) => false,
+            | GatewayError::Config(_)
+            | GatewayError::Cancelled => false,
         }
     }
 }
@@ -64,6 +68,7 @@ impl From<GatewayError> for ErrorBody {
             GatewayError::Config(_) => {
                 (ErrorCode::InvalidInput, Some("stripe_api_base".to_owned()))
             }
+            GatewayError::Cancelled => (ErrorCode::Cancelled, None),
         };
         ErrorBody {
             code,

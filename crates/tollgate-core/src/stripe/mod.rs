@@ -1,27 +1,27 @@
 //! The one door to Stripe: async-stripe over real HTTP, to api.stripe.com or to any base URL
-//! (the sandbox). Retries with backoff on 409/429/5xx and connection failures, honouring
-//! `Stripe-Should-Retry`; an Idempotency-Key on every POST; errors that keep Stripe's `type`,
-//! `code`, `param` and `message`.
+//! (the sandbox). Under the process's rate limiter (Stripe's limits, `limit`); retries with
+//! jittered backoff on 409/429/5xx and connection failures as the gateway's [`Patience`] says,
+//! honouring `Stripe-Should-Retry` and `Retry-After`; an Idempotency-Key on every POST; errors
+//! that keep Stripe's `type`, `code`, `param` and `message`.
 
 mod error;
+pub mod limit;
 mod transport;
 
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use stripe_client_core::{RequestStrategy, StripeRequest};
 use ts_rs::TS;
 
 use transport::Transport;
+pub use transport::{Failures, Patience};
+pub use limit::RateStatus;
 
 pub use error::GatewayError;
 
 use crate::domain::StripeSecretKey;
 
 pub const DEFAULT_API_BASE: &str = "https://api.stripe.com";
-
-/// Attempts per request, counting the first.
-const ATTEMPTS: u32 = 3;
 
 /// The account a key belongs to, as the header and Settings show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -54,12 +54,22 @@ impl StripeGateway {
                 "the Stripe API base must be an http(s) URL, got {base:?}"
             )));
         }
-        let client = Transport::new(
-            &base,
-            key.expose(),
-            RequestStrategy::ExponentialBackoff(ATTEMPTS),
-        )?;
+        let client = Transport::new(&base, key.expose())?;
         Ok(StripeGateway { client, base })
+    }
+
+    /// This gateway, its requests waiting and retrying as `patience` says (the same HTTP
+    /// client and the same rate limiter).
+    pub fn with_patience(&self, patience: Patience) -> StripeGateway {
+        StripeGateway {
+            client: self.client.with_patience(patience),
+            base: self.base.clone(),
+        }
+    }
+
+    /// What the process's rate limiter for this account has done.
+    pub fn rate_status(&self) -> RateStatus {
+        self.client.rate_status()
     }
 
     pub fn api_base(&self) -> &str {
@@ -140,8 +150,7 @@ impl StripeGateway {
     }
 
     /// Sends a POST with an Idempotency-Key derived from the intent, so a retried click or a
-    /// re-run command is one write at Stripe, not two. async-stripe makes a single attempt when
-    /// given an explicit key, so the retries (same key each time) are ours.
+    /// re-run command is one write at Stripe, not two.
     pub async fn post_idempotent<R>(
         &self,
         request: R,
@@ -153,25 +162,12 @@ impl StripeGateway {
     {
         let key = stripe_client_core::IdempotencyKey::new(intent.key())
             .map_err(|e| GatewayError::Config(format!("idempotency key: {e:?}")))?;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let result = request
-                .customize()
-                .request_strategy(RequestStrategy::Idempotent(key.clone()))
-                .send(&self.client)
-                .await;
-            match result {
-                Ok(out) => return Ok(out),
-                Err(err) => {
-                    if attempt >= ATTEMPTS || !err.is_retryable() {
-                        return Err(err);
-                    }
-                    tracing::warn!(attempt, error = %err, "Stripe write failed; retrying");
-                    tokio::time::sleep(backoff(attempt)).await;
-                }
-            }
-        }
+        // The transport retries with the same key each time (409, 429, 5xx, network).
+        request
+            .customize()
+            .request_strategy(RequestStrategy::Idempotent(key))
+            .send(&self.client)
+            .await
     }
 }
 
@@ -212,11 +208,6 @@ impl Pages<'_> {
     pub fn is_done(&self) -> bool {
         self.done
     }
-}
-
-/// The same schedule as async-stripe's own: 1 s, 2 s, 4 s …
-fn backoff(attempt: u32) -> Duration {
-    Duration::from_secs(2_u64.saturating_pow(attempt.saturating_sub(1)).min(30))
 }
 
 /// What a write means to do, from which its Idempotency-Key is derived: the same intent gives
@@ -282,13 +273,6 @@ mod tests {
         assert_ne!(d.key(), e.key());
         assert!(a.key().starts_with("tollgate-price.create-"));
         assert!(a.key().len() <= 255);
-    }
-
-    #[test]
-    fn backoff_doubles() {
-        assert_eq!(backoff(1), Duration::from_secs(1));
-        assert_eq!(backoff(2), Duration::from_secs(2));
-        assert_eq!(backoff(3), Duration::from_secs(4));
     }
 
     #[test]

@@ -3,18 +3,20 @@
 //! decoded. What Stripe's own error object says is kept (`type`, `code`, `param`, `message`);
 //! an answer that is not Stripe's (an HTML page, plain text, an empty body, truncated JSON)
 //! is reported with its status, content type and first bytes, never as "error deserializing".
-//! Retries follow async-stripe's `RequestStrategy` (409/429/5xx and network failures, with
-//! `Stripe-Should-Retry` obeyed), the API version is pinned by `Stripe-Version`.
+//! Every request waits its turn under the process's rate limiter (`limit`); retries follow the
+//! gateway's [`Patience`] (429s waited out, 409/5xx and network failures retried with jittered
+//! backoff, `Stripe-Should-Retry` obeyed); the API version is pinned by `Stripe-Version`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use stripe_client_core::{
-    CustomizedStripeRequest, Outcome, RequestBuilder, RequestStrategy, StripeClient,
+    CustomizedStripeRequest, RequestBuilder, RequestStrategy, StripeClient,
     StripeClientErr, StripeMethod,
 };
 
+use super::limit::{self, Limiter, RateStatus, Unwatched, Watch};
 use super::GatewayError;
 
 /// Per attempt, counting the answer's body.
@@ -34,8 +36,61 @@ struct Inner {
     http: reqwest::Client,
     base: String,
     authorization: String,
-    strategy: RequestStrategy,
+    limiter: Arc<Limiter>,
+    patience: Patience,
 }
+
+/// How long a request keeps trying.
+#[derive(Clone)]
+pub struct Patience {
+    /// How long 429s are waited out (`None`: as long as they last).
+    pub rate_limited_for: Option<Duration>,
+    /// How other retryable failures (409, 5xx, network) are retried.
+    pub failures: Failures,
+    /// Who sees the waits and may cancel them.
+    pub watch: Arc<dyn Watch>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Failures {
+    /// This many attempts in all.
+    Attempts(u32),
+    /// At least three attempts, and more until this much time has passed.
+    For(Duration),
+}
+
+impl Patience {
+    /// A screen or a command: three attempts, 429s waited out for a minute.
+    pub fn interactive() -> Patience {
+        Patience {
+            rate_limited_for: Some(Duration::from_secs(60)),
+            failures: Failures::Attempts(3),
+            watch: Arc::new(Unwatched),
+        }
+    }
+
+    /// A backfill or an events cursor: 429s never end it, failures are retried for ten
+    /// minutes; the progress shows each wait and its Cancel ends it.
+    pub fn sync(watch: Arc<dyn Watch>) -> Patience {
+        Patience {
+            rate_limited_for: None,
+            failures: Failures::For(Duration::from_secs(600)),
+            watch,
+        }
+    }
+
+    /// Settle: 429s are waited out; after three failed attempts the object's recorded
+    /// payloads are applied and it stays dirty (Stripe is down, not busy).
+    pub fn settle() -> Patience {
+        Patience {
+            rate_limited_for: None,
+            failures: Failures::Attempts(3),
+            watch: Arc::new(Unwatched),
+        }
+    }
+}
+
+
 
 impl std::fmt::Debug for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -61,11 +116,7 @@ pub(crate) fn first_bytes(bytes: &[u8]) -> String {
 }
 
 impl Transport {
-    pub(crate) fn new(
-        base: &str,
-        secret: &str,
-        strategy: RequestStrategy,
-    ) -> Result<Self, GatewayError> {
+    pub(crate) fn new(base: &str, secret: &str) -> Result<Self, GatewayError> {
         let http = reqwest::Client::builder()
             .user_agent(concat!(
                 "Tollgate/",
@@ -79,7 +130,8 @@ impl Transport {
             http,
             base: base.to_owned(),
             authorization: format!("Bearer {secret}"),
-            strategy,
+            limiter: limit::shared(base, secret),
+            patience: Patience::interactive(),
         })))
     }
 
@@ -97,38 +149,56 @@ impl Transport {
         }
     }
 
-    /// Sends a request with the strategy's retries; a 2xx answer as it came, anything else
-    /// as the error it is.
+    /// The same transport waiting as `patience` says.
+    pub(crate) fn with_patience(&self, patience: Patience) -> Transport {
+        Transport(Arc::new(Inner {
+            http: self.0.http.clone(),
+            base: self.0.base.clone(),
+            authorization: self.0.authorization.clone(),
+            limiter: self.0.limiter.clone(),
+            patience,
+        }))
+    }
+
+    pub(crate) fn rate_status(&self) -> RateStatus {
+        self.0.limiter.status()
+    }
+
+    /// Sends a request under the process's rate limiter, retrying as the patience says: a
+    /// 429 pauses every request of the process for the backoff (or `Retry-After`) and, in a
+    /// sync, is waited out however long it lasts; 409, 5xx and network failures are retried
+    /// with jittered exponential backoff; `Stripe-Should-Retry: false` is obeyed. A 2xx answer
+    /// as it came, anything else as the error it is. Writes carry their Idempotency-Key on
+    /// every attempt, so a retried write is one write at Stripe.
     pub(crate) async fn fetch(
         &self,
         req: &RequestBuilder,
         strategy: Option<&RequestStrategy>,
         timeout: Option<Duration>,
     ) -> Result<Answer, GatewayError> {
-        let strategy = strategy.unwrap_or(&self.0.strategy);
+        let p = &self.0.patience;
         let key = match (req.method, strategy) {
             (StripeMethod::Get, _) => None,
-            (_, RequestStrategy::Idempotent(k)) => Some(k.as_str().to_owned()),
+            (_, Some(RequestStrategy::Idempotent(k))) => Some(k.as_str().to_owned()),
             _ => None,
         };
+        // A POST without a key is sent once: a retry could write twice.
+        let may_retry = matches!(req.method, StripeMethod::Get) || key.is_some();
         let mut url = format!("{}/v1{}", self.0.base, req.path);
         if let Some(q) = req.query.as_deref().filter(|q| !q.is_empty()) {
             url.push('?');
             url.push_str(q);
         }
-        let mut tries = 0u32;
-        let (mut last_status, mut last_retry) = (None, None);
-        let mut last_error = GatewayError::Config("no attempt was made".into());
+        let started = std::time::Instant::now();
+        let (mut failures, mut limited) = (0u32, 0u32);
+        let mut first_429: Option<std::time::Instant> = None;
         loop {
-            match strategy.test(last_status, last_retry, tries) {
-                Outcome::Stop => return Err(last_error),
-                Outcome::Continue(wait) => {
-                    if let Some(d) = wait {
-                        tokio::time::sleep(d).await;
-                    }
-                }
-            }
-            tries += 1;
+            let watch = &*p.watch;
+            self.0
+                .limiter
+                .acquire(watch)
+                .await
+                .map_err(|_| GatewayError::Cancelled)?;
             let method = match req.method {
                 StripeMethod::Get => reqwest::Method::GET,
                 StripeMethod::Post => reqwest::Method::POST,
@@ -152,16 +222,16 @@ impl Transport {
             let answer = async {
                 let resp = r.send().await?;
                 let status = resp.status().as_u16();
-                let retry = resp
-                    .headers()
-                    .get("Stripe-Should-Retry")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse::<bool>().ok());
-                let content_type = resp
-                    .headers()
-                    .get("Content-Type")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned);
+                let header = |name: &str| {
+                    resp.headers()
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned)
+                };
+                let should_retry = header("Stripe-Should-Retry").and_then(|v| v.parse::<bool>().ok());
+                let retry_after = limit::retry_after(header("Retry-After").as_deref());
+                let reason = header("Stripe-Rate-Limited-Reason");
+                let content_type = header("Content-Type");
                 let bytes = resp.bytes().await?;
                 Ok::<_, reqwest::Error>((
                     Answer {
@@ -169,35 +239,72 @@ impl Transport {
                         content_type,
                         bytes,
                     },
-                    retry,
+                    (should_retry, retry_after, reason),
                 ))
             }
             .await;
-            let (answer, retry) = match answer {
-                Ok(a) => a,
-                Err(e) => {
-                    last_error = if e.is_timeout() {
-                        GatewayError::Timeout {
-                            base: self.0.base.clone(),
+            let error = match answer {
+                Ok((answer, _)) if (200..300).contains(&answer.status) => return Ok(answer),
+                Ok((answer, (should_retry, retry_after, reason))) => {
+                    let error = self.api_error(req, &answer);
+                    if !may_retry || should_retry == Some(false) {
+                        return Err(error);
+                    }
+                    if answer.status == 429 {
+                        limited += 1;
+                        let since = *first_429.get_or_insert_with(std::time::Instant::now);
+                        if p.rate_limited_for.is_some_and(|d| since.elapsed() >= d) {
+                            return Err(error);
                         }
-                    } else {
-                        GatewayError::Unreachable {
-                            base: self.0.base.clone(),
-                            detail: error_chain(&e),
-                        }
-                    };
-                    // Network failures retry like a retryable status.
-                    last_status = None;
-                    last_retry = None;
-                    continue;
+                        let wait = retry_after.unwrap_or_else(|| limit::backoff(limited));
+                        tracing::info!(
+                            request = %describe(req),
+                            wait_ms = wait.as_millis() as u64,
+                            reason = reason.as_deref().unwrap_or("none given"),
+                            "Stripe answered 429; every request of this process waits"
+                        );
+                        self.0.limiter.pause(wait);
+                        continue;
+                    }
+                    if !(answer.status == 409 || answer.status >= 500) {
+                        return Err(error);
+                    }
+                    error
                 }
+                Err(e) if !may_retry => return Err(self.network_error(&e)),
+                Err(e) => self.network_error(&e),
             };
-            if (200..300).contains(&answer.status) {
-                return Ok(answer);
+            failures += 1;
+            let more = match p.failures {
+                Failures::Attempts(n) => failures < n,
+                Failures::For(d) => failures < 3 || started.elapsed() < d,
+            };
+            if !more {
+                return Err(error);
             }
-            last_status = Some(answer.status);
-            last_retry = retry;
-            last_error = self.api_error(req, &answer);
+            let wait = limit::backoff(failures);
+            tracing::warn!(request = %describe(req), failures, wait_ms = wait.as_millis() as u64, %error, "Stripe request failed; retrying");
+            p.watch.waiting(Some(format!(
+                "Stripe failed ({error}); trying again in {:.1} s (attempt {})",
+                wait.as_secs_f64(),
+                failures + 1
+            )));
+            let slept = limit::sleep_watched(std::time::Instant::now() + wait, watch).await;
+            p.watch.waiting(None);
+            slept.map_err(|_| GatewayError::Cancelled)?;
+        }
+    }
+
+    fn network_error(&self, e: &reqwest::Error) -> GatewayError {
+        if e.is_timeout() {
+            GatewayError::Timeout {
+                base: self.0.base.clone(),
+            }
+        } else {
+            GatewayError::Unreachable {
+                base: self.0.base.clone(),
+                detail: error_chain(e),
+            }
         }
     }
 

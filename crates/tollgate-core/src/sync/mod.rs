@@ -68,8 +68,26 @@ impl From<GatewayError> for FetchError {
 /// sandbox) through async-stripe; property tests use a scripted one.
 pub trait StripeReader: Send + Sync {
     fn read(&self, kind: Kind, id: &str) -> SendFuture<'_, Result<Fetched, FetchError>>;
+    /// One page of Stripe's list of `kind` (newest first, 100 a page), after the object
+    /// `after`, narrowed to objects created at or after `created_gte`. `None`: this reader
+    /// does not list that kind (its dirty objects are read one by one).
+    fn list<'a>(
+        &'a self,
+        _kind: Kind,
+        _created_gte: Option<i64>,
+        _after: Option<&'a str>,
+    ) -> SendFuture<'a, Result<Option<ListPage>, FetchError>> {
+        Box::pin(async { Ok(None) })
+    }
     /// Re-reads the catalog into the store (products, prices, features).
     fn refresh_catalog<'a>(&'a self, store: &'a Store) -> SendFuture<'a, Result<(), FetchError>>;
+}
+
+/// A page of a list read.
+#[derive(Debug, Clone, Default)]
+pub struct ListPage {
+    pub items: Vec<Value>,
+    pub has_more: bool,
 }
 
 /// The async-stripe reader.
@@ -130,6 +148,40 @@ impl StripeReader for GatewayReader {
     fn read(&self, kind: Kind, id: &str) -> SendFuture<'_, Result<Fetched, FetchError>> {
         let id = id.to_owned();
         Box::pin(async move { self.read_inner(kind, &id).await })
+    }
+
+    fn list<'a>(
+        &'a self,
+        kind: Kind,
+        created_gte: Option<i64>,
+        after: Option<&'a str>,
+    ) -> SendFuture<'a, Result<Option<ListPage>, FetchError>> {
+        Box::pin(async move {
+            let (path, mut query) = match kind {
+                // Every status: a canceled subscription is a change too.
+                Kind::Subscription => ("/subscriptions", serde_json::json!({"status": "all"})),
+                Kind::Customer => ("/customers", serde_json::json!({})),
+                _ => return Ok(None),
+            };
+            query["limit"] = 100.into();
+            if let Some(c) = created_gte {
+                query["created"] = serde_json::json!({ "gte": c });
+            }
+            if let Some(a) = after {
+                query["starting_after"] = a.into();
+            }
+            let page = self.0.get_json(path, &query).await?;
+            let mut items = page["data"].as_array().cloned().unwrap_or_default();
+            if kind == Kind::Subscription {
+                for sub in &mut items {
+                    complete_items(&self.0, sub).await?;
+                }
+            }
+            Ok(Some(ListPage {
+                has_more: page["has_more"].as_bool().unwrap_or(false) && !items.is_empty(),
+                items,
+            }))
+        })
     }
 
     fn refresh_catalog<'a>(&'a self, store: &'a Store) -> SendFuture<'a, Result<(), FetchError>> {
@@ -232,9 +284,36 @@ pub struct SettleReport {
     /// Still dirty after this run.
     #[ts(type = "number")]
     pub remaining: u64,
+    /// Reads of one object each (`GET /v1/subscriptions/sub_…`).
+    #[ts(type = "number")]
+    pub object_reads: u64,
+    /// Pages of Stripe's lists read instead, when a kind's dirty set was large enough that
+    /// listing cost fewer requests (see [`Sweep`]).
+    #[ts(type = "number")]
+    pub list_pages: u64,
+    /// Objects confirmed from those lists.
+    #[ts(type = "number")]
+    pub by_list: u64,
     /// Why Stripe could not be read, when it could not.
     pub offline: Option<String>,
 }
+
+/// How settle reads a kind's dirty objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sweep {
+    /// Whichever costs fewer Stripe requests: one read per object, or Stripe's list of the
+    /// kind (100 a page; narrowed to those created since the oldest dirty one when the store
+    /// knows them all), and the rest one by one.
+    #[default]
+    ByCost,
+    /// Always by list (tests: the result must be the same as reading each object).
+    Always,
+    /// Always one read per object.
+    Never,
+}
+
+/// Fewer dirty objects of a kind than this are always read one by one.
+pub const SWEEP_MIN_DIRTY: u64 = 4;
 
 #[derive(Clone)]
 pub struct Processor {
@@ -243,6 +322,7 @@ pub struct Processor {
     org_keys: Arc<Vec<String>>,
     /// Reads in flight at once while settling.
     concurrency: usize,
+    sweep: Sweep,
 }
 
 impl Processor {
@@ -252,7 +332,14 @@ impl Processor {
             reader,
             org_keys: Arc::new(org_keys),
             concurrency: 8,
+            sweep: Sweep::default(),
         }
+    }
+
+    /// The same processor, settling by `sweep`.
+    pub fn with_sweep(mut self, sweep: Sweep) -> Self {
+        self.sweep = sweep;
+        self
     }
 
     pub fn store(&self) -> &Store {
@@ -331,134 +418,286 @@ impl Processor {
     ) -> Result<SettleReport, ErrorBody> {
         use futures_util::StreamExt;
         let mut report = SettleReport::default();
-        let mut offline_seen = std::collections::HashSet::new();
-        loop {
-            if cancel() {
-                break;
-            }
-            let batch = db::dirty_batch(&self.store, 256).await?;
-            let batch: Vec<Dirty> = batch
-                .into_iter()
-                .filter(|d| !offline_seen.contains(&(d.kind, d.object_id.clone())))
-                .collect();
-            if batch.is_empty() {
-                break;
-            }
-            // The catalog first, once, so subscriptions find their prices' tiers.
-            let (catalog, objects): (Vec<Dirty>, Vec<Dirty>) =
-                batch.into_iter().partition(|d| d.kind == Kind::Catalog);
-            for d in catalog {
-                match self.reader.refresh_catalog(&self.store).await {
-                    Ok(()) => {
-                        let mut tx = self.store.write("settle: catalog").await?;
-                        db::refresh_plan_columns(&mut tx)
-                            .await
-                            .map_err(|e| self.store.err(e))?;
-                        db::clear_dirty(&mut tx, &d)
-                            .await
-                            .map_err(|e| self.store.err(e))?;
-                        tx.commit().await?;
-                        report.confirmed += 1;
-                    }
-                    Err(FetchError::Unreachable(why)) => {
-                        db::dirty_failed(&self.store, &d, &why, false).await?;
-                        offline_seen.insert((d.kind, d.object_id.clone()));
-                        report.offline = Some(why);
-                    }
-                    Err(FetchError::Failed(e)) => return Err(e),
+        let mut done_this_run = std::collections::HashSet::new();
+        // The catalog first, once, so subscriptions find their prices' tiers.
+        for d in db::dirty_of_kind(&self.store, Kind::Catalog).await? {
+            match self.reader.refresh_catalog(&self.store).await {
+                Ok(()) => {
+                    let mut tx = self.store.write("settle: catalog").await?;
+                    db::refresh_plan_columns(&mut tx)
+                        .await
+                        .map_err(|e| self.store.err(e))?;
+                    db::clear_dirty(&mut tx, &d)
+                        .await
+                        .map_err(|e| self.store.err(e))?;
+                    tx.commit().await?;
+                    report.confirmed += 1;
                 }
+                Err(FetchError::Unreachable(why)) => {
+                    db::dirty_failed(&self.store, &d, &why, false).await?;
+                    done_this_run.insert((d.kind, d.object_id.clone()));
+                    report.offline = Some(why);
+                }
+                Err(FetchError::Failed(e)) => return Err(e),
             }
-            let reads: Vec<(Dirty, i64, Result<Fetched, FetchError>)> =
-                futures_util::stream::iter(objects)
-                    .map(|d| async move {
-                        let as_of = db::now_ms();
-                        let r = self.reader.read(d.kind, &d.object_id).await;
-                        (d, as_of, r)
-                    })
-                    .buffered(self.concurrency)
-                    .collect()
-                    .await;
-            // Written SETTLE_TX_OBJECTS to a transaction: the door waits for the write lock
-            // at most that long (a whole batch of 256 held it 100-190 ms).
-            let mut offline: Vec<Dirty> = Vec::new();
-            let mut reads = reads.into_iter().peekable();
-            while reads.peek().is_some() {
-                let mut tx = self.store.write("settle: batch").await?;
-                let mut cleared = Vec::new();
-                for (d, as_of, r) in reads.by_ref().take(SETTLE_TX_OBJECTS) {
-                    match r {
-                        Ok(fetched) => {
-                            let stamp = Stamp::Confirmed {
-                                watermark: d.last_event_created,
-                                as_of_ms: as_of,
-                            };
-                            match self.apply(&mut tx, &d, fetched, stamp).await {
-                                Ok(Some(Outcome::Applied)) => report.confirmed += 1,
-                                Ok(Some(Outcome::Stale)) => report.stale += 1,
-                                Ok(None) => report.gone += 1,
-                                // Stripe's copy could not be read as that object: report it,
-                                // and do not let one object hold up the rest.
-                                Err(sqlx::Error::Protocol(why)) => {
-                                    let why = format!(
-                                        "read from Stripe ({} {}): {why}",
-                                        d.kind.as_str(),
-                                        d.object_id
-                                    );
-                                    db::record_issue(
-                                        &mut tx,
-                                        &d.object_id,
-                                        "unreadable",
-                                        &why,
-                                        d.last_event_id.as_deref(),
-                                    )
+        }
+        // Customers before subscriptions, so subscriptions find their organizations.
+        for kind in [Kind::Customer, Kind::Subscription] {
+            if cancel() || report.offline.is_some() {
+                break;
+            }
+            self.sweep_kind(kind, &mut report, &mut done_this_run, cancel)
+                .await?;
+        }
+        // What is dirty is read once in this run, 256 at a time; a mark an event renews
+        // meanwhile waits for the next run (the settle loop's debounce), so an object a burst
+        // keeps touching is read once per run, not once per batch. Marks new to this run (a
+        // customer a subscription named) are read in a further round.
+        'run: loop {
+            if cancel() || report.offline.is_some() {
+                break;
+            }
+            // Each object once per run: a list sweep or a read had it, or its payloads.
+            let marks: Vec<Dirty> = db::dirty_batch(&self.store, i64::MAX)
+                .await?
+                .into_iter()
+                .filter(|d| {
+                    d.kind != Kind::Catalog
+                        && !done_this_run.contains(&(d.kind, d.object_id.clone()))
+                })
+                .collect();
+            if marks.is_empty() {
+                break;
+            }
+            for objects in marks.chunks(256) {
+                if cancel() {
+                    break 'run;
+                }
+                let objects = objects.to_vec();
+                done_this_run.extend(objects.iter().map(|d| (d.kind, d.object_id.clone())));
+                report.object_reads += objects.len() as u64;
+                let reads: Vec<(Dirty, i64, Result<Fetched, FetchError>)> =
+                    futures_util::stream::iter(objects)
+                        .map(|d| async move {
+                            let as_of = db::now_ms();
+                            let r = self.reader.read(d.kind, &d.object_id).await;
+                            (d, as_of, r)
+                        })
+                        .buffered(self.concurrency)
+                        .collect()
+                        .await;
+                // Written SETTLE_TX_OBJECTS to a transaction: the door waits for the write
+                // lock at most that long (a whole batch of 256 held it 100-190 ms).
+                let mut offline: Vec<Dirty> = Vec::new();
+                let mut reads = reads.into_iter().peekable();
+                while reads.peek().is_some() {
+                    let mut tx = self.store.write("settle: batch").await?;
+                    let mut cleared = Vec::new();
+                    for (d, as_of, r) in reads.by_ref().take(SETTLE_TX_OBJECTS) {
+                        match r {
+                            Ok(fetched) => {
+                                self.confirm(&mut tx, &d, fetched, as_of, &mut report)
+                                    .await?;
+                                cleared.push(d);
+                            }
+                            Err(FetchError::Unreachable(why)) => {
+                                report.offline = Some(why);
+                                offline.push(d);
+                            }
+                            Err(FetchError::Failed(e)) => {
+                                db::clear_dirty_all(&mut tx, &mut cleared)
                                     .await
                                     .map_err(|e| self.store.err(e))?;
-                                    report.gone += 1;
-                                }
-                                Err(e) => return Err(self.store.err(e).into()),
+                                tx.commit().await?;
+                                return Err(e);
                             }
-                            cleared.push(d);
-                        }
-                        Err(FetchError::Unreachable(why)) => {
-                            report.offline = Some(why);
-                            offline.push(d);
-                        }
-                        Err(FetchError::Failed(e)) => {
-                            db::clear_dirty_all(&mut tx, &mut cleared)
-                                .await
-                                .map_err(|e| self.store.err(e))?;
-                            tx.commit().await?;
-                            return Err(e);
                         }
                     }
+                    db::clear_dirty_all(&mut tx, &mut cleared)
+                        .await
+                        .map_err(|e| self.store.err(e))?;
+                    tx.commit().await?;
+                }
+                if !offline.is_empty() {
+                    for d in &offline {
+                        done_this_run.remove(&(d.kind, d.object_id.clone()));
+                    }
+                    break 'run;
+                }
+            }
+        }
+        if let Some(why) = report.offline.clone() {
+            // Stripe could not be read (the catalog, a list, an object): what is dirty and
+            // was not read gets its payloads.
+            self.fall_back(&why, Vec::new(), &mut done_this_run, &mut report)
+                .await?;
+        }
+        report.remaining = self.store.dirty_count().await?;
+        Ok(report)
+    }
+
+    /// Stripe cannot be read: every dirty object gets its payloads applied under the
+    /// watermark, and stays dirty until a read confirms it.
+    async fn fall_back(
+        &self,
+        why: &str,
+        failed: Vec<Dirty>,
+        seen: &mut std::collections::HashSet<(Kind, String)>,
+        report: &mut SettleReport,
+    ) -> Result<(), ErrorBody> {
+        let all = db::dirty_batch(&self.store, i64::MAX).await?;
+        for d in all
+            .into_iter()
+            .chain(failed)
+            .filter(|d| d.kind != Kind::Catalog)
+        {
+            if !seen.insert((d.kind, d.object_id.clone())) {
+                continue;
+            }
+            let (applied, stale) = self.apply_payloads(&d).await?;
+            report.from_payload += applied;
+            report.stale += stale;
+            db::dirty_failed(&self.store, &d, why, true).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes what Stripe said of a dirty object (read at `as_of`), and counts it.
+    async fn confirm(
+        &self,
+        tx: &mut db::Tx,
+        d: &Dirty,
+        fetched: Fetched,
+        as_of: i64,
+        report: &mut SettleReport,
+    ) -> Result<(), ErrorBody> {
+        let stamp = Stamp::Confirmed {
+            watermark: d.last_event_created,
+            as_of_ms: as_of,
+        };
+        match self.apply(tx, d, fetched, stamp).await {
+            Ok(Some(Outcome::Applied)) => report.confirmed += 1,
+            Ok(Some(Outcome::Stale)) => report.stale += 1,
+            Ok(None) => report.gone += 1,
+            // Stripe's copy could not be read as that object: report it, and do not let one
+            // object hold up the rest.
+            Err(sqlx::Error::Protocol(why)) => {
+                let why = format!(
+                    "read from Stripe ({} {}): {why}",
+                    d.kind.as_str(),
+                    d.object_id
+                );
+                db::record_issue(
+                    tx,
+                    &d.object_id,
+                    "unreadable",
+                    &why,
+                    d.last_event_id.as_deref(),
+                )
+                .await
+                .map_err(|e| self.store.err(e))?;
+                report.gone += 1;
+            }
+            Err(e) => return Err(self.store.err(e).into()),
+        }
+        Ok(())
+    }
+
+    /// Reads a kind's dirty objects from Stripe's list when that costs fewer requests than
+    /// one read each (see [`Sweep`]); what the list does not show (a deleted customer, an
+    /// object created before the narrowing) stays dirty for the reads one by one. The same
+    /// as reading each object: every mark was taken before the list was read, a page's
+    /// objects are stamped with the time its read began, and a mark an event renewed during
+    /// the sweep stays.
+    async fn sweep_kind(
+        &self,
+        kind: Kind,
+        report: &mut SettleReport,
+        read: &mut std::collections::HashSet<(Kind, String)>,
+        cancel: &(dyn Fn() -> bool + Send + Sync),
+    ) -> Result<(), ErrorBody> {
+        if self.sweep == Sweep::Never {
+            return Ok(());
+        }
+        let Some(cost) = db::sweep_cost(&self.store, kind).await? else {
+            return Ok(());
+        };
+        if cost.dirty == 0 {
+            return Ok(());
+        }
+        let narrowed = cost
+            .min_created
+            .map(|m| (cost.narrowed_pages + cost.unknown, Some(m)));
+        let full = (cost.full_pages, None);
+        let (pages, created_gte) = match (self.sweep, narrowed) {
+            (Sweep::Always, Some(n)) if cost.unknown == 0 => n,
+            (Sweep::Always, _) => full,
+            (_, Some(n)) if n.0 <= full.0 => n,
+            _ => full,
+        };
+        if self.sweep == Sweep::ByCost && (cost.dirty < SWEEP_MIN_DIRTY || pages >= cost.dirty) {
+            return Ok(());
+        }
+        tracing::info!(
+            kind = kind.as_str(),
+            dirty = cost.dirty,
+            pages,
+            created_gte,
+            "settle: reading by list (fewer requests than one read per object)"
+        );
+        let mut dirty: std::collections::HashMap<String, Dirty> =
+            db::dirty_of_kind(&self.store, kind)
+                .await?
+                .into_iter()
+                .map(|d| (d.object_id.clone(), d))
+                .collect();
+        let mut after: Option<String> = None;
+        while !dirty.is_empty() && !cancel() {
+            let as_of = db::now_ms();
+            let page = match self.reader.list(kind, created_gte, after.as_deref()).await {
+                Ok(Some(p)) => p,
+                Ok(None) => break,
+                // Left to the reads one by one, which fall back to payloads if need be.
+                Err(FetchError::Unreachable(why)) => {
+                    tracing::warn!(kind = kind.as_str(), %why, "settle: list read failed");
+                    break;
+                }
+                Err(FetchError::Failed(e)) => return Err(e),
+            };
+            report.list_pages += 1;
+            after = page
+                .items
+                .last()
+                .and_then(|i| i["id"].as_str())
+                .map(str::to_owned);
+            let mine: Vec<(Dirty, Value)> = page
+                .items
+                .into_iter()
+                .filter_map(|v| {
+                    let d = dirty.remove(v["id"].as_str()?)?;
+                    Some((d, v))
+                })
+                .collect();
+            for chunk in mine.chunks(SETTLE_TX_OBJECTS) {
+                let mut tx = self.store.write("settle: list").await?;
+                let mut cleared = Vec::with_capacity(chunk.len());
+                for (d, v) in chunk {
+                    self.confirm(&mut tx, d, Fetched::Found(v.clone()), as_of, report)
+                        .await?;
+                    report.by_list += 1;
+                    read.insert((d.kind, d.object_id.clone()));
+                    cleared.push(d.clone());
                 }
                 db::clear_dirty_all(&mut tx, &mut cleared)
                     .await
                     .map_err(|e| self.store.err(e))?;
                 tx.commit().await?;
             }
-            if let Some(why) = report.offline.clone() {
-                // Stripe cannot be read: every dirty object gets its payloads applied under
-                // the watermark, and stays dirty until a read confirms it.
-                let all = db::dirty_batch(&self.store, i64::MAX).await?;
-                for d in all
-                    .into_iter()
-                    .chain(offline)
-                    .filter(|d| d.kind != Kind::Catalog)
-                {
-                    if !offline_seen.insert((d.kind, d.object_id.clone())) {
-                        continue;
-                    }
-                    let (applied, stale) = self.apply_payloads(&d).await?;
-                    report.from_payload += applied;
-                    report.stale += stale;
-                    db::dirty_failed(&self.store, &d, &why, true).await?;
-                }
+            if !page.has_more || after.is_none() {
                 break;
             }
         }
-        report.remaining = self.store.dirty_count().await?;
-        Ok(report)
+        Ok(())
     }
 
     /// Writes Stripe's copy of a dirty object. `None`: Stripe says it is gone.

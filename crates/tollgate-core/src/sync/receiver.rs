@@ -50,6 +50,10 @@ pub struct ReceiverStats {
     #[ts(type = "number")]
     pub panics: u64,
     pub settle_last_error: Option<String>,
+    /// Stripe's rate limit as this process keeps it (settle's reads wait their turn there).
+    #[ts(optional)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stripe_rate: Option<crate::stripe::RateStatus>,
 }
 
 #[derive(Default)]
