@@ -1,7 +1,11 @@
 //! `make bench` rows for the sandbox (release build): start with the demo seed; 1,000
-//! `GET /v1/prices?limit=100` from one client; listing 10,000 subscriptions by cursor.
+//! `GET /v1/prices?limit=100` from one client; listing 10,000 subscriptions by cursor; renewal
+//! day (populate 10,000 organizations, one clock advance renewing them all, the 50,000 webhooks
+//! it causes delivered 16 at a time to a local receiver).
 //! Prints figures and ratios to target; asserts nothing.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tollgate_sandbox::{start, SandboxConfig, Seed};
@@ -19,6 +23,11 @@ async fn json(r: reqwest::Response) -> serde_json::Value {
 #[tokio::main]
 async fn main() {
     let http = reqwest::Client::new();
+    // `bench renewal-day`: that row alone.
+    if std::env::args().nth(1).as_deref() == Some("renewal-day") {
+        renewal_day(&http).await;
+        return;
+    }
 
     // Start: seed built, port bound, first request answered.
     let t0 = Instant::now();
@@ -143,6 +152,123 @@ async fn main() {
         made.as_secs_f64() * 1000.0,
         "-",
         "-"
+    );
+    sb.stop().await;
+
+    renewal_day(&http).await;
+}
+
+/// The 1st of the month: 10,000 active subscriptions renew in one clock advance.
+async fn renewal_day(http: &reqwest::Client) {
+    let received = Arc::new(AtomicU64::new(0));
+    let r2 = received.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |_body: axum::body::Bytes| {
+            let r2 = r2.clone();
+            async move {
+                r2.fetch_add(1, Ordering::Relaxed);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let sb = start(SandboxConfig {
+        webhook_concurrency: 16,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let post = |path: &str, body: String| {
+        http.post(format!("{}{path}", sb.base_url()))
+            .bearer_auth("sk_test_sandbox")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let prod: serde_json::Value = post("/v1/products", "name=Renewal".into())
+        .await
+        .map(json)
+        .unwrap()
+        .await;
+    let price: serde_json::Value = post(
+        "/v1/prices",
+        format!(
+            "currency=eur&unit_amount=2500&recurring[interval]=month&product={}",
+            prod["id"].as_str().unwrap()
+        ),
+    )
+    .await
+    .map(json)
+    .unwrap()
+    .await;
+    let price = price["id"].as_str().unwrap().to_owned();
+
+    let t0 = Instant::now();
+    let r = post(
+        "/_sandbox/renewal_day",
+        format!("count=10000&price={price}"),
+    )
+    .await
+    .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    let day: serde_json::Value = json(r).await;
+    row(
+        "populate 10,000 organizations (ms)",
+        t0.elapsed(),
+        Duration::from_secs(3),
+    );
+
+    // Only now a webhook endpoint: what it receives is the renewals' events.
+    let r = post(
+        "/v1/webhook_endpoints",
+        format!("url={hook}&enabled_events[]=*"),
+    )
+    .await
+    .unwrap();
+    assert!(r.status().is_success());
+    let t1 = Instant::now();
+    let adv: serde_json::Value = post(
+        "/_sandbox/clock/advance",
+        format!("seconds={}", day["advance_seconds"]),
+    )
+    .await
+    .map(json)
+    .unwrap()
+    .await;
+    assert_eq!(adv["renewed"], 10_000, "{adv}");
+    row(
+        "advance: 10,000 renewals, 50,000 events (ms)",
+        t1.elapsed(),
+        Duration::from_secs(3),
+    );
+    let state = |http: &reqwest::Client| {
+        http.get(format!("{}/_sandbox/state", sb.base_url()))
+            .bearer_auth("sk_test_sandbox")
+            .send()
+    };
+    let queued = state(http).await.map(json).unwrap().await["webhooks"]["queued"]
+        .as_u64()
+        .unwrap();
+    loop {
+        let s = state(http).await.map(json).unwrap().await;
+        let done = s["webhooks"]["delivered"].as_u64().unwrap()
+            + s["webhooks"]["failed"].as_u64().unwrap();
+        if done >= queued || t1.elapsed() > Duration::from_secs(120) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    row(
+        &format!(
+            "deliver {} webhooks, 16 in flight (ms)",
+            received.load(Ordering::Relaxed)
+        ),
+        t1.elapsed(),
+        Duration::from_secs(30),
     );
     sb.stop().await;
 }

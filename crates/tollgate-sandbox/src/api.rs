@@ -141,6 +141,26 @@ async fn v1(
                 .into_response()
         }
     };
+    // Stripe's limiter comes first, and answers without waiting for the world.
+    state.requests.arrived(&method);
+    if !state.limiter.admit() {
+        state.requests.rate_limited();
+        let n = state
+            .unlocked_requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        let request_id = crate::world::request_id(state.config.seed.name(), b"req-limited", n);
+        let mut res = with_headers(
+            StripeError::rate_limited().into_response(),
+            &request_id,
+            false,
+        );
+        res.headers_mut().insert(
+            "stripe-rate-limited-reason",
+            HeaderValue::from_static("global-rate"),
+        );
+        return res;
+    }
     let idem_key = headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
@@ -194,6 +214,7 @@ async fn v1(
 
     // An injected fault answers instead, as Stripe would under load or contention.
     if let Some(status) = w.faults.pop_front() {
+        state.requests.faulted();
         let e = match status {
             429 => StripeError::rate_limited(),
             409 => StripeError::conflict("This object cannot be accessed right now because another API request or Stripe process is currently accessing it.".into()),
@@ -255,39 +276,20 @@ async fn v1(
     with_headers(json_response(status, body_text), &request_id, false)
 }
 
-fn wall_clock() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-/// Hands the events created since `from` to the deliverer.
+/// Hands the events created since `from` to the deliverer, one delivery per event and
+/// endpoint that wants it (the deliverer reads the event when it sends it).
 pub(crate) fn queue_deliveries(state: &State, w: &World, from: usize) {
     for id in &w.ids("event")[from..] {
         let Some(ev) = w.objects.get(id) else {
             continue;
         };
         let t = ev["type"].as_str().unwrap_or_default();
-        let endpoints = w.endpoints_for(t);
-        if endpoints.is_empty() {
-            continue;
-        }
-        let mut ev = ev.clone();
-        crate::dialect::shape(
-            &mut ev,
-            state.foreign.load(std::sync::atomic::Ordering::Relaxed),
-        );
-        let payload = serde_json::to_string_pretty(&ev).unwrap_or_default();
-        for (url, secret) in endpoints {
+        for (url, secret) in w.endpoints_for(t) {
+            state.webhooks.queued();
             let _ = state.deliver.send(Delivery {
                 url,
                 secret,
                 event_id: id.clone(),
-                payload: payload.clone(),
-                // Signed with the wall clock, as Stripe signs deliveries when they are sent, so a
-                // receiver's timestamp tolerance holds even after the sandbox clock moved.
-                timestamp: wall_clock(),
             });
         }
     }

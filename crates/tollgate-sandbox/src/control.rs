@@ -14,9 +14,23 @@
 //!   with `Stripe-Should-Retry: true`, to exercise a client's retries.
 //! - `POST /_sandbox/populate` `count=N&price=price_…[&prefix=…]`: N organizations, each a
 //!   customer with an `organization_id` and an active subscription to the price (benchmarks).
+//! - `POST /_sandbox/renewal_day` `count=N&price=price_…[&prefix=renewal]`: the 1st of the
+//!   month in two calls. Populates N organizations as `populate` does (all starting now, so
+//!   all renewing together) and answers `created`, `customers` and `subscriptions` (the ids,
+//!   in order), `current_period_end`, and `advance_seconds`: then `POST /_sandbox/clock/advance
+//!   seconds=<advance_seconds>` renews every one (and whatever else is due), each with
+//!   `invoice.created`, `invoice.finalized`, `invoice.paid`, `invoice.payment_succeeded`,
+//!   `customer.subscription.updated`, in that order.
 //! - `POST /_sandbox/dialect` `mode=stripe|foreign`: answer as Stripe, or as a Stripe that is
 //!   not Tollgate's own (see `dialect`).
-//! - `GET /_sandbox/state`: object counts.
+//! - `POST /_sandbox/rate_limit` `limit=N`: Stripe's rate limiter at N `/v1` requests a
+//!   second (0: off), answering past it with Stripe's 429 (`rate_limit`,
+//!   `Stripe-Rate-Limited-Reason: global-rate`); `--rate-limit N` sets it at start.
+//! - `GET /_sandbox/state`: `requests` (authenticated `/v1` requests since start: `v1`,
+//!   `v1_get`, `v1_post`, `rate_limited` 429s of the limiter, `faulted` injected faults
+//!   answered), `webhooks` (`queued`, `delivered`, `failed` deliveries, `last_delivered_at_ms`
+//!   unix milliseconds or null), `rate_limit` (N or null), the seed, now, object counts.
+//! - `POST /_sandbox/requests/reset`: the `requests` counters back to 0.
 
 use std::sync::Arc;
 
@@ -184,7 +198,7 @@ pub(crate) async fn handle(
                 )?;
                 Ok(pi)
             }
-            (&Method::POST, ["populate"]) => {
+            (&Method::POST, [route @ ("populate" | "renewal_day")]) => {
                 let p = check(
                     &[
                         req("count", Kind::Int),
@@ -208,12 +222,32 @@ pub(crate) async fn handle(
                         format!("{price} is archived; pick an active price"),
                     ));
                 }
+                let renewal_day = *route == "renewal_day";
                 let prefix = p
                     .get("prefix")
                     .and_then(Value::as_str)
-                    .unwrap_or("bulk")
+                    .unwrap_or(if renewal_day { "renewal" } else { "bulk" })
                     .to_owned();
-                billing::populate(&mut w, &price, &prefix, count as usize)
+                let made = billing::populate(&mut w, &price, &prefix, count as usize)?;
+                if !renewal_day {
+                    return Ok(json!({ "created": made.len() }));
+                }
+                // All start now, so all end their first period together: the day they renew.
+                let period_end = made
+                    .iter()
+                    .filter_map(|(_, sub)| w.get(sub))
+                    .map(billing::current_period_end)
+                    .max()
+                    .unwrap_or_else(|| w.now());
+                let (customers, subscriptions): (Vec<String>, Vec<String>) =
+                    made.into_iter().unzip();
+                Ok(json!({
+                    "created": subscriptions.len(),
+                    "current_period_end": period_end,
+                    "advance_seconds": (period_end - w.now()).max(0) + 1,
+                    "customers": customers,
+                    "subscriptions": subscriptions,
+                }))
             }
             (&Method::POST, ["checkout_sessions", id, "complete"]) => {
                 billing::complete_session(&mut w, &call, id)
@@ -244,7 +278,31 @@ pub(crate) async fn handle(
                     .iter()
                     .map(|(k, v)| (k.clone(), json!(v.len())))
                     .collect();
-                Ok(json!({ "seed": w.seed, "now": w.now(), "objects": counts }))
+                Ok(json!({
+                    "requests": state.requests.to_json(),
+                    "webhooks": state.webhooks.to_json(),
+                    "rate_limit": state.limiter.limit(),
+                    "seed": w.seed,
+                    "now": w.now(),
+                    "objects": counts,
+                }))
+            }
+            (&Method::POST, ["requests", "reset"]) => {
+                check(&[], call.params.clone(), "")?;
+                state.requests.reset();
+                Ok(json!({ "requests": state.requests.to_json() }))
+            }
+            (&Method::POST, ["rate_limit"]) => {
+                let p = check(&[req("limit", Kind::Int)], call.params.clone(), "")?;
+                let limit = p["limit"].as_i64().unwrap_or(-1);
+                if !(0..=1_000_000).contains(&limit) {
+                    return Err(StripeError::invalid_param(
+                        "limit",
+                        "Invalid limit: must be 0 (no limit) to 1000000 requests a second".into(),
+                    ));
+                }
+                state.limiter.set(Some(limit as u32));
+                Ok(json!({ "rate_limit": state.limiter.limit() }))
             }
             _ => Err(StripeError::unrecognized_url(method.as_str(), uri.path())),
         }

@@ -63,6 +63,25 @@ pub(crate) fn shape(v: &mut Value, foreign: bool) {
     }
 }
 
+/// Whether [`shape`] would change `v` (so that most values need no copy to be shaped).
+pub(crate) fn changes(v: &Value, foreign: bool) -> bool {
+    if foreign {
+        return true;
+    }
+    match v {
+        Value::Array(a) => a.iter().any(|x| changes(x, foreign)),
+        Value::Object(o) => {
+            (o.get("object").and_then(Value::as_str) == Some("subscription")
+                && o.get("items")
+                    .and_then(|i| i.get("data"))
+                    .and_then(Value::as_array)
+                    .is_some_and(|d| d.len() > EMBEDDED_ITEMS))
+                || o.values().any(|x| changes(x, foreign))
+        }
+        _ => false,
+    }
+}
+
 /// Whether an answer to `path` needs shaping at all (most lists are served as they are, for
 /// speed).
 pub(crate) fn wanted(path: &str, foreign: bool) -> bool {

@@ -12,7 +12,9 @@ pub struct StripeError {
     pub param: Option<String>,
     pub message: String,
     /// The payment intent a card error belongs to, as Stripe attaches it.
-    pub payment_intent: Option<serde_json::Value>,
+    pub payment_intent: Option<Box<serde_json::Value>>,
+    /// Stripe's page about the error code, as Stripe links it.
+    pub doc_url: Option<&'static str>,
 }
 
 impl StripeError {
@@ -41,6 +43,7 @@ impl StripeError {
                 "*".repeat(presented.len().saturating_sub(prefix.len() + 4).min(24))
             ),
             payment_intent: None,
+            doc_url: None,
         }
     }
 
@@ -56,6 +59,7 @@ impl StripeError {
             param: None,
             message: format!("The provided key '{masked}' does not have the required permissions for this endpoint ({path}). Having write permission for this resource would allow this request to continue."),
             payment_intent: None,
+            doc_url: None,
         }
     }
 
@@ -65,7 +69,7 @@ impl StripeError {
             kind: "invalid_request_error",
             code: None,
             param: None,
-            message: "You did not provide an API key. You need to provide your API key in the Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').".to_owned(), payment_intent: None
+            message: "You did not provide an API key. You need to provide your API key in the Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').".to_owned(), payment_intent: None, doc_url: None
         }
     }
 
@@ -77,6 +81,7 @@ impl StripeError {
             param,
             message,
             payment_intent: None,
+            doc_url: None,
         }
     }
 
@@ -142,6 +147,7 @@ impl StripeError {
             param: param.map(str::to_owned),
             message: format!("No such {noun}: '{id}'"),
             payment_intent: None,
+            doc_url: None,
         }
     }
 
@@ -158,6 +164,7 @@ impl StripeError {
             param: None,
             message: format!("Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '{key}' if you meant to execute a different request."),
             payment_intent: None,
+            doc_url: None,
         }
     }
 
@@ -169,6 +176,7 @@ impl StripeError {
             param: None,
             message: message.to_owned(),
             payment_intent: None,
+            doc_url: None,
         }
     }
 
@@ -180,6 +188,7 @@ impl StripeError {
             param: None,
             message,
             payment_intent: None,
+            doc_url: None,
         }
     }
 
@@ -191,16 +200,20 @@ impl StripeError {
             param: None,
             message: "Sorry, something went wrong. We've already been notified of the problem, but if you need any help, you can reach us at support.stripe.com/contact.".to_owned(),
             payment_intent: None,
+            doc_url: None,
         }
     }
 
+    /// Stripe's 429, word for word (its `Stripe-Rate-Limited-Reason` header is the caller's).
     pub fn rate_limited() -> Self {
         StripeError {
             status: StatusCode::TOO_MANY_REQUESTS,
             kind: "invalid_request_error",
             code: Some("rate_limit"),
             param: None,
-            message: "Too many requests hit the API too quickly. We recommend an exponential backoff of your requests.".to_owned(), payment_intent: None
+            message: "Request rate limit exceeded. You can learn more about rate limits here https://stripe.com/docs/rate-limits.".to_owned(),
+            payment_intent: None,
+            doc_url: Some("https://stripe.com/docs/error-codes/rate-limit"),
         }
     }
 
@@ -210,7 +223,7 @@ impl StripeError {
     }
 
     pub fn with_payment_intent(mut self, pi: serde_json::Value) -> Self {
-        self.payment_intent = Some(pi);
+        self.payment_intent = Some(Box::new(pi));
         self
     }
 
@@ -222,23 +235,32 @@ impl StripeError {
             param: None,
             message: format!("Unrecognized request URL ({method}: {path}). Please see https://stripe.com/docs or we can help at https://support.stripe.com/."),
             payment_intent: None,
+            doc_url: None,
         }
     }
 }
 
 impl IntoResponse for StripeError {
     fn into_response(self) -> Response {
-        let mut error = json!({ "type": self.kind, "message": self.message });
+        // Keys in Stripe's (alphabetical) order, whether or not serde_json keeps insertion order.
+        let mut error = serde_json::Map::new();
         if let Some(code) = self.code {
-            error["code"] = json!(code);
+            error.insert("code".into(), json!(code));
         }
+        if self.payment_intent.is_some() {
+            error.insert("decline_code".into(), json!("generic_decline"));
+        }
+        if let Some(url) = self.doc_url {
+            error.insert("doc_url".into(), json!(url));
+        }
+        error.insert("message".into(), json!(self.message));
         if let Some(param) = &self.param {
-            error["param"] = json!(param);
+            error.insert("param".into(), json!(param));
         }
         if let Some(pi) = self.payment_intent {
-            error["payment_intent"] = pi;
-            error["decline_code"] = json!("generic_decline");
+            error.insert("payment_intent".into(), *pi);
         }
+        error.insert("type".into(), json!(self.kind));
         let mut res = (self.status, axum::Json(json!({ "error": error }))).into_response();
         res.headers_mut().insert(
             "request-id",

@@ -7,11 +7,13 @@
 
 mod api;
 mod control;
+mod counters;
 mod dialect;
 mod error;
 mod form;
 mod listing;
 mod params;
+mod rate_limit;
 pub mod resources;
 pub mod seed;
 mod webhooks;
@@ -63,6 +65,13 @@ pub struct SandboxConfig {
     /// Answer as a Stripe that is not Tollgate's own (fields missing and unknown, enum values
     /// no client knows): see `dialect`. Switchable with `POST /_sandbox/dialect`.
     pub foreign: bool,
+    /// Stripe's global rate limit: at most this many `/v1` requests (reads and writes) in any
+    /// one second, past which Stripe's 429 (`rate_limit`, `Stripe-Rate-Limited-Reason:
+    /// global-rate`). `None` is no limit. Changeable with `POST /_sandbox/rate_limit`.
+    pub rate_limit: Option<u32>,
+    /// Webhook deliveries in flight at once. 1 (the default) delivers one at a time in the
+    /// order events happened; more is faster and, like Stripe, guarantees no order.
+    pub webhook_concurrency: usize,
 }
 
 impl Default for SandboxConfig {
@@ -75,6 +84,8 @@ impl Default for SandboxConfig {
             data_dir: None,
             fresh: false,
             foreign: false,
+            rate_limit: None,
+            webhook_concurrency: 1,
         }
     }
 }
@@ -85,6 +96,11 @@ pub(crate) struct State {
     pub foreign: AtomicBool,
     pub world: tokio::sync::Mutex<world::World>,
     pub deliver: tokio::sync::mpsc::UnboundedSender<webhooks::Delivery>,
+    pub limiter: rate_limit::RateLimiter,
+    pub requests: counters::Requests,
+    pub webhooks: counters::Webhooks,
+    /// Numbers the request ids of answers given without the world (the rate limiter's).
+    pub unlocked_requests: std::sync::atomic::AtomicU64,
     dirty: AtomicBool,
     stopped: AtomicBool,
 }
@@ -203,6 +219,10 @@ pub async fn start(config: SandboxConfig) -> std::io::Result<RunningSandbox> {
     let fresh_state = config.data_dir.is_some();
     let state = Arc::new(State {
         foreign: AtomicBool::new(config.foreign),
+        limiter: rate_limit::RateLimiter::new(config.rate_limit),
+        requests: Default::default(),
+        webhooks: Default::default(),
+        unlocked_requests: Default::default(),
         config,
         world: tokio::sync::Mutex::new(world),
         deliver: tx,

@@ -201,11 +201,12 @@ pub fn check(
     Ok(out)
 }
 
+/// A list request's parameters: the common ones (limit, cursors, created) and the endpoint's
+/// own filters.
+pub type ListParams = (Map<String, Value>, Map<String, Value>);
+
 /// Checks a list request against the list parameters plus the endpoint's own filters.
-pub fn check_list(
-    filters: &[P],
-    mut input: Map<String, Value>,
-) -> Result<(Map<String, Value>, Map<String, Value>), StripeError> {
+pub fn check_list(filters: &[P], mut input: Map<String, Value>) -> Result<ListParams, StripeError> {
     let mut own = Map::new();
     for p in filters {
         if let Some(v) = input.remove(p.name) {

@@ -2,6 +2,7 @@
 //! handlers the API uses, with the clock walked through a year so that renewals, failures,
 //! cancellations and appointment payments happen as they would. Deterministic: the same seed
 //! gives the same ids. Events older than 30 days are dropped, as Stripe drops them.
+#![allow(clippy::useless_vec)]
 
 use serde_json::Value;
 
@@ -30,6 +31,8 @@ fn id(v: &Value) -> String {
         .to_owned()
 }
 
+/// Parameters as a `Vec`, so that a call can add some (hence `useless_vec` is allowed where
+/// one passes them as they are).
 macro_rules! p {
     ($($k:literal => $v:expr),* $(,)?) => { vec![$(($k, $v.to_string())),*] };
 }
@@ -413,7 +416,7 @@ pub fn build(seed: Seed) -> World {
                 description: Some("Appointment".into()),
             })
             .expect("seeded appointments are valid");
-            if n % 47 == 0 {
+            if n.is_multiple_of(47) {
                 let _ = payments::create_refund(
                     &mut w,
                     &call(

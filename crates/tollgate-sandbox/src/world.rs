@@ -105,6 +105,17 @@ pub fn stable_id(prefix: &str, parts: &[&str]) -> String {
     format!("{prefix}_{}", base62(&h.finalize(), 24))
 }
 
+/// `req_` + 14 base62 characters, a function of the seed, a salt (a numbering of its own) and
+/// a counter.
+pub fn request_id(seed: &str, salt: &[u8], n: u64) -> String {
+    let digest = Sha256::new()
+        .chain_update(seed.as_bytes())
+        .chain_update(salt)
+        .chain_update(n.to_be_bytes())
+        .finalize();
+    format!("req_{}", base62(&digest, 14))
+}
+
 impl World {
     pub fn new(seed: &str) -> World {
         World {
@@ -199,8 +210,15 @@ impl World {
         }
     }
 
-    /// Stores a new object and indexes it under its `object` type.
+    /// Stores a new object and indexes it under its `object` type; returns a copy.
     pub fn insert(&mut self, obj: Value) -> Value {
+        let copy = obj.clone();
+        self.store(obj);
+        copy
+    }
+
+    /// Stores a new object and indexes it under its `object` type.
+    pub fn store(&mut self, obj: Value) {
         let id = obj["id"].as_str().expect("object has an id").to_owned();
         let kind = obj["object"]
             .as_str()
@@ -217,8 +235,7 @@ impl World {
         let list = self.order.entry(kind).or_default();
         self.position.insert(id.clone(), list.len());
         list.push(id.clone());
-        self.objects.insert(id, obj.clone());
-        obj
+        self.objects.insert(id, obj);
     }
 
     pub fn put(&mut self, obj: Value) {
@@ -286,19 +303,44 @@ impl World {
             .unwrap_or(&[])
     }
 
-    /// Records an event for a change (with the object as it now is) and returns it; the caller
-    /// hands it to the webhook deliverer.
+    /// Records an event for a change, with the object as it now is (the API's handler hands
+    /// the events a request made to the webhook deliverer).
     pub fn emit(
         &mut self,
         event_type: &str,
         object: &Value,
         previous: Option<Value>,
         request: Option<(&str, Option<&str>)>,
-    ) -> Value {
+    ) {
         if self.keep_events_from.is_some_and(|from| self.now() < from) {
             // Seeding history Stripe would no longer show: no event to build.
-            return Value::Null;
+            return;
         }
+        self.record_event(event_type, object.clone(), previous, request);
+    }
+
+    /// [`World::emit`] for a stored object, by id (no copy of it but the event's own).
+    pub fn emit_stored(
+        &mut self,
+        event_type: &str,
+        id: &str,
+        previous: Option<Value>,
+        request: Option<(&str, Option<&str>)>,
+    ) {
+        if self.keep_events_from.is_some_and(|from| self.now() < from) {
+            return;
+        }
+        let object = self.objects.get(id).cloned().unwrap_or(Value::Null);
+        self.record_event(event_type, object, previous, request);
+    }
+
+    fn record_event(
+        &mut self,
+        event_type: &str,
+        object: Value,
+        previous: Option<Value>,
+        request: Option<(&str, Option<&str>)>,
+    ) {
         let mut ev = template("event");
         let id = self.new_id("evt");
         ev["id"] = json!(id);
@@ -306,17 +348,20 @@ impl World {
         ev["created"] = json!(self.now());
         ev["api_version"] = json!(API_VERSION);
         ev["livemode"] = json!(false);
-        ev["data"] = match previous {
-            Some(p) => json!({ "object": object, "previous_attributes": p }),
-            None => json!({ "object": object }),
-        };
+        // Moved in, not through `json!` (which would copy the object again by serializing it).
+        let mut data = Map::new();
+        data.insert("object".into(), object);
+        if let Some(p) = previous {
+            data.insert("previous_attributes".into(), p);
+        }
+        ev["data"] = Value::Object(data);
         ev["request"] = match request {
             Some((rid, key)) => json!({ "id": rid, "idempotency_key": key }),
             None => json!({ "id": null, "idempotency_key": null }),
         };
         let endpoints = self.endpoints_for(event_type).len();
         ev["pending_webhooks"] = json!(endpoints);
-        self.insert(ev)
+        self.store(ev);
     }
 
     /// Enabled webhook endpoints that want this event type: (url, secret).
@@ -339,12 +384,7 @@ impl World {
 
     pub fn next_request_id(&mut self) -> String {
         self.requests += 1;
-        let digest = Sha256::new()
-            .chain_update(self.seed.as_bytes())
-            .chain_update(b"req")
-            .chain_update(self.requests.to_be_bytes())
-            .finalize();
-        format!("req_{}", base62(&digest, 14))
+        request_id(&self.seed, b"req", self.requests)
     }
 
     // ---- persistence -----------------------------------------------------------------------

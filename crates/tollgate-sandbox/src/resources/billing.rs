@@ -139,7 +139,7 @@ fn sub_amount(sub: &Value) -> i64 {
 }
 
 /// Creates a finalized invoice for the subscription's current period and tries to collect it.
-/// Returns whether it was paid.
+/// Returns its id and whether it was paid.
 fn invoice_period(
     w: &mut World,
     c: Option<&Call>,
@@ -147,11 +147,21 @@ fn invoice_period(
     reason: &str,
     amount: i64,
     outcome: PaymentOutcome,
-) -> (Value, bool) {
+) -> (String, bool) {
     let now = w.now();
     let (start, end) = period(sub);
     let customer = sub["customer"].as_str().unwrap_or_default().to_owned();
-    let cust = w.objects.get(&customer).cloned().unwrap_or(Value::Null);
+    // What the invoice copies of its customer (not the whole customer).
+    let cust = w
+        .objects
+        .get(&customer)
+        .map(|c| {
+            json!({
+                "email": c["email"], "name": c["name"], "invoice_prefix": c["invoice_prefix"],
+                "next_invoice_sequence": c["next_invoice_sequence"],
+            })
+        })
+        .unwrap_or(Value::Null);
     let id = w.new_id("in");
     let paid = amount == 0 || outcome == PaymentOutcome::Succeed;
     let mut inv = template("invoice");
@@ -186,7 +196,8 @@ fn invoice_period(
     inv["billing_reason"] = json!(reason);
     inv["collection_method"] = json!("charge_automatically");
     inv["parent"] = json!({ "type": "subscription_details", "quote_details": null, "subscription_details": { "subscription": sub["id"], "metadata": sub["metadata"] } });
-    inv["lines"] = json!({ "object": "list", "data": lines, "has_more": false, "url": format!("/v1/invoices/{id}/lines") });
+    inv["lines"] = json!({ "object": "list", "data": [], "has_more": false, "url": format!("/v1/invoices/{id}/lines") });
+    inv["lines"]["data"] = Value::Array(lines);
     inv["period_start"] = json!(start);
     inv["period_end"] = json!(end);
     inv["subtotal"] = json!(amount);
@@ -212,16 +223,16 @@ fn invoice_period(
     };
     inv["hosted_invoice_url"] = json!(format!("https://invoice.stripe.com/i/{id}"));
     inv["invoice_pdf"] = json!(format!("https://pay.stripe.com/invoice/{id}/pdf"));
-    let inv = w.insert(inv);
-    w.emit("invoice.created", &inv, None, origin(c));
-    w.emit("invoice.finalized", &inv, None, origin(c));
+    w.store(inv);
+    w.emit_stored("invoice.created", &id, None, origin(c));
+    w.emit_stored("invoice.finalized", &id, None, origin(c));
     if paid {
-        w.emit("invoice.paid", &inv, None, origin(c));
-        w.emit("invoice.payment_succeeded", &inv, None, origin(c));
+        w.emit_stored("invoice.paid", &id, None, origin(c));
+        w.emit_stored("invoice.payment_succeeded", &id, None, origin(c));
     } else {
-        w.emit("invoice.payment_failed", &inv, None, origin(c));
+        w.emit_stored("invoice.payment_failed", &id, None, origin(c));
     }
-    (inv, paid)
+    (id, paid)
 }
 
 const ITEM: &[P] = &[
@@ -332,7 +343,8 @@ fn create_subscription(w: &mut World, c: Option<&Call>, n: NewSub) -> Result<Val
     sub["billing_cycle_anchor"] = json!(end.max(now));
     sub["currency"] = first["currency"].clone();
     sub["livemode"] = json!(false);
-    sub["items"] = json!({ "object": "list", "data": items, "has_more": false, "total_count": n.items.len(), "url": format!("/v1/subscription_items?subscription={id}") });
+    sub["items"] = json!({ "object": "list", "data": [], "has_more": false, "total_count": n.items.len(), "url": format!("/v1/subscription_items?subscription={id}") });
+    sub["items"]["data"] = Value::Array(items);
     sub["cancel_at_period_end"] = json!(n.cancel_at_period_end);
     sub["cancel_at"] = if n.cancel_at_period_end {
         json!(end)
@@ -380,7 +392,7 @@ fn create_subscription(w: &mut World, c: Option<&Call>, n: NewSub) -> Result<Val
     };
     let (inv, _) = invoice_period(w, c, &sub, "subscription_create", invoice_amount, collect);
     let stored = w.objects.get_mut(&id).expect("just inserted");
-    stored["latest_invoice"] = inv["id"].clone();
+    stored["latest_invoice"] = json!(inv);
     let sub = stored.clone();
     emit_entitlements_if_changed(w, c, n.customer, &entitlements_before);
     Ok(sub)
@@ -680,7 +692,7 @@ pub fn resume(w: &mut World, c: &Call, id: &str) -> Result<Value, StripeError> {
         outcome,
     );
     s2["status"] = json!(if paid { "active" } else { "past_due" });
-    s2["latest_invoice"] = inv["id"].clone();
+    s2["latest_invoice"] = json!(inv);
     w.put(s2.clone());
     w.emit("customer.subscription.resumed", &s2, None, c.origin());
     w.emit(
@@ -785,7 +797,7 @@ fn end_trial(w: &mut World, c: Option<&Call>, id: &str) {
     } else {
         let (inv, paid) = invoice_period(w, c, &s2, "subscription_cycle", sub_amount(&s2), outcome);
         s2["status"] = json!(if paid { "active" } else { "past_due" });
-        s2["latest_invoice"] = inv["id"].clone();
+        s2["latest_invoice"] = json!(inv);
         w.put(s2.clone());
     }
     w.emit(
@@ -854,12 +866,15 @@ pub fn advance_clock(w: &mut World, seconds: i64) -> usize {
                         let _ = cancel_now(w, None, &id, "cancellation_requested", end);
                         break;
                     }
-                    let mut s2 = sub.clone();
-                    set_period(
-                        &mut s2,
-                        end,
-                        period_end(&sub["items"]["data"][0]["price"], end),
-                    );
+                    // The fields an update event reports, as they were; the rest is not copied.
+                    let was: Map<String, Value> = SUB_FIELDS
+                        .iter()
+                        .filter_map(|f| Some(((*f).to_owned(), sub.get(*f)?.clone())))
+                        .collect();
+                    let was = Value::Object(was);
+                    let next_end = period_end(&sub["items"]["data"][0]["price"], end);
+                    let mut s2 = sub;
+                    set_period(&mut s2, end, next_end);
                     let outcome = take_outcome(w, &customer);
                     let (inv, paid) = invoice_period(
                         w,
@@ -874,14 +889,10 @@ pub fn advance_clock(w: &mut World, seconds: i64) -> usize {
                         (false, "active") => "past_due",
                         (false, _) => "unpaid",
                     });
-                    s2["latest_invoice"] = inv["id"].clone();
-                    w.put(s2.clone());
-                    w.emit(
-                        "customer.subscription.updated",
-                        &s2,
-                        Some(previous_attributes(&sub, &s2, SUB_FIELDS)),
-                        None,
-                    );
+                    s2["latest_invoice"] = json!(inv);
+                    let previous = previous_attributes(&was, &s2, SUB_FIELDS);
+                    w.put(s2);
+                    w.emit_stored("customer.subscription.updated", &id, Some(previous), None);
                     emit_entitlements_if_changed(w, None, &customer, &before);
                     renewed += 1;
                 }
@@ -1170,14 +1181,29 @@ pub fn complete_session(w: &mut World, c: &Call, id: &str) -> Result<Value, Stri
 
 /// `POST /_sandbox/populate`: `count` organizations, each a customer with an organization id
 /// and an active subscription to `price`, made through the same paths as the API (events too).
+/// All are made at one instant (the clock stands still meanwhile), so they renew together.
+/// Returns the (customer, subscription) ids made, in order.
 pub fn populate(
     w: &mut World,
     price: &str,
     prefix: &str,
     count: usize,
-) -> Result<Value, StripeError> {
+) -> Result<Vec<(String, String)>, StripeError> {
+    let frozen = w.frozen_now;
+    w.frozen_now = Some(w.now());
+    let made = populate_now(w, price, prefix, count);
+    w.frozen_now = frozen;
+    made
+}
+
+fn populate_now(
+    w: &mut World,
+    price: &str,
+    prefix: &str,
+    count: usize,
+) -> Result<Vec<(String, String)>, StripeError> {
     let call = |pairs: Vec<(&str, String)>| crate::seed::call(&pairs);
-    let mut made = 0;
+    let mut made = Vec::with_capacity(count);
     for i in 0..count {
         let org = format!("{prefix}_org_{i:06}");
         let cus = super::customers::create(
@@ -1189,17 +1215,22 @@ pub fn populate(
             ]),
         )?;
         let cus = cus["id"].as_str().unwrap_or_default().to_owned();
-        create(
+        let sub = create(
             w,
             &call(vec![
-                ("customer", cus),
+                ("customer", cus.clone()),
                 ("items[0][price]", price.to_owned()),
                 ("metadata[organization_id]", org),
             ]),
         )?;
-        made += 1;
+        made.push((cus, sub["id"].as_str().unwrap_or_default().to_owned()));
     }
-    Ok(json!({ "created": made }))
+    Ok(made)
+}
+
+/// When the subscription's current period ends.
+pub fn current_period_end(sub: &Value) -> i64 {
+    period(sub).1
 }
 
 /// `GET /v1/checkout/sessions/{id}/line_items`.
@@ -1287,4 +1318,84 @@ pub fn retrieve_item(w: &World, c: &Call, id: &str) -> Result<Value, StripeError
         .find(|i| i["id"] == id)
         .cloned()
         .ok_or_else(|| StripeError::resource_missing("subscription_item", id, Some("id")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seed::call;
+
+    fn monthly_price(w: &mut World) -> String {
+        let prod = super::super::catalog::create_product(w, &call(&[("name", "P".into())]))
+            .expect("a product");
+        let price = super::super::catalog::create_price(
+            w,
+            &call(&[
+                ("currency", "eur".into()),
+                ("unit_amount", "2500".into()),
+                ("recurring[interval]", "month".into()),
+                ("product", prod["id"].as_str().unwrap_or_default().into()),
+            ]),
+        )
+        .expect("a price");
+        price["id"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// The 1st of the month: 10,000 active subscriptions renew in one advance, each with
+    /// Stripe's five events in Stripe's order, one renewal after another.
+    #[test]
+    fn renewal_day_renews_ten_thousand_with_stripes_events_in_order() {
+        const N: usize = 10_000;
+        let mut w = World::new("empty");
+        let price = monthly_price(&mut w);
+        let made = populate(&mut w, &price, "renewal", N).expect("populated");
+        assert_eq!(made.len(), N);
+        let first_end = current_period_end(&w.objects[&made[0].1]);
+        assert!(
+            made.iter()
+                .all(|(_, s)| current_period_end(&w.objects[s]) == first_end),
+            "made at one instant, they renew together"
+        );
+        let events_before = w.ids("event").len();
+        let seconds = first_end - w.now() + 1;
+        let renewed = advance_clock(&mut w, seconds);
+        assert_eq!(renewed, N, "every one renews");
+        let events = &w.ids("event")[events_before..];
+        assert!(events.len() >= 50_000, "{} events", events.len());
+        assert_eq!(events.len(), 5 * N, "nothing but the renewals' events");
+        const ORDER: [&str; 5] = [
+            "invoice.created",
+            "invoice.finalized",
+            "invoice.paid",
+            "invoice.payment_succeeded",
+            "customer.subscription.updated",
+        ];
+        for (renewal, (_, sub_id)) in events.chunks(5).zip(&made) {
+            let evs: Vec<&Value> = renewal.iter().map(|id| &w.objects[id]).collect();
+            let types: Vec<&str> = evs.iter().map(|e| e["type"].as_str().unwrap()).collect();
+            assert_eq!(types, ORDER, "{sub_id}");
+            let invoice = &evs[0]["data"]["object"];
+            assert_eq!(
+                invoice["parent"]["subscription_details"]["subscription"], *sub_id,
+                "the renewals come in the subscriptions' order"
+            );
+            assert_eq!(invoice["billing_reason"], "subscription_cycle");
+            assert_eq!(invoice["status"], "paid");
+            assert_eq!(invoice["amount_paid"], 2500);
+            assert_eq!(invoice["period_start"], first_end);
+            for e in &evs[1..4] {
+                assert_eq!(e["data"]["object"]["id"], invoice["id"]);
+            }
+            let sub = &evs[4]["data"]["object"];
+            assert_eq!(sub["id"], *sub_id);
+            assert_eq!(sub["status"], "active");
+            assert_eq!(sub["latest_invoice"], invoice["id"]);
+            assert_eq!(sub["items"]["data"][0]["current_period_start"], first_end);
+            let prev = &evs[4]["data"]["previous_attributes"];
+            assert_eq!(prev["items"]["data"][0]["current_period_end"], first_end);
+            assert!(prev.get("latest_invoice").is_some());
+            assert!(prev.get("status").is_none(), "it stays active");
+            assert_eq!(&w.objects[sub_id], sub, "the event says what is stored");
+        }
+    }
 }
