@@ -174,6 +174,14 @@ pub enum SandboxCommand {
         /// `metadata[foreign_status]` as its status (switch with POST /_sandbox/dialect).
         #[arg(long, value_enum, default_value_t = DialectArg::Stripe)]
         dialect: DialectArg,
+        /// Stripe's rate limiter: at most N /v1 requests a second (reads and writes), past which
+        /// Stripe's 429 `rate_limit` (default: no limit; change with POST /_sandbox/rate_limit).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        rate_limit: Option<u32>,
+        /// Webhook deliveries in flight at once; 1 delivers one at a time in event order, more
+        /// (like Stripe) in no guaranteed order.
+        #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
+        webhook_concurrency: u16,
     },
 }
 
@@ -525,6 +533,8 @@ async fn execute(
             data_dir,
             fresh,
             dialect,
+            rate_limit,
+            webhook_concurrency,
         }) => {
             let seed = match seed {
                 SeedArg::Demo => tollgate_sandbox::Seed::Demo,
@@ -538,6 +548,8 @@ async fn execute(
                 data_dir,
                 fresh,
                 foreign: dialect == DialectArg::Foreign,
+                rate_limit,
+                webhook_concurrency: webhook_concurrency.into(),
                 ..Default::default()
             };
             let sandbox = tollgate_sandbox::start(config).await.map_err(|e| {
