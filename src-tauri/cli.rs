@@ -128,6 +128,17 @@ pub enum DbCommand {
         /// The new file.
         file: std::path::PathBuf,
     },
+    /// Drop the raw payloads of events older than the retention window (their id, type,
+    /// time and object stay, for de-duplication and the timeline) and give the space back.
+    /// The app does this once a day.
+    Compact {
+        /// Days of payloads to keep (1-3650; default: the setting, else 35).
+        #[arg(long, value_name = "DAYS", allow_negative_numbers = true)]
+        retention_days: Option<i64>,
+        /// Keep --retention-days as the setting the app's daily compaction uses.
+        #[arg(long)]
+        save: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -425,6 +436,42 @@ async fn execute(
                         applied
                     },
                     report.schema_version.to_string(),
+                ]],
+            )
+        }
+        Command::Db(DbCommand::Compact {
+            retention_days,
+            save,
+        }) => {
+            let op = "cli-compact";
+            let r = crate::cli_catalog::with_progress(
+                console,
+                op,
+                console.db_compact(retention_days, save, Some(op)),
+            )
+            .await?;
+            emit(
+                f,
+                &r,
+                &[
+                    "retention_days",
+                    "compacted",
+                    "events",
+                    "events_compacted",
+                    "kept_for_dirty",
+                    "bytes_before",
+                    "bytes_after",
+                    "vacuum",
+                ],
+                vec![vec![
+                    r.retention_days.to_string(),
+                    r.compacted.to_string(),
+                    r.events.to_string(),
+                    r.events_compacted.to_string(),
+                    r.kept_for_dirty.to_string(),
+                    r.bytes_before.to_string(),
+                    r.bytes_after.to_string(),
+                    r.vacuum.clone(),
                 ]],
             )
         }

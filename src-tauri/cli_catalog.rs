@@ -188,10 +188,15 @@ pub(crate) async fn with_progress<T>(
         }
     };
     let line_of = |v: &tollgate_core::progress::ProgressView| {
-        if v.total > 0 {
+        let line = if v.total > 0 {
             format!("{} {}/{}", v.phase, v.done, v.total)
         } else {
             v.phase.clone()
+        };
+        // What it waits for (Stripe's rate limit, a retry), while it waits.
+        match &v.note {
+            Some(note) => format!("{line}: {note}"),
+            None => line,
         }
     };
     loop {

@@ -46,6 +46,31 @@ pub fn schedule_sync(app: &tauri::AppHandle) {
     });
 }
 
+/// Compacts the event ledger once a day while the app runs (the first check a minute after
+/// start, then hourly; it runs when the last compaction is a day old or more).
+pub fn schedule_compaction(app: &tauri::AppHandle) {
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let state = app.state::<AppState>();
+            match state.console.db_compact_if_due().await {
+                Some(Ok(r)) => tracing::info!(
+                    compacted = r.compacted,
+                    bytes_before = r.bytes_before,
+                    bytes_after = r.bytes_after,
+                    "daily ledger compaction"
+                ),
+                Some(Err(e)) => tracing::warn!(error = %e.message, "daily ledger compaction failed"),
+                None => {}
+            }
+        }
+    });
+}
+
 /// Opens `url` in the default browser if it is a Stripe Dashboard page; nothing else.
 pub fn open_dashboard(url: &str) -> Result<(), ErrorBody> {
     if !url.starts_with("https://dashboard.stripe.com/") || url.chars().any(char::is_whitespace) {

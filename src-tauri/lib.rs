@@ -199,6 +199,7 @@ fn run_window(global: cli::GlobalArgs, runtime: tokio::runtime::Runtime) -> i32 
         .manage(AppState { console })
         .setup(|app| {
             desktop::schedule_sync(app.handle());
+            desktop::schedule_compaction(app.handle());
             Ok(())
         })
         .invoke_handler(commands::handler())

@@ -477,6 +477,63 @@ impl Console {
         }
     }
 
+    /// `tollgate db compact`: drops the payloads of events past the retention window (this
+    /// run's `retention_days`, else the setting), and gives the space back. `save` keeps the
+    /// given window as the setting the app's daily compaction uses.
+    pub async fn db_compact(
+        &self,
+        retention_days: Option<i64>,
+        save: bool,
+        op: Option<&str>,
+    ) -> Result<crate::store::compact::CompactReport, ErrorBody> {
+        let days = retention_days
+            .map(crate::store::compact::check_retention)
+            .transpose()?;
+        if save && days.is_none() {
+            return Err(InputError::new("retention_days", "--save needs --retention-days N: the window to keep").into());
+        }
+        let store = self.store().await?;
+        if let (true, Some(d)) = (save, days) {
+            store
+                .set_setting(crate::store::compact::RETENTION_KEY, &d.to_string())
+                .await?;
+            self.audit(
+                "ledger.retention",
+                None,
+                serde_json::json!({"retention_days": d}),
+                Vec::new(),
+            )
+            .await;
+        }
+        let days = match days {
+            Some(d) => d,
+            None => store.retention_days().await?,
+        };
+        let progress = self.progress_for(op);
+        progress.phase("compacting the event ledger", 0);
+        let pr = progress.clone();
+        let r = store.compact_ledger(days, &move || pr.is_cancelled()).await;
+        progress.finish();
+        let r = r?;
+        tracing::info!(compacted = r.compacted, before = r.bytes_before, after = r.bytes_after, vacuum = %r.vacuum, "ledger compacted");
+        Ok(r)
+    }
+
+    /// The app's daily compaction: runs when the last one finished a day ago or more.
+    pub async fn db_compact_if_due(
+        &self,
+    ) -> Option<Result<crate::store::compact::CompactReport, ErrorBody>> {
+        let store = self.store().await.ok()?;
+        if store.is_read_only() {
+            return None;
+        }
+        match store.compacted_ago().await {
+            Ok(Some(ago)) if ago < 86_400 => None,
+            Ok(_) => Some(self.db_compact(None, false, None).await),
+            Err(e) => Some(Err(e.into())),
+        }
+    }
+
     /// `tollgate db backup FILE`: a consistent copy of the store in a new file.
     pub async fn db_backup(&self, to: &std::path::Path) -> Result<BackupReport, ErrorBody> {
         if to.exists() {

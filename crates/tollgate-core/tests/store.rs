@@ -65,7 +65,106 @@ both_backends!(
     commission_reports_agree_with_the_ledger,
     overview_counts_each_month_end_as_recorded,
     test_fire_fills_from_the_store_and_keeps_every_attempt,
+    compaction_drops_old_payloads_and_keeps_what_dedup_and_dirty_objects_need,
 );
+
+/// Offline Stripe: settle applies payloads (which must skip compacted ones).
+struct Down;
+impl tollgate_core::sync::StripeReader for Down {
+    fn read(
+        &self,
+        _: tollgate_core::sync::Kind,
+        _: &str,
+    ) -> tollgate_core::store::SendFuture<
+        '_,
+        Result<tollgate_core::sync::Fetched, tollgate_core::sync::FetchError>,
+    > {
+        Box::pin(async { Err(tollgate_core::sync::FetchError::Unreachable("down".into())) })
+    }
+    fn refresh_catalog<'a>(
+        &'a self,
+        _: &'a Store,
+    ) -> tollgate_core::store::SendFuture<'a, Result<(), tollgate_core::sync::FetchError>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+async fn compaction_drops_old_payloads_and_keeps_what_dedup_and_dirty_objects_need(pg: bool) {
+    use tollgate_core::sync::{Event, Processor};
+    let (store, _backing) = fresh_store(pg).await;
+    store.migrate().await.unwrap();
+    let p = Processor::new(
+        store.clone(),
+        std::sync::Arc::new(Script),
+        vec!["organization_id".into()],
+    );
+    let now = tollgate_core::store::now_seconds();
+    let ev = |id: String, created: i64, sub: String| {
+        // A payload of realistic size: what compaction is for.
+        let v = serde_json::json!({"id": id, "object": "event", "type": "customer.subscription.updated", "created": created,
+            "data": {"object": {"id": sub, "object": "subscription", "customer": "cus_1", "status": "active", "created": 5,
+                "metadata": {"padding": "x".repeat(3000)},
+                "items": {"data": [{"quantity": 1, "price": {"id": "price_cm", "unit_amount": 2500, "currency": "eur", "recurring": {"interval": "month"}}}]}}}});
+        Event::from_value(&v, v.to_string()).unwrap()
+    };
+    // 3,000 events 100 days old over 30 subscriptions, 50 from yesterday; all settled.
+    let old: Vec<Event> = (0..3000)
+        .map(|i| ev(format!("evt_old{i:05}"), now - 100 * 86_400 + i, format!("sub_{}", i % 30)))
+        .collect();
+    let recent: Vec<Event> = (0..50)
+        .map(|i| ev(format!("evt_new{i:05}"), now - 86_400, "sub_1".into()))
+        .collect();
+    p.ingest(&old, "cursor").await.unwrap();
+    p.ingest(&recent, "webhook").await.unwrap();
+    p.settle(&|| false).await.unwrap();
+    // One old object is still dirty: its events keep their payloads.
+    let keep = ev("evt_dirty".into(), now - 90 * 86_400, "sub_dirty".into());
+    let offline = Processor::new(store.clone(), std::sync::Arc::new(Down), vec!["organization_id".into()]);
+    offline.ingest(&[keep], "webhook").await.unwrap();
+    assert_eq!(store.dirty_count().await.unwrap(), 1);
+
+    assert_eq!(store.retention_days().await.unwrap(), 35);
+    let r = store.compact_ledger(35, &|| false).await.unwrap();
+    assert_eq!(r.compacted, 3000, "{r:?}");
+    assert_eq!((r.events, r.events_compacted, r.kept_for_dirty), (3051, 3000, 1), "{r:?}");
+    assert!(!r.cancelled);
+    if !pg {
+        assert!(
+            r.bytes_after * 3 < r.bytes_before,
+            "the file shrinks: {} -> {} bytes ({})",
+            r.bytes_before,
+            r.bytes_after,
+            r.vacuum
+        );
+        assert_eq!(r.vacuum, "incremental vacuum", "a new store vacuums incrementally");
+    }
+    // What stays: id, type, created and the ids; duplicates are still no-ops.
+    let row: (String, String, i64, Option<String>, String) = sqlx::query_as(
+        "SELECT event_type, object_id, created, subscription_id, payload FROM stripe_events WHERE event_id = 'evt_old00007'",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!((row.0.as_str(), row.1.as_str(), row.3.as_deref(), row.4.as_str()), ("customer.subscription.updated", "sub_7", Some("sub_7"), ""));
+    assert_eq!(row.2, now - 100 * 86_400 + 7);
+    let again = p.ingest(&old[..100], "cursor").await.unwrap();
+    assert_eq!((again.new, again.duplicate), (0, 100), "a compacted event is still a duplicate");
+    let (kept,): (String,) = sqlx::query_as("SELECT payload FROM stripe_events WHERE event_id = 'evt_dirty'")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert!(kept.contains("sub_dirty"), "the dirty object's payload stays");
+    // Offline, the dirty object still gets its (kept) payload applied; compacted ones are
+    // never read as payloads.
+    let s = offline.settle(&|| false).await.unwrap();
+    assert_eq!(s.from_payload, 1, "{s:?}");
+    // A second run finds nothing; a cancelled one stops before its first batch.
+    let r2 = store.compact_ledger(35, &|| false).await.unwrap();
+    assert_eq!(r2.compacted, 0);
+    let r3 = store.compact_ledger(1, &|| true).await.unwrap();
+    assert!(r3.cancelled && r3.compacted == 0, "{r3:?}");
+    assert!(store.compacted_ago().await.unwrap().is_some_and(|ago| ago < 60));
+}
 
 /// Stripe as a script, always online.
 struct Script;
@@ -267,7 +366,7 @@ async fn migrates_the_whole_schema_once(pg: bool) {
     let before = store.status().await.unwrap();
     assert_eq!(before.schema_version, 0);
     let first = store.migrate().await.unwrap();
-    assert_eq!(first.applied, vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    assert_eq!(first.applied, vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
     assert_eq!(first.schema_version, latest_version(store.backend()));
     let again = store.migrate().await.unwrap();
     assert!(again.applied.is_empty(), "second migrate applies nothing");

@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod catalog;
+pub mod compact;
 pub mod lease;
 pub mod ledger;
 pub mod sync;
@@ -315,6 +316,9 @@ impl Store {
                     if conn.backend_name() == "SQLite" {
                         conn.execute("PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;")
                             .await?;
+                        // A new store gives pages that compaction frees back to the file
+                        // system (store::compact); on an existing one this changes nothing.
+                        let _ = conn.execute("PRAGMA auto_vacuum = INCREMENTAL;").await;
                         // Fails harmlessly on a read-only file; the check below reports that.
                         let _ = conn.execute("PRAGMA journal_mode = WAL;").await;
                         // WAL makes NORMAL safe against a crash of the app (not of the

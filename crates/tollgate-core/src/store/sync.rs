@@ -458,7 +458,7 @@ pub(crate) async fn payloads_for(
         Kind::Customer | Kind::Entitlements => "customer_id",
         _ => "object_id",
     };
-    let sql = format!("SELECT payload, created, received_at, event_type FROM stripe_events WHERE {col} = $1 ORDER BY created, event_id");
+    let sql = format!("SELECT payload, created, received_at, event_type FROM stripe_events WHERE {col} = $1 AND compacted_at IS NULL ORDER BY created, event_id");
     let rows = sqlx::query(&sql)
         .bind(id)
         .fetch_all(store.pool())

@@ -219,10 +219,11 @@ impl Store {
             if !subject.subscription_known {
                 return Ok(None);
             }
-            sqlx::query_as::<_, (String,)>(
+            sqlx::query_as::<_, (Option<String>,)>(
                 // By the customer's index (the ledger keeps no index by subscription: the door's
                 // throughput), then the subscription among that customer's events.
-                "SELECT payload FROM stripe_events WHERE customer_id = $1 AND subscription_id = $2 AND event_type LIKE 'invoice.%' ORDER BY created DESC LIMIT 1",
+                // The event's object id, not its payload: a compacted event keeps only the id.
+                "SELECT object_id FROM stripe_events WHERE customer_id = $1 AND subscription_id = $2 AND event_type LIKE 'invoice.%' ORDER BY created DESC LIMIT 1",
             )
             .bind(customer_id.clone())
             .bind(subject.subscription_id.clone())
@@ -242,11 +243,7 @@ impl Store {
         let (upgrade, invoice, charge, features) =
             tokio::try_join!(upgrade, invoice, charge, features).map_err(e)?;
         subject.upgrade = upgrade.map(price_facts);
-        subject.invoice_id = invoice.and_then(|(p,)| {
-            serde_json::from_str::<serde_json::Value>(&p).ok()?["data"]["object"]["id"]
-                .as_str()
-                .map(str::to_owned)
-        });
+        subject.invoice_id = invoice.and_then(|(id,)| id);
         if let Some((ch, expert)) = charge {
             subject.last_charge = Some(ch);
             subject.expert_account = expert;
