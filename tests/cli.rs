@@ -794,6 +794,151 @@ fn sync_killed_mid_backfill_and_mid_events_page_resumes_without_loss_or_doubles(
     drop(sandbox);
 }
 
+/// Stripe never reached: a test process only records events through the door.
+struct NoStripe;
+impl tollgate_core::sync::StripeReader for NoStripe {
+    fn read(
+        &self,
+        _: tollgate_core::sync::Kind,
+        _: &str,
+    ) -> tollgate_core::store::SendFuture<
+        '_,
+        Result<tollgate_core::sync::Fetched, tollgate_core::sync::FetchError>,
+    > {
+        Box::pin(async { Err(tollgate_core::sync::FetchError::Unreachable("test".into())) })
+    }
+    fn refresh_catalog<'a>(
+        &'a self,
+        _: &'a tollgate_core::store::Store,
+    ) -> tollgate_core::store::SendFuture<'a, Result<(), tollgate_core::sync::FetchError>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// A real kill in the middle of a list sweep (settle reading 3,312 changed subscriptions by
+/// Stripe's list) and in the middle of a ledger compaction: each next run finishes, nothing is
+/// lost or doubled, and the sweep's result is Stripe's (no drift).
+#[test]
+fn a_list_sweep_and_a_compaction_killed_midway_resume_without_loss() {
+    use tollgate_core::store::{Store, StoreTarget};
+    use tollgate_core::sync::{Event, Processor};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sandbox = rt
+        .block_on(tollgate_sandbox::start(tollgate_sandbox::SandboxConfig {
+            seed: tollgate_sandbox::Seed::Demo,
+            ..Default::default()
+        }))
+        .unwrap();
+    let base = sandbox.base_url();
+    rt.block_on(async {
+        let r = reqwest::Client::new()
+            .post(format!("{base}/_sandbox/populate"))
+            .bearer_auth("sk_test_sandbox")
+            .form(&[("count", "3000"), ("price", "price_1SQbV5K5Ap4Um3SpD65qOwZB")])
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+    });
+    let cli = Cli::new()
+        .with_env("TOLLGATE_STRIPE_API_BASE", &base)
+        .with_env("TOLLGATE_STRIPE_SECRET_KEY", "sk_test_sandbox");
+    let db = cli.data.path().join("test.sqlite3");
+    let full = cli.run(&["sync", "--full"], None);
+    assert_eq!(code(&full), 0, "{}", stderr(&full));
+    // Every subscription changed (an event each, as renewal day brings): all dirty.
+    let count = |sql: &'static str| -> i64 {
+        rt.block_on(async {
+            let pool = sqlx::sqlite::SqlitePoolOptions::new()
+                .connect(&format!("sqlite://{}?mode=ro", db.display()))
+                .await
+                .unwrap();
+            let n = sqlx::query_scalar::<_, i64>(sql).fetch_one(&pool).await.unwrap();
+            pool.close().await;
+            n
+        })
+    };
+    let now = tollgate_core::store::now_seconds();
+    rt.block_on(async {
+        let store = Store::open(&StoreTarget::SqliteFile(db.clone())).await.unwrap();
+        let subs: Vec<String> =
+            sqlx::query_scalar("SELECT stripe_subscription_id FROM org_subscriptions")
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+        let p = Processor::new(store.clone(), std::sync::Arc::new(NoStripe), vec!["organization_id".into()]);
+        let changed: Vec<Event> = subs
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let v = serde_json::json!({"id": format!("evt_sweep{i:06}"), "object": "event", "type": "customer.subscription.updated",
+                    "created": now, "data": {"object": {"id": id, "object": "subscription"}}});
+                Event::from_value(&v, v.to_string()).unwrap()
+            })
+            .collect();
+        p.ingest(&changed, "webhook").await.unwrap();
+        // And 40,000 events from 100 days ago that touch nothing: compaction's work.
+        let pad = "x".repeat(2000);
+        let old: Vec<Event> = (0..40_000)
+            .map(|i| {
+                let v = serde_json::json!({"id": format!("evt_old{i:06}"), "object": "event", "type": "payout.paid",
+                    "created": now - 100 * 86_400 + i, "data": {"object": {"id": format!("po_{i:06}"), "object": "payout", "description": pad}}});
+                Event::from_value(&v, v.to_string()).unwrap()
+            })
+            .collect();
+        for chunk in old.chunks(5000) {
+            p.ingest(chunk, "cursor").await.unwrap();
+        }
+        store.close().await;
+    });
+    let dirty = count("SELECT count(*) FROM dirty_objects");
+    assert_eq!(dirty, 3312, "every subscription awaits a read");
+    let events = count("SELECT count(*) FROM stripe_events");
+
+    assert!(
+        kill_when(&cli, &["sync"], &rt, &db, "SELECT 3312 - count(*) FROM dirty_objects", 200),
+        "the sweep finished before the kill: nothing was tested"
+    );
+    let left = count("SELECT count(*) FROM dirty_objects");
+    assert!(left > 0 && left < 3312, "killed mid-sweep: {left} left");
+    let again = cli.run(&["--format", "json", "sync"], None);
+    assert_eq!(code(&again), 0, "{}", stderr(&again));
+    let report: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert!(report["settle"]["list_pages"].as_u64().unwrap() > 0, "read by list: {report}");
+    assert!(
+        report["settle"]["object_reads"].as_u64().unwrap() < 100,
+        "not one read per object: {report}"
+    );
+    assert_eq!(count("SELECT count(*) FROM dirty_objects"), 0);
+    assert_eq!(count("SELECT count(*) FROM org_subscriptions"), 3312);
+    let drift = cli.run(&["access", "drift"], None);
+    assert_eq!(code(&drift), 0, "no drift after the killed sweep: {}", stdout(&drift));
+
+    // Bad input names the field and the rule, and compacts nothing.
+    let bad = cli.run(&["db", "compact", "--retention-days", "0"], None);
+    assert_eq!(code(&bad), 2, "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("retention_days") && stderr(&bad).contains("1 to 3650"), "{}", stderr(&bad));
+    let bad = cli.run(&["db", "compact", "--save"], None);
+    assert_eq!(code(&bad), 2, "{}", stderr(&bad));
+    assert_eq!(count("SELECT count(compacted_at) FROM stripe_events"), 0);
+
+    assert!(
+        kill_when(&cli, &["db", "compact"], &rt, &db, "SELECT count(compacted_at) FROM stripe_events", 2000),
+        "the compaction finished before the kill: nothing was tested"
+    );
+    let done = count("SELECT count(compacted_at) FROM stripe_events");
+    assert!(done < 40_000, "killed mid-compaction: {done}");
+    assert_eq!(count("SELECT count(*) FROM stripe_events"), events, "nothing lost");
+    let out = cli.run(&["--format", "json", "db", "compact"], None);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["events_compacted"], 40_000, "{r}");
+    assert_eq!(r["events"].as_i64().unwrap(), events, "{r}");
+    assert!(r["bytes_after"].as_u64().unwrap() < r["bytes_before"].as_u64().unwrap(), "{r}");
+    assert_eq!(count("SELECT count(*) FROM stripe_events WHERE created < strftime('%s','now') - 35 * 86400 AND compacted_at IS NULL"), 0);
+    drop(sandbox);
+}
+
 /// `tollgate dev seed --commissions`, `report commissions` in every format with its bad input,
 /// `--rows`, `--export`, the time zone, and `rates` refusing an overlap.
 #[test]
