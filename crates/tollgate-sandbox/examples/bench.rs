@@ -250,6 +250,8 @@ async fn renewal_day(http: &reqwest::Client) {
             .bearer_auth("sk_test_sandbox")
             .send()
     };
+    // Deliveries begin as the advance answers (the world is free again).
+    let t2 = Instant::now();
     let queued = state(http).await.map(json).unwrap().await["webhooks"]["queued"]
         .as_u64()
         .unwrap();
@@ -257,17 +259,18 @@ async fn renewal_day(http: &reqwest::Client) {
         let s = state(http).await.map(json).unwrap().await;
         let done = s["webhooks"]["delivered"].as_u64().unwrap()
             + s["webhooks"]["failed"].as_u64().unwrap();
-        if done >= queued || t1.elapsed() > Duration::from_secs(120) {
+        if done >= queued || t2.elapsed() > Duration::from_secs(120) {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let got = received.load(Ordering::Relaxed);
+    if got != 50_000 {
+        eprintln!("renewal day: the receiver got {got} webhooks, not 50,000");
     }
     row(
-        &format!(
-            "deliver {} webhooks, 16 in flight (ms)",
-            received.load(Ordering::Relaxed)
-        ),
-        t1.elapsed(),
+        "deliver 50,000 webhooks, 16 in flight (ms)",
+        t2.elapsed(),
         Duration::from_secs(30),
     );
     sb.stop().await;

@@ -12,8 +12,9 @@
 //! - `POST /_sandbox/checkout_sessions/{id}/complete`: the customer finishes Checkout.
 //! - `POST /_sandbox/faults` `status=429|409|500&count=N`: the next N `/v1` requests fail so,
 //!   with `Stripe-Should-Retry: true`, to exercise a client's retries.
-//! - `POST /_sandbox/populate` `count=N&price=price_…[&prefix=…]`: N organizations, each a
-//!   customer with an `organization_id` and an active subscription to the price (benchmarks).
+//! - `POST /_sandbox/populate` `count=N&price=price_…[&prefix=bulk]`: N organizations, each a
+//!   customer with an `organization_id` and an active subscription to the price, all made at
+//!   one instant (benchmarks); answers `created`.
 //! - `POST /_sandbox/renewal_day` `count=N&price=price_…[&prefix=renewal]`: the 1st of the
 //!   month in two calls. Populates N organizations as `populate` does (all starting now, so
 //!   all renewing together) and answers `created`, `customers` and `subscriptions` (the ids,

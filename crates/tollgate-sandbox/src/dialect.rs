@@ -87,3 +87,50 @@ pub(crate) fn changes(v: &Value, foreign: bool) -> bool {
 pub(crate) fn wanted(path: &str, foreign: bool) -> bool {
     foreign || path.contains("subscription") || path.starts_with("/v1/events")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sub_with(items: usize) -> Value {
+        let data: Vec<Value> = (0..items)
+            .map(|i| json!({ "id": format!("si_{i}") }))
+            .collect();
+        json!({ "object": "subscription", "items": { "object": "list", "data": data, "has_more": false } })
+    }
+
+    #[test]
+    fn changes_says_whether_shape_would_change_a_value() {
+        let cases = [
+            (sub_with(3), false),
+            (sub_with(EMBEDDED_ITEMS), false),
+            (sub_with(EMBEDDED_ITEMS + 1), true),
+            (
+                json!({ "object": "event", "data": { "object": sub_with(12) } }),
+                true,
+            ),
+            (
+                json!({ "object": "event", "data": { "object": sub_with(2) } }),
+                false,
+            ),
+            (
+                json!({ "object": "list", "data": [sub_with(1), sub_with(11)] }),
+                true,
+            ),
+            (
+                json!({ "object": "invoice", "lines": { "data": [] } }),
+                false,
+            ),
+        ];
+        for (v, expected) in cases {
+            let mut shaped = v.clone();
+            shape(&mut shaped, false);
+            assert_eq!(changes(&v, false), expected, "{v}");
+            assert_eq!(shaped != v, expected, "{v}");
+            assert!(
+                changes(&v, true),
+                "the foreign dialect changes every object"
+            );
+        }
+    }
+}
