@@ -171,6 +171,7 @@ impl RunningSandbox {
         v.sort();
         v
     }
+    /// Stops serving, saves, and frees the world before it returns.
     pub async fn stop(mut self) {
         self.state.stopped.store(true, Ordering::Release);
         if let Some(tx) = self.shutdown.take() {
@@ -180,6 +181,13 @@ impl RunningSandbox {
             let _ = task.await;
         }
         self.state.save_if_dirty().await;
+        // Free the world now (a big one takes seconds), not later in whichever task happens
+        // to let go of it last, while the caller has moved on.
+        let state = self.state.clone();
+        drop(self);
+        if let Some(state) = Arc::into_inner(state) {
+            let _ = tokio::task::spawn_blocking(move || drop(state)).await;
+        }
     }
     /// Serves until the server ends (it does not by itself); for `tollgate sandbox serve`.
     pub async fn wait(mut self) {
@@ -229,13 +237,16 @@ pub async fn start(config: SandboxConfig) -> std::io::Result<RunningSandbox> {
         dirty: AtomicBool::new(fresh_state),
         stopped: AtomicBool::new(false),
     });
-    tokio::spawn(webhooks::run(state.clone(), rx));
-    let saver = state.clone();
+    tokio::spawn(webhooks::run(Arc::downgrade(&state), rx));
+    let saver = Arc::downgrade(&state);
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(Duration::from_millis(500)).await;
-            saver.save_if_dirty().await;
-            if saver.stopped.load(Ordering::Acquire) {
+            let Some(state) = saver.upgrade() else {
+                break;
+            };
+            state.save_if_dirty().await;
+            if state.stopped.load(Ordering::Acquire) {
                 break;
             }
         }
@@ -255,4 +266,30 @@ pub async fn start(config: SandboxConfig) -> std::io::Result<RunningSandbox> {
         shutdown: Some(stx),
         task: Some(task),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The world of a stopped sandbox is freed (tests and benchmarks start many).
+    #[tokio::test]
+    async fn a_stopped_sandbox_frees_its_world() {
+        let sb = start(SandboxConfig {
+            webhook_concurrency: 4,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let weak = Arc::downgrade(&sb.state);
+        let res = reqwest::Client::new()
+            .get(format!("{}/v1/account", sb.base_url()))
+            .bearer_auth(DEFAULT_SECRET_KEY)
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success());
+        sb.stop().await;
+        assert!(weak.upgrade().is_none(), "freed once stop returns");
+    }
 }

@@ -1,7 +1,7 @@
 //! Delivers events to registered endpoints, signed as Stripe signs them:
 //! `Stripe-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<payload>" keyed by the whsec_ secret>`.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
@@ -52,9 +52,15 @@ pub fn signature_header(secret: &str, timestamp: i64, payload: &str) -> String {
 }
 
 /// Sends deliveries as they come, `config.webhook_concurrency` at a time (1: one at a time, in
-/// the order events happened), retrying a failed one twice.
-pub async fn run(state: Arc<State>, mut rx: tokio::sync::mpsc::UnboundedReceiver<Delivery>) {
-    let in_flight = state.config.webhook_concurrency.clamp(1, 1024);
+/// the order events happened), retrying a failed one twice. Holds the state weakly (the state
+/// holds the sender), so that a stopped sandbox's world is freed and this ends.
+pub async fn run(state: Weak<State>, mut rx: tokio::sync::mpsc::UnboundedReceiver<Delivery>) {
+    let Some(in_flight) = state
+        .upgrade()
+        .map(|s| s.config.webhook_concurrency.clamp(1, 1024))
+    else {
+        return;
+    };
     let client = match reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .pool_max_idle_per_host(in_flight)
@@ -76,7 +82,10 @@ pub async fn run(state: Arc<State>, mut rx: tokio::sync::mpsc::UnboundedReceiver
         let Some(d) = rx.recv().await else {
             return;
         };
-        let (state, client) = (state.clone(), client.clone());
+        let Some(state) = state.upgrade() else {
+            return;
+        };
+        let client = client.clone();
         tokio::spawn(async move {
             deliver(&state, &client, d).await;
             drop(permit);
