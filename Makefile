@@ -48,7 +48,9 @@ bindings:
 ## Figures and ratios to target: app start-up, idle memory, .deb size; sandbox start, list speed;
 ## resolver (cached, cold), a 500-row lookup-key map, the Plans screen filtering 2,000 prices;
 ## sync: 100,000 events, backfill of 10,000, a page over 100,000 orgs, webhook receive-to-commit;
-## the door under bursts of 4,000 and 20,000 signed events at 16-way (lock errors, ack tail).
+## the door under bursts of 4,000 and 20,000 signed events at 16-way (lock errors, ack tail,
+## Stripe reads per event); renewal day at Stripe's 100/s, sync --full of 10,000 at 25/s, the
+## ledger after 108,000 events and a compaction; beside Stripe Sync Engine (peer_bench).
 bench: deps-test package
 	$(CARGO) build --release -p tollgate-sandbox --example bench
 	$(CARGO) build --release -p tollgate-core --example catalog_bench
@@ -56,6 +58,7 @@ bench: deps-test package
 	$(CARGO) build --release -p tollgate-core --example ledger_bench
 	$(CARGO) build --release -p tollgate-core --example testfire_bench
 	$(CARGO) build --release -p tollgate-core --example door_bench
+	$(CARGO) build --release -p tollgate-core --example load_bench
 	$(CARGO) build --release -p tollgate-core --example peer_bench
 	tests/support/session.sh tests/support/bench.sh
 

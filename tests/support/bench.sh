@@ -58,6 +58,7 @@ fi
 ./target/release/examples/sync_bench
 ./target/release/examples/testfire_bench
 ./target/release/examples/door_bench
+./target/release/examples/load_bench
 # Tollgate's receiver beside Stripe Sync Engine (npm, installed by the example into bench/peer).
 ./target/release/examples/peer_bench
 ledger_db="$data/ledger-1m.sqlite3"

@@ -134,6 +134,19 @@ pub(crate) fn payload_object(raw: &str) -> Value {
 }
 
 /// An id Stripe gives as a string, or inside an expanded object.
+/// A whole charge or payment intent with no destination: `transfer_data` is there (Stripe
+/// always sends it, null when there is none) and names no account, and no `destination`.
+fn without_destination(object: &Value) -> bool {
+    let names = |v: &Value| match v {
+        Value::String(s) => !s.is_empty(),
+        Value::Object(o) => o.get("id").is_some_and(Value::is_string),
+        _ => false,
+    };
+    object.get("transfer_data").is_some()
+        && !names(&object["transfer_data"]["destination"])
+        && !names(&object["destination"])
+}
+
 fn id_at(v: &Value) -> Option<String> {
     match v {
         Value::String(s) if s.starts_with("ch_") || s.starts_with("py_") => Some(s.clone()),
@@ -180,8 +193,11 @@ fn route(
             touches.push((Kind::Catalog, CATALOG.to_owned()))
         }
         // The commission ledger reads the charge: it carries the fee, the transfer and its
-        // refunds, whichever of its events arrives first or alone.
-        "charge" => touches.extend(own(Kind::Charge)),
+        // refunds, whichever of its events arrives first or alone. A charge (or payment
+        // intent) that shows it has no destination is never a commission (the destination is
+        // fixed when a charge is made): the renewal of ten thousand subscriptions costs no
+        // reads of their charges.
+        "charge" if !without_destination(object) => touches.extend(own(Kind::Charge)),
         "charge.refund" | "refund" => {
             touches.extend(id_at(&object["charge"]).map(|c| (Kind::Charge, c)))
         }
@@ -193,7 +209,9 @@ fn route(
         "transfer" => {
             touches.extend(id_at(&object["source_transaction"]).map(|c| (Kind::Charge, c)))
         }
-        "payment_intent" if event_type == "payment_intent.succeeded" => {
+        "payment_intent"
+            if event_type == "payment_intent.succeeded" && !without_destination(object) =>
+        {
             touches.extend(id_at(&object["latest_charge"]).map(|c| (Kind::Charge, c)))
         }
         _ => {}
@@ -265,6 +283,18 @@ mod tests {
                 "{t}"
             );
         }
+        // A charge or payment intent that shows no destination is not a commission: no read.
+        for (t, object) in [
+            ("charge.succeeded", json!({"id": "ch_2", "object": "charge", "transfer_data": null})),
+            ("payment_intent.succeeded", json!({"id": "pi_2", "object": "payment_intent", "latest_charge": "ch_2", "transfer_data": null})),
+        ] {
+            assert!(ev(t, object).touches.is_empty(), "{t}");
+        }
+        let e = ev(
+            "charge.succeeded",
+            json!({"id": "ch_3", "object": "charge", "transfer_data": {"destination": "acct_1"}}),
+        );
+        assert_eq!(e.touches, vec![(Kind::Charge, "ch_3".into())]);
         let e = ev("payout.paid", json!({"id": "po_1", "object": "payout"}));
         assert!(
             e.is_recorded_only(),

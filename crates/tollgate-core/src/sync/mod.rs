@@ -441,29 +441,49 @@ impl Processor {
                 Err(FetchError::Failed(e)) => return Err(e),
             }
         }
-        // Customers before subscriptions, so subscriptions find their organizations.
-        for kind in [Kind::Customer, Kind::Subscription] {
-            if cancel() || report.offline.is_some() {
-                break;
-            }
-            self.sweep_kind(kind, &mut report, &mut done_this_run, cancel)
-                .await?;
-        }
         // What is dirty is read once in this run, 256 at a time; a mark an event renews
         // meanwhile waits for the next run (the settle loop's debounce), so an object a burst
         // keeps touching is read once per run, not once per batch. Marks new to this run (a
         // customer a subscription named) are read in a further round.
+        // The marks this run is for: those there when it began.
+        let initial: std::collections::HashSet<(Kind, String)> =
+            db::dirty_batch(&self.store, i64::MAX)
+                .await?
+                .into_iter()
+                .map(|d| (d.kind, d.object_id))
+                .collect();
+        let mut round = 0;
         'run: loop {
+            round += 1;
             if cancel() || report.offline.is_some() {
                 break;
             }
-            // Each object once per run: a list sweep or a read had it, or its payloads.
+            if round == 1 {
+                // A kind with many dirty objects is read by list (customers first, so
+                // subscriptions find their organizations).
+                for kind in [Kind::Customer, Kind::Subscription] {
+                    if cancel() || report.offline.is_some() {
+                        break 'run;
+                    }
+                    self.sweep_kind(kind, &mut report, &mut done_this_run, cancel)
+                        .await?;
+                }
+            }
+            // Each object once per run: a list sweep or a read had it, or its payloads. The
+            // first round reads what was dirty when the run began; later ones what this run's
+            // own writes marked (a customer a subscription named: no event, no id).
             let marks: Vec<Dirty> = db::dirty_batch(&self.store, i64::MAX)
                 .await?
                 .into_iter()
                 .filter(|d| {
+                    let key = (d.kind, d.object_id.clone());
                     d.kind != Kind::Catalog
-                        && !done_this_run.contains(&(d.kind, d.object_id.clone()))
+                        && !done_this_run.contains(&key)
+                        && if round == 1 {
+                            initial.contains(&key)
+                        } else {
+                            d.last_event_id.is_none()
+                        }
                 })
                 .collect();
             if marks.is_empty() {
@@ -619,9 +639,19 @@ impl Processor {
         if self.sweep == Sweep::Never {
             return Ok(());
         }
-        let Some(cost) = db::sweep_cost(&self.store, kind).await? else {
+        let Some(mut cost) = db::sweep_cost(&self.store, kind).await? else {
             return Ok(());
         };
+        let mut dirty: std::collections::HashMap<String, Dirty> =
+            db::dirty_of_kind(&self.store, kind)
+                .await?
+                .into_iter()
+                .filter(|d| !read.contains(&(d.kind, d.object_id.clone())))
+                .map(|d| (d.object_id.clone(), d))
+                .collect();
+        // What this run has not read yet.
+        cost.dirty = dirty.len() as u64;
+        cost.unknown = cost.unknown.min(cost.dirty);
         if cost.dirty == 0 {
             return Ok(());
         }
@@ -645,12 +675,6 @@ impl Processor {
             created_gte,
             "settle: reading by list (fewer requests than one read per object)"
         );
-        let mut dirty: std::collections::HashMap<String, Dirty> =
-            db::dirty_of_kind(&self.store, kind)
-                .await?
-                .into_iter()
-                .map(|d| (d.object_id.clone(), d))
-                .collect();
         let mut after: Option<String> = None;
         while !dirty.is_empty() && !cancel() {
             let as_of = db::now_ms();
