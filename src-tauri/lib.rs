@@ -98,6 +98,7 @@ pub fn typescript_bindings() -> String {
         console::DriftItem::decl(&cfg),
         console::ReceiverStatus::decl(&cfg),
         sync::receiver::ReceiverStats::decl(&cfg),
+        stripe::RateStatus::decl(&cfg),
         tollgate_core::ledger::report::CommissionQuery::decl(&cfg),
         tollgate_core::ledger::report::CommissionReport::decl(&cfg),
         tollgate_core::ledger::report::CommissionView::decl(&cfg),

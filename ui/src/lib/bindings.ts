@@ -458,6 +458,28 @@ panics: number, settle_last_error: string | null,
  */
 stripe_rate?: RateStatus, };
 
+export type RateStatus = { 
+/**
+ * Requests a second Tollgate allows itself; 0 when unlimited.
+ */
+limit_per_second: number, 
+/**
+ * Requests sent to Stripe by this process.
+ */
+requests: number, 
+/**
+ * Requests that waited for their turn under the limit.
+ */
+throttled: number, 
+/**
+ * Answers of 429 from Stripe (each followed by a backoff of the whole limiter).
+ */
+rate_limited: number, 
+/**
+ * Until when (Unix ms) every request waits after a 429; absent when not paused.
+ */
+paused_until_ms?: number, };
+
 export type CommissionQuery = { from: string, to: string, period: Period, group_by: Array<Dim>, currency: string | null, tier: string | null, plan_type: string | null, 
 /**
  * An organization id.
