@@ -765,6 +765,8 @@ async fn subscriptions_access_drift_and_the_webhook_receiver() {
     assert_eq!(signed.status(), 200);
     wait_text(&c, "[data-testid=receiver-stats]", "2 received").await;
     wait_text(&c, "[data-testid=receiver-stats]", "1 rejected").await;
+    // Settle read what the recorded event touched, under the process's rate limiter.
+    wait_text(&c, "[data-testid=stripe-rate]", "answered 429").await;
     shot(&c, "41-receiver-on").await;
     click(&c, "[data-testid=receiver-toggle]").await;
     wait_text(&c, "[data-testid=receiver-status]", "off").await;
