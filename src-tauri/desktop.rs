@@ -64,7 +64,9 @@ pub fn schedule_compaction(app: &tauri::AppHandle) {
                     bytes_after = r.bytes_after,
                     "daily ledger compaction"
                 ),
-                Some(Err(e)) => tracing::warn!(error = %e.message, "daily ledger compaction failed"),
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e.message, "daily ledger compaction failed")
+                }
                 None => {}
             }
         }

@@ -834,7 +834,10 @@ fn a_list_sweep_and_a_compaction_killed_midway_resume_without_loss() {
         let r = reqwest::Client::new()
             .post(format!("{base}/_sandbox/populate"))
             .bearer_auth("sk_test_sandbox")
-            .form(&[("count", "3000"), ("price", "price_1SQbV5K5Ap4Um3SpD65qOwZB")])
+            .form(&[
+                ("count", "3000"),
+                ("price", "price_1SQbV5K5Ap4Um3SpD65qOwZB"),
+            ])
             .send()
             .await
             .unwrap();
@@ -853,7 +856,10 @@ fn a_list_sweep_and_a_compaction_killed_midway_resume_without_loss() {
                 .connect(&format!("sqlite://{}?mode=ro", db.display()))
                 .await
                 .unwrap();
-            let n = sqlx::query_scalar::<_, i64>(sql).fetch_one(&pool).await.unwrap();
+            let n = sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
             pool.close().await;
             n
         })
@@ -896,7 +902,14 @@ fn a_list_sweep_and_a_compaction_killed_midway_resume_without_loss() {
     let events = count("SELECT count(*) FROM stripe_events");
 
     assert!(
-        kill_when(&cli, &["sync"], &rt, &db, "SELECT 3312 - count(*) FROM dirty_objects", 200),
+        kill_when(
+            &cli,
+            &["sync"],
+            &rt,
+            &db,
+            "SELECT 3312 - count(*) FROM dirty_objects",
+            200
+        ),
         "the sweep finished before the kill: nothing was tested"
     );
     let left = count("SELECT count(*) FROM dirty_objects");
@@ -904,7 +917,10 @@ fn a_list_sweep_and_a_compaction_killed_midway_resume_without_loss() {
     let again = cli.run(&["--format", "json", "sync"], None);
     assert_eq!(code(&again), 0, "{}", stderr(&again));
     let report: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
-    assert!(report["settle"]["list_pages"].as_u64().unwrap() > 0, "read by list: {report}");
+    assert!(
+        report["settle"]["list_pages"].as_u64().unwrap() > 0,
+        "read by list: {report}"
+    );
     assert!(
         report["settle"]["object_reads"].as_u64().unwrap() < 100,
         "not one read per object: {report}"
@@ -912,29 +928,52 @@ fn a_list_sweep_and_a_compaction_killed_midway_resume_without_loss() {
     assert_eq!(count("SELECT count(*) FROM dirty_objects"), 0);
     assert_eq!(count("SELECT count(*) FROM org_subscriptions"), 3312);
     let drift = cli.run(&["access", "drift"], None);
-    assert_eq!(code(&drift), 0, "no drift after the killed sweep: {}", stdout(&drift));
+    assert_eq!(
+        code(&drift),
+        0,
+        "no drift after the killed sweep: {}",
+        stdout(&drift)
+    );
 
     // Bad input names the field and the rule, and compacts nothing.
     let bad = cli.run(&["db", "compact", "--retention-days", "0"], None);
     assert_eq!(code(&bad), 2, "{}", stderr(&bad));
-    assert!(stderr(&bad).contains("retention_days") && stderr(&bad).contains("1 to 3650"), "{}", stderr(&bad));
+    assert!(
+        stderr(&bad).contains("retention_days") && stderr(&bad).contains("1 to 3650"),
+        "{}",
+        stderr(&bad)
+    );
     let bad = cli.run(&["db", "compact", "--save"], None);
     assert_eq!(code(&bad), 2, "{}", stderr(&bad));
     assert_eq!(count("SELECT count(compacted_at) FROM stripe_events"), 0);
 
     assert!(
-        kill_when(&cli, &["db", "compact"], &rt, &db, "SELECT count(compacted_at) FROM stripe_events", 2000),
+        kill_when(
+            &cli,
+            &["db", "compact"],
+            &rt,
+            &db,
+            "SELECT count(compacted_at) FROM stripe_events",
+            2000
+        ),
         "the compaction finished before the kill: nothing was tested"
     );
     let done = count("SELECT count(compacted_at) FROM stripe_events");
     assert!(done < 40_000, "killed mid-compaction: {done}");
-    assert_eq!(count("SELECT count(*) FROM stripe_events"), events, "nothing lost");
+    assert_eq!(
+        count("SELECT count(*) FROM stripe_events"),
+        events,
+        "nothing lost"
+    );
     let out = cli.run(&["--format", "json", "db", "compact"], None);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["events_compacted"], 40_000, "{r}");
     assert_eq!(r["events"].as_i64().unwrap(), events, "{r}");
-    assert!(r["bytes_after"].as_u64().unwrap() < r["bytes_before"].as_u64().unwrap(), "{r}");
+    assert!(
+        r["bytes_after"].as_u64().unwrap() < r["bytes_before"].as_u64().unwrap(),
+        "{r}"
+    );
     assert_eq!(count("SELECT count(*) FROM stripe_events WHERE created < strftime('%s','now') - 35 * 86400 AND compacted_at IS NULL"), 0);
     drop(sandbox);
 }

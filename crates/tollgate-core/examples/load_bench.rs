@@ -105,7 +105,10 @@ async fn quiet(
 
 /// Renewals on renewal day: 10,000 (`BENCH_RENEWALS` for a quicker look).
 fn renewals() -> u64 {
-    std::env::var("BENCH_RENEWALS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000)
+    std::env::var("BENCH_RENEWALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000)
 }
 
 async fn renewal_day() {
@@ -226,8 +229,22 @@ async fn renewal_day() {
         }
         _ => println!("  the mirror did not settle within 600 s"),
     }
-    row("  events delivered", events.to_string(), "50000", format!("{:.2}", events as f64 / 50_000.0));
-    row("  answers of 429 from the sandbox", limited.to_string(), "0", if limited == 0 { "ok".into() } else { "FAIL".into() });
+    row(
+        "  events delivered",
+        events.to_string(),
+        "50000",
+        format!("{:.2}", events as f64 / 50_000.0),
+    );
+    row(
+        "  answers of 429 from the sandbox",
+        limited.to_string(),
+        "0",
+        if limited == 0 {
+            "ok".into()
+        } else {
+            "FAIL".into()
+        },
+    );
     row(
         "  Stripe reads per event",
         format!("{:.4}", reads as f64 / events.max(1) as f64),
@@ -239,7 +256,11 @@ async fn renewal_day() {
         "  subscriptions differing from Stripe",
         differ.to_string(),
         "0",
-        if differ == 0 { "ok".into() } else { "FAIL".into() },
+        if differ == 0 {
+            "ok".into()
+        } else {
+            "FAIL".into()
+        },
     );
     c.receiver_stop().await;
     std::env::remove_var("TOLLGATE_STRIPE_RATE_LIMIT");
@@ -257,7 +278,13 @@ async fn full_sync_under_test_mode_limit() {
     let base = sandbox.base_url();
     let http = reqwest::Client::new();
     control(&http, &base, "/_sandbox/rate_limit", &[("limit", "0")]).await;
-    control(&http, &base, "/_sandbox/populate", &[("count", "10000"), ("price", PRICE)]).await;
+    control(
+        &http,
+        &base,
+        "/_sandbox/populate",
+        &[("count", "10000"), ("price", PRICE)],
+    )
+    .await;
     control(&http, &base, "/_sandbox/rate_limit", &[("limit", "25")]).await;
     let before = state(&http, &base).await;
     let dir = tempfile::tempdir().unwrap();
@@ -281,8 +308,22 @@ async fn full_sync_under_test_mode_limit() {
         ),
         Err(e) => println!("  FAILED: {}", e.message),
     }
-    row("  requests a second, against the limit", format!("{rate:.1}"), "25", format!("{:.2}", rate / 25.0));
-    row("  answers of 429 (given up: none)", limited.to_string(), "0", if limited == 0 { "ok".into() } else { "FAIL".into() });
+    row(
+        "  requests a second, against the limit",
+        format!("{rate:.1}"),
+        "25",
+        format!("{:.2}", rate / 25.0),
+    );
+    row(
+        "  answers of 429 (given up: none)",
+        limited.to_string(),
+        "0",
+        if limited == 0 {
+            "ok".into()
+        } else {
+            "FAIL".into()
+        },
+    );
     println!("    {v1} requests in {:.1} s", took.as_secs_f64());
     std::env::remove_var("TOLLGATE_STRIPE_RATE_LIMIT");
 }
@@ -294,7 +335,10 @@ impl tollgate_core::sync::StripeReader for Offline {
         &self,
         _: tollgate_core::sync::Kind,
         _: &str,
-    ) -> tollgate_core::store::SendFuture<'_, Result<tollgate_core::sync::Fetched, tollgate_core::sync::FetchError>> {
+    ) -> tollgate_core::store::SendFuture<
+        '_,
+        Result<tollgate_core::sync::Fetched, tollgate_core::sync::FetchError>,
+    > {
         Box::pin(async { Err(tollgate_core::sync::FetchError::Unreachable("bench".into())) })
     }
     fn refresh_catalog<'a>(
@@ -331,27 +375,45 @@ async fn ledger_size() {
         }
     }
     let path = dir.path().join("ledger.sqlite3");
-    let store = Store::open(&StoreTarget::SqliteFile(path.clone())).await.unwrap();
+    let store = Store::open(&StoreTarget::SqliteFile(path.clone()))
+        .await
+        .unwrap();
     store.migrate().await.unwrap();
-    let p = Processor::new(store.clone(), std::sync::Arc::new(Offline), vec!["organization_id".into()]);
+    let p = Processor::new(
+        store.clone(),
+        std::sync::Arc::new(Offline),
+        vec!["organization_id".into()],
+    );
     let now = tollgate_core::store::now_seconds();
     let mut bytes = 0usize;
     let mut door = p.batch("webhook");
     for i in 0..N {
         let o = &objects[i % objects.len()];
-        let t = if o["object"] == "invoice" { "invoice.paid" } else { "customer.subscription.updated" };
+        let t = if o["object"] == "invoice" {
+            "invoice.paid"
+        } else {
+            "customer.subscription.updated"
+        };
         let v = json!({"id": format!("evt_{:016x}", (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)), "object": "event",
             "api_version": tollgate_sandbox::API_VERSION, "created": now - 365 * 86_400 + (i as i64 * 365 * 86_400 / N as i64),
             "livemode": false, "pending_webhooks": 1, "request": {"id": null, "idempotency_key": null}, "type": t,
             "data": {"object": o}});
         let raw = v.to_string();
         bytes += raw.len();
-        door.push(vec![Event::from_value(&v, raw).unwrap()]).await.unwrap();
+        door.push(vec![Event::from_value(&v, raw).unwrap()])
+            .await
+            .unwrap();
     }
     door.finish().await.unwrap();
     // As settle leaves it: nothing awaits a read.
-    sqlx::query("DELETE FROM dirty_objects").execute(store.pool()).await.unwrap();
-    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(store.pool()).await.unwrap();
+    sqlx::query("DELETE FROM dirty_objects")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(store.pool())
+        .await
+        .unwrap();
     let file = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
     let before = file(&path);
     let t = Instant::now();
@@ -364,7 +426,12 @@ async fn ledger_size() {
         mb(bytes as u64),
         bytes as f64 / N as f64 / 1024.0
     );
-    row("  SQLite file before compaction (MB)", format!("{:.1}", mb(before)), "", "".into());
+    row(
+        "  SQLite file before compaction (MB)",
+        format!("{:.1}", mb(before)),
+        "",
+        "".into(),
+    );
     row(
         "  after `db compact` (MB)",
         format!("{:.1}", mb(after)),

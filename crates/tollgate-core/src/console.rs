@@ -490,7 +490,11 @@ impl Console {
             .map(crate::store::compact::check_retention)
             .transpose()?;
         if save && days.is_none() {
-            return Err(InputError::new("retention_days", "--save needs --retention-days N: the window to keep").into());
+            return Err(InputError::new(
+                "retention_days",
+                "--save needs --retention-days N: the window to keep",
+            )
+            .into());
         }
         let store = self.store().await?;
         if let (true, Some(d)) = (save, days) {

@@ -157,7 +157,10 @@ async fn a_sync_waits_out_429s_until_cancelled() {
     });
     let t = std::time::Instant::now();
     let err = gw.account().await.unwrap_err();
-    assert!(matches!(err, tollgate_core::stripe::GatewayError::Cancelled), "{err:?}");
+    assert!(
+        matches!(err, tollgate_core::stripe::GatewayError::Cancelled),
+        "{err:?}"
+    );
     assert!(t.elapsed() < std::time::Duration::from_secs(20));
     let note = cancel.await.unwrap();
     assert!(note.contains("429"), "{note}");

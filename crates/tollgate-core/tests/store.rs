@@ -109,7 +109,13 @@ async fn compaction_drops_old_payloads_and_keeps_what_dedup_and_dirty_objects_ne
     };
     // 3,000 events 100 days old over 30 subscriptions, 50 from yesterday; all settled.
     let old: Vec<Event> = (0..3000)
-        .map(|i| ev(format!("evt_old{i:05}"), now - 100 * 86_400 + i, format!("sub_{}", i % 30)))
+        .map(|i| {
+            ev(
+                format!("evt_old{i:05}"),
+                now - 100 * 86_400 + i,
+                format!("sub_{}", i % 30),
+            )
+        })
         .collect();
     let recent: Vec<Event> = (0..50)
         .map(|i| ev(format!("evt_new{i:05}"), now - 86_400, "sub_1".into()))
@@ -119,14 +125,22 @@ async fn compaction_drops_old_payloads_and_keeps_what_dedup_and_dirty_objects_ne
     p.settle(&|| false).await.unwrap();
     // One old object is still dirty: its events keep their payloads.
     let keep = ev("evt_dirty".into(), now - 90 * 86_400, "sub_dirty".into());
-    let offline = Processor::new(store.clone(), std::sync::Arc::new(Down), vec!["organization_id".into()]);
+    let offline = Processor::new(
+        store.clone(),
+        std::sync::Arc::new(Down),
+        vec!["organization_id".into()],
+    );
     offline.ingest(&[keep], "webhook").await.unwrap();
     assert_eq!(store.dirty_count().await.unwrap(), 1);
 
     assert_eq!(store.retention_days().await.unwrap(), 35);
     let r = store.compact_ledger(35, &|| false).await.unwrap();
     assert_eq!(r.compacted, 3000, "{r:?}");
-    assert_eq!((r.events, r.events_compacted, r.kept_for_dirty), (3051, 3000, 1), "{r:?}");
+    assert_eq!(
+        (r.events, r.events_compacted, r.kept_for_dirty),
+        (3051, 3000, 1),
+        "{r:?}"
+    );
     assert!(!r.cancelled);
     if !pg {
         assert!(
@@ -136,7 +150,10 @@ async fn compaction_drops_old_payloads_and_keeps_what_dedup_and_dirty_objects_ne
             r.bytes_after,
             r.vacuum
         );
-        assert_eq!(r.vacuum, "incremental vacuum", "a new store vacuums incrementally");
+        assert_eq!(
+            r.vacuum, "incremental vacuum",
+            "a new store vacuums incrementally"
+        );
     }
     // What stays: id, type, created and the ids; duplicates are still no-ops.
     let row: (String, String, i64, Option<String>, String) = sqlx::query_as(
@@ -145,15 +162,31 @@ async fn compaction_drops_old_payloads_and_keeps_what_dedup_and_dirty_objects_ne
     .fetch_one(store.pool())
     .await
     .unwrap();
-    assert_eq!((row.0.as_str(), row.1.as_str(), row.3.as_deref(), row.4.as_str()), ("customer.subscription.updated", "sub_7", Some("sub_7"), ""));
+    assert_eq!(
+        (
+            row.0.as_str(),
+            row.1.as_str(),
+            row.3.as_deref(),
+            row.4.as_str()
+        ),
+        ("customer.subscription.updated", "sub_7", Some("sub_7"), "")
+    );
     assert_eq!(row.2, now - 100 * 86_400 + 7);
     let again = p.ingest(&old[..100], "cursor").await.unwrap();
-    assert_eq!((again.new, again.duplicate), (0, 100), "a compacted event is still a duplicate");
-    let (kept,): (String,) = sqlx::query_as("SELECT payload FROM stripe_events WHERE event_id = 'evt_dirty'")
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
-    assert!(kept.contains("sub_dirty"), "the dirty object's payload stays");
+    assert_eq!(
+        (again.new, again.duplicate),
+        (0, 100),
+        "a compacted event is still a duplicate"
+    );
+    let (kept,): (String,) =
+        sqlx::query_as("SELECT payload FROM stripe_events WHERE event_id = 'evt_dirty'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert!(
+        kept.contains("sub_dirty"),
+        "the dirty object's payload stays"
+    );
     // Offline, the dirty object still gets its (kept) payload applied; compacted ones are
     // never read as payloads.
     let s = offline.settle(&|| false).await.unwrap();
@@ -163,7 +196,11 @@ async fn compaction_drops_old_payloads_and_keeps_what_dedup_and_dirty_objects_ne
     assert_eq!(r2.compacted, 0);
     let r3 = store.compact_ledger(1, &|| true).await.unwrap();
     assert!(r3.cancelled && r3.compacted == 0, "{r3:?}");
-    assert!(store.compacted_ago().await.unwrap().is_some_and(|ago| ago < 60));
+    assert!(store
+        .compacted_ago()
+        .await
+        .unwrap()
+        .is_some_and(|ago| ago < 60));
 }
 
 /// Stripe as a script, always online.

@@ -149,7 +149,8 @@ impl Store {
             ..Default::default()
         };
         // Past the window, not compacted yet, and nothing it touches still awaits a read.
-        let candidates = "SELECT e.event_id FROM stripe_events e WHERE e.created < $1 AND e.compacted_at IS NULL
+        let candidates =
+            "SELECT e.event_id FROM stripe_events e WHERE e.created < $1 AND e.compacted_at IS NULL
              AND NOT EXISTS (SELECT 1 FROM dirty_objects d WHERE d.object_id = e.object_id)
              AND NOT EXISTS (SELECT 1 FROM dirty_objects d WHERE d.object_id = e.customer_id)
              AND NOT EXISTS (SELECT 1 FROM dirty_objects d WHERE d.object_id = e.subscription_id)";
@@ -223,8 +224,11 @@ impl Store {
         .fetch_one(self.pool())
         .await
         .map_err(e)?;
-        (report.events, report.events_compacted, report.kept_for_dirty) =
-            (row.0 as u64, row.1 as u64, row.2 as u64);
+        (
+            report.events,
+            report.events_compacted,
+            report.kept_for_dirty,
+        ) = (row.0 as u64, row.1 as u64, row.2 as u64);
         report.vacuum = match self.backend() {
             Backend::Postgres => "autovacuum (Postgres)".into(),
             Backend::Sqlite => self.give_space_back().await?,
@@ -268,7 +272,10 @@ impl Store {
                 .execute(self.pool())
                 .await
                 .map_err(e)?;
-            sqlx::query("VACUUM").execute(self.pool()).await.map_err(e)?;
+            sqlx::query("VACUUM")
+                .execute(self.pool())
+                .await
+                .map_err(e)?;
             "full vacuum (first compaction)".to_owned()
         };
         sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -212,9 +212,10 @@ impl Limiter {
             requests: self.requests.load(Ordering::Relaxed),
             throttled: self.throttled.load(Ordering::Relaxed),
             rate_limited: self.rate_limited.load(Ordering::Relaxed),
-            paused_until_ms: s.paused_until.filter(|p| *p > now).map(|p| {
-                crate::store::sync::now_ms() + (p - now).as_millis() as i64
-            }),
+            paused_until_ms: s
+                .paused_until
+                .filter(|p| *p > now)
+                .map(|p| crate::store::sync::now_ms() + (p - now).as_millis() as i64),
         }
     }
 }
@@ -300,7 +301,10 @@ mod tests {
         for n in 1..40 {
             let d = backoff(n);
             let cap = (500u64 << (n - 1).min(16)).min(30_000);
-            assert!(d.as_millis() as u64 >= cap / 2 && d.as_millis() as u64 <= cap, "{n}: {d:?}");
+            assert!(
+                d.as_millis() as u64 >= cap / 2 && d.as_millis() as u64 <= cap,
+                "{n}: {d:?}"
+            );
         }
         assert_eq!(retry_after(Some("2")), Some(Duration::from_secs(2)));
         assert_eq!(retry_after(Some("soon")), None);

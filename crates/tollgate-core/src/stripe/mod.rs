@@ -8,14 +8,13 @@ mod error;
 pub mod limit;
 mod transport;
 
-
 use serde::{Deserialize, Serialize};
 use stripe_client_core::{RequestStrategy, StripeRequest};
 use ts_rs::TS;
 
+pub use limit::RateStatus;
 use transport::Transport;
 pub use transport::{Failures, Patience};
-pub use limit::RateStatus;
 
 pub use error::GatewayError;
 

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use stripe_client_core::{
-    CustomizedStripeRequest, RequestBuilder, RequestStrategy, StripeClient,
-    StripeClientErr, StripeMethod,
+    CustomizedStripeRequest, RequestBuilder, RequestStrategy, StripeClient, StripeClientErr,
+    StripeMethod,
 };
 
 use super::limit::{self, Limiter, RateStatus, Unwatched, Watch};
@@ -89,8 +89,6 @@ impl Patience {
         }
     }
 }
-
-
 
 impl std::fmt::Debug for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -228,7 +226,8 @@ impl Transport {
                         .and_then(|v| v.to_str().ok())
                         .map(str::to_owned)
                 };
-                let should_retry = header("Stripe-Should-Retry").and_then(|v| v.parse::<bool>().ok());
+                let should_retry =
+                    header("Stripe-Should-Retry").and_then(|v| v.parse::<bool>().ok());
                 let retry_after = limit::retry_after(header("Retry-After").as_deref());
                 let reason = header("Stripe-Rate-Limited-Reason");
                 let content_type = header("Content-Type");

@@ -285,8 +285,14 @@ mod tests {
         }
         // A charge or payment intent that shows no destination is not a commission: no read.
         for (t, object) in [
-            ("charge.succeeded", json!({"id": "ch_2", "object": "charge", "transfer_data": null})),
-            ("payment_intent.succeeded", json!({"id": "pi_2", "object": "payment_intent", "latest_charge": "ch_2", "transfer_data": null})),
+            (
+                "charge.succeeded",
+                json!({"id": "ch_2", "object": "charge", "transfer_data": null}),
+            ),
+            (
+                "payment_intent.succeeded",
+                json!({"id": "pi_2", "object": "payment_intent", "latest_charge": "ch_2", "transfer_data": null}),
+            ),
         ] {
             assert!(ev(t, object).touches.is_empty(), "{t}");
         }
