@@ -456,6 +456,7 @@ async fn execute(
                 &[
                     "retention_days",
                     "compacted",
+                    "packed",
                     "events",
                     "events_compacted",
                     "kept_for_dirty",
@@ -466,6 +467,7 @@ async fn execute(
                 vec![vec![
                     r.retention_days.to_string(),
                     r.compacted.to_string(),
+                    r.packed.to_string(),
                     r.events.to_string(),
                     r.events_compacted.to_string(),
                     r.kept_for_dirty.to_string(),

@@ -445,14 +445,16 @@ async fn ledger_size() {
         r.vacuum,
         took.as_secs_f64()
     );
-    let (kept,): (i64,) = sqlx::query_as(
-        "SELECT coalesce(sum(length(payload)), 0) FROM stripe_events WHERE compacted_at IS NULL",
+    let (kept, packed): (i64, i64) = sqlx::query_as(
+        "SELECT coalesce(sum(length(payload)), 0), coalesce(sum(length(payload_z)), 0) FROM stripe_events WHERE compacted_at IS NULL",
     )
     .fetch_one(store.pool())
     .await
     .unwrap();
     println!(
-        "    of which {:.1} MB are the payloads inside the window (kept whole for settle's offline fallback)",
+        "    the payloads inside the window: {:.1} MB deflated ({} of them), {:.1} MB plain (the last day's)",
+        mb(packed as u64),
+        r.packed,
         mb(kept as u64)
     );
     store.close().await;

@@ -3,7 +3,9 @@
 //! applies while Stripe cannot be read, and Stripe itself keeps events for 30 days. Past the
 //! window (35 days by default, setting `ledger_retention_days`) a payload is dropped and the
 //! row keeps its id, type, created, and the object, customer and subscription ids. An event
-//! whose object is still dirty keeps its payload until a read confirms the object.
+//! whose object is still dirty keeps its payload until a read confirms the object. On SQLite,
+//! payloads inside the window are kept deflated (`payload_z`) once they are a day old: Stripe's
+//! JSON shrinks about sevenfold, and settle's offline fallback inflates what it applies.
 //!
 //! Compaction goes in batches of [`BATCH`] rows, each its own write transaction (the door
 //! goes first between two), so a kill at any point leaves whole batches done and the next run
@@ -25,6 +27,20 @@ pub const RETENTION_KEY: &str = "ledger_retention_days";
 pub const COMPACTED_AT_KEY: &str = "ledger_compacted_at";
 /// Rows per transaction.
 pub const BATCH: i64 = 2000;
+/// SQLite: a payload this old (and inside the window) is kept compressed.
+pub const PACK_AFTER_SECS: i64 = 86_400;
+
+/// A payload, deflated (what SQLite keeps in `payload_z`).
+pub fn pack(payload: &str) -> Vec<u8> {
+    miniz_oxide::deflate::compress_to_vec(payload.as_bytes(), 6)
+}
+
+/// A payload from `payload_z`.
+pub fn unpack(z: &[u8]) -> Result<String, String> {
+    let bytes = miniz_oxide::inflate::decompress_to_vec_with_limit(z, 8 * 1024 * 1024)
+        .map_err(|e| format!("a compressed payload could not be read: {e:?}"))?;
+    String::from_utf8(bytes).map_err(|e| format!("a compressed payload is not UTF-8: {e}"))
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct CompactReport {
@@ -35,6 +51,9 @@ pub struct CompactReport {
     /// Payloads dropped by this run.
     #[ts(type = "number")]
     pub compacted: u64,
+    /// SQLite: payloads inside the window, a day old or more, kept compressed by this run.
+    #[ts(type = "number")]
+    pub packed: u64,
     /// Events past the window that keep their payloads: their object is still dirty.
     #[ts(type = "number")]
     pub kept_for_dirty: u64,
@@ -149,11 +168,12 @@ impl Store {
             ..Default::default()
         };
         // Past the window, not compacted yet, and nothing it touches still awaits a read.
-        let candidates =
-            "SELECT e.event_id FROM stripe_events e WHERE e.created < $1 AND e.compacted_at IS NULL
-             AND NOT EXISTS (SELECT 1 FROM dirty_objects d WHERE d.object_id = e.object_id)
+        let not_dirty = "NOT EXISTS (SELECT 1 FROM dirty_objects d WHERE d.object_id = e.object_id)
              AND NOT EXISTS (SELECT 1 FROM dirty_objects d WHERE d.object_id = e.customer_id)
              AND NOT EXISTS (SELECT 1 FROM dirty_objects d WHERE d.object_id = e.subscription_id)";
+        let candidates = format!(
+            "SELECT e.event_id FROM stripe_events e WHERE e.created < $1 AND e.compacted_at IS NULL AND {not_dirty}"
+        );
         loop {
             if cancel() {
                 report.cancelled = true;
@@ -174,23 +194,52 @@ impl Store {
                 // SQLite shrinks a row in place and leaves its page as full as it was: the
                 // rows are taken out (emptied pages merge and go to the free list, which the
                 // incremental vacuum then gives back) and put back small, packed together.
+                // SQLite also keeps the payloads inside the window compressed once they are a
+                // day old (Postgres compresses large values itself, TOAST).
                 Backend::Sqlite => {
-                    type Kept = (String, String, i64, i64, Option<String>, Option<String>, Option<String>, Option<String>, String, String, i64);
-                    let rows: Vec<Kept> = sqlx::query_as(&format!(
-                        "DELETE FROM stripe_events WHERE event_id IN ({candidates} LIMIT {BATCH})
-                         RETURNING event_id, event_type, created, livemode, api_version, object_id, customer_id, subscription_id, source, outcome, received_at"
+                    let batch: Vec<(String, i64)> = sqlx::query_as(&format!(
+                        "SELECT e.event_id, CASE WHEN e.created < $1 AND {not_dirty} THEN 1 ELSE 0 END FROM stripe_events e
+                         WHERE e.compacted_at IS NULL
+                           AND ((e.payload_z IS NULL AND e.created < $2) OR (e.created < $1 AND {not_dirty}))
+                         LIMIT {BATCH}"
                     ))
                     .bind(report.cutoff)
+                    .bind(now - PACK_AFTER_SECS)
                     .fetch_all(&mut *tx)
                     .await
                     .map_err(e)?;
+                    let drop: std::collections::HashSet<&str> = batch
+                        .iter()
+                        .filter(|(_, d)| *d == 1)
+                        .map(|(id, _)| id.as_str())
+                        .collect();
+                    type Row = (String, String, i64, i64, Option<String>, Option<String>, Option<String>, Option<String>, String, String, i64, String, Option<Vec<u8>>);
+                    let mut rows: Vec<Row> = Vec::with_capacity(batch.len());
+                    for ids in batch.chunks(500) {
+                        let sql = format!(
+                            "DELETE FROM stripe_events WHERE event_id IN ({})
+                             RETURNING event_id, event_type, created, livemode, api_version, object_id, customer_id, subscription_id, source, outcome, received_at, payload, payload_z",
+                            super::bind_list(Backend::Sqlite, 1, ids.len())
+                        );
+                        let mut q = sqlx::query_as(&sql);
+                        for (id, _) in ids {
+                            q = q.bind(id);
+                        }
+                        rows.extend(q.fetch_all(&mut *tx).await.map_err(e)?);
+                    }
                     for chunk in rows.chunks(500) {
                         let sql = format!(
-                            "INSERT INTO stripe_events (event_id, event_type, created, livemode, api_version, object_id, customer_id, subscription_id, source, outcome, received_at, payload, compacted_at) VALUES {}",
-                            super::values_rows(Backend::Sqlite, chunk.len(), 13)
+                            "INSERT INTO stripe_events (event_id, event_type, created, livemode, api_version, object_id, customer_id, subscription_id, source, outcome, received_at, payload, payload_z, compacted_at) VALUES {}",
+                            super::values_rows(Backend::Sqlite, chunk.len(), 14)
                         );
                         let mut q = sqlx::query(&sql);
                         for r in chunk {
+                            let dropped = drop.contains(r.0.as_str());
+                            let packed = if dropped {
+                                None
+                            } else {
+                                Some(r.12.clone().unwrap_or_else(|| pack(&r.11)))
+                            };
                             q = q
                                 .bind(&r.0)
                                 .bind(&r.1)
@@ -204,15 +253,20 @@ impl Store {
                                 .bind(&r.9)
                                 .bind(r.10)
                                 .bind("")
-                                .bind(now);
+                                .bind(packed)
+                                .bind(dropped.then_some(now));
                         }
                         q.execute(&mut *tx).await.map_err(e)?;
                     }
+                    report.packed += (rows.len() - drop.len()) as u64;
+                    report.compacted += drop.len() as u64;
                     rows.len() as u64
                 }
             };
             tx.commit().await?;
-            report.compacted += done;
+            if self.backend() == Backend::Postgres {
+                report.compacted += done;
+            }
             if done < BATCH as u64 {
                 break;
             }

@@ -458,7 +458,7 @@ pub(crate) async fn payloads_for(
         Kind::Customer | Kind::Entitlements => "customer_id",
         _ => "object_id",
     };
-    let sql = format!("SELECT payload, created, received_at, event_type FROM stripe_events WHERE {col} = $1 AND compacted_at IS NULL ORDER BY created, event_id");
+    let sql = format!("SELECT payload, created, received_at, event_type, payload_z FROM stripe_events WHERE {col} = $1 AND compacted_at IS NULL ORDER BY created, event_id");
     let rows = sqlx::query(&sql)
         .bind(id)
         .fetch_all(store.pool())
@@ -476,8 +476,17 @@ pub(crate) async fn payloads_for(
             _ => false,
         };
         if wanted {
+            // Kept deflated on SQLite once a day old (store::compact).
+            let z: Option<Vec<u8>> = r.try_get(4).map_err(|e| store.err(e))?;
+            let payload = match z {
+                Some(z) => super::compact::unpack(&z).map_err(|detail| StoreError::Other {
+                    location: store.location().to_owned(),
+                    detail,
+                })?,
+                None => r.try_get(0).map_err(|e| store.err(e))?,
+            };
             out.push((
-                r.try_get(0).map_err(|e| store.err(e))?,
+                payload,
                 r.try_get(1).map_err(|e| store.err(e))?,
                 r.try_get(2).map_err(|e| store.err(e))?,
             ));
