@@ -817,7 +817,7 @@ impl tollgate_core::sync::StripeReader for NoStripe {
 
 /// A real kill in the middle of a list sweep (settle reading 3,312 changed subscriptions by
 /// Stripe's list) and in the middle of a ledger compaction: each next run finishes, nothing is
-/// lost or doubled, and the sweep's result is Stripe's (no drift).
+/// lost or doubled, and the sweep's result is Stripe's (no drift). Runs alone (.config/nextest.toml).
 #[test]
 fn a_list_sweep_and_a_compaction_killed_midway_resume_without_loss() {
     use tollgate_core::store::{Store, StoreTarget};
@@ -883,9 +883,9 @@ fn a_list_sweep_and_a_compaction_killed_midway_resume_without_loss() {
             })
             .collect();
         p.ingest(&changed, "webhook").await.unwrap();
-        // And 40,000 events from 100 days ago that touch nothing: compaction's work.
-        let pad = "x".repeat(2000);
-        let old: Vec<Event> = (0..40_000)
+        // And 20,000 events from 100 days ago that touch nothing: compaction's work.
+        let pad = "x".repeat(1500);
+        let old: Vec<Event> = (0..20_000)
             .map(|i| {
                 let v = serde_json::json!({"id": format!("evt_old{i:06}"), "object": "event", "type": "payout.paid",
                     "created": now - 100 * 86_400 + i, "data": {"object": {"id": format!("po_{i:06}"), "object": "payout", "description": pad}}});
@@ -959,7 +959,7 @@ fn a_list_sweep_and_a_compaction_killed_midway_resume_without_loss() {
         "the compaction finished before the kill: nothing was tested"
     );
     let done = count("SELECT count(compacted_at) FROM stripe_events");
-    assert!(done < 40_000, "killed mid-compaction: {done}");
+    assert!(done < 20_000, "killed mid-compaction: {done}");
     assert_eq!(
         count("SELECT count(*) FROM stripe_events"),
         events,
@@ -968,7 +968,7 @@ fn a_list_sweep_and_a_compaction_killed_midway_resume_without_loss() {
     let out = cli.run(&["--format", "json", "db", "compact"], None);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(r["events_compacted"], 40_000, "{r}");
+    assert_eq!(r["events_compacted"], 20_000, "{r}");
     assert_eq!(r["events"].as_i64().unwrap(), events, "{r}");
     assert!(
         r["bytes_after"].as_u64().unwrap() < r["bytes_before"].as_u64().unwrap(),
