@@ -794,27 +794,6 @@ fn sync_killed_mid_backfill_and_mid_events_page_resumes_without_loss_or_doubles(
     drop(sandbox);
 }
 
-/// Stripe never reached: a test process only records events through the door.
-struct NoStripe;
-impl tollgate_core::sync::StripeReader for NoStripe {
-    fn read(
-        &self,
-        _: tollgate_core::sync::Kind,
-        _: &str,
-    ) -> tollgate_core::store::SendFuture<
-        '_,
-        Result<tollgate_core::sync::Fetched, tollgate_core::sync::FetchError>,
-    > {
-        Box::pin(async { Err(tollgate_core::sync::FetchError::Unreachable("test".into())) })
-    }
-    fn refresh_catalog<'a>(
-        &'a self,
-        _: &'a tollgate_core::store::Store,
-    ) -> tollgate_core::store::SendFuture<'a, Result<(), tollgate_core::sync::FetchError>> {
-        Box::pin(async { Ok(()) })
-    }
-}
-
 /// A real kill in the middle of a list sweep (settle reading 3,312 changed subscriptions by
 /// Stripe's list) and in the middle of a ledger compaction: each next run finishes, nothing is
 /// lost or doubled, and the sweep's result is Stripe's (no drift). Runs alone (.config/nextest.toml).
@@ -872,7 +851,7 @@ fn a_list_sweep_and_a_compaction_killed_midway_resume_without_loss() {
                 .fetch_all(store.pool())
                 .await
                 .unwrap();
-        let p = Processor::new(store.clone(), std::sync::Arc::new(NoStripe), vec!["organization_id".into()]);
+        let p = Processor::new(store.clone(), std::sync::Arc::new(tollgate_core::testing::Offline), vec!["organization_id".into()]);
         let changed: Vec<Event> = subs
             .iter()
             .enumerate()

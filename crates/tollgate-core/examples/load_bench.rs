@@ -328,27 +328,6 @@ async fn full_sync_under_test_mode_limit() {
     std::env::remove_var("TOLLGATE_STRIPE_RATE_LIMIT");
 }
 
-/// Stripe cannot be read (the ledger row measures the ledger, not settle).
-struct Offline;
-impl tollgate_core::sync::StripeReader for Offline {
-    fn read(
-        &self,
-        _: tollgate_core::sync::Kind,
-        _: &str,
-    ) -> tollgate_core::store::SendFuture<
-        '_,
-        Result<tollgate_core::sync::Fetched, tollgate_core::sync::FetchError>,
-    > {
-        Box::pin(async { Err(tollgate_core::sync::FetchError::Unreachable("bench".into())) })
-    }
-    fn refresh_catalog<'a>(
-        &'a self,
-        _: &'a tollgate_core::store::Store,
-    ) -> tollgate_core::store::SendFuture<'a, Result<(), tollgate_core::sync::FetchError>> {
-        Box::pin(async { Ok(()) })
-    }
-}
-
 async fn ledger_size() {
     use tollgate_core::store::{Store, StoreTarget};
     use tollgate_core::sync::{Event, Processor};
@@ -381,7 +360,7 @@ async fn ledger_size() {
     store.migrate().await.unwrap();
     let p = Processor::new(
         store.clone(),
-        std::sync::Arc::new(Offline),
+        std::sync::Arc::new(tollgate_core::testing::Offline),
         vec!["organization_id".into()],
     );
     let now = tollgate_core::store::now_seconds();

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tollgate_core::domain::WebhookSecret;
 use tollgate_core::store::sync_views::SubscriptionQuery;
-use tollgate_core::store::{SendFuture, Store, StoreTarget};
+use tollgate_core::store::{Store, StoreTarget};
 use tollgate_core::sync::receiver::Receiver;
-use tollgate_core::sync::{Event, FetchError, Fetched, Kind, Processor, StripeReader};
+use tollgate_core::sync::{Event, Processor};
 use tollgate_core::testing::SandboxFixture;
 
 fn row(name: &str, measured: String, target: String, ratio: f64) {
@@ -29,17 +29,6 @@ fn median(v: Vec<Duration>) -> Duration {
 fn pct(mut v: Vec<Duration>, p: f64) -> Duration {
     v.sort();
     v[((v.len() as f64 * p) as usize).min(v.len() - 1)]
-}
-
-/// Stripe unreachable: settle applies recorded payloads under the watermark.
-struct Offline;
-impl StripeReader for Offline {
-    fn read(&self, _: Kind, _: &str) -> SendFuture<'_, Result<Fetched, FetchError>> {
-        Box::pin(async { Err(FetchError::Unreachable("bench: offline".into())) })
-    }
-    fn refresh_catalog<'a>(&'a self, _: &'a Store) -> SendFuture<'a, Result<(), FetchError>> {
-        Box::pin(async { Err(FetchError::Unreachable("bench: offline".into())) })
-    }
 }
 
 const STATUSES: [&str; 4] = ["trialing", "active", "past_due", "active"];
@@ -92,7 +81,7 @@ async fn events_bench(dir: &std::path::Path) {
     let store = temp_store(dir, "events.sqlite3").await;
     let p = Processor::new(
         store.clone(),
-        Arc::new(Offline),
+        Arc::new(tollgate_core::testing::Offline),
         vec!["organization_id".into()],
     );
     // Stripe's pages of 100, through the door as the events cursor sends them (Batch: a
@@ -377,7 +366,11 @@ async fn page_bench(dir: &std::path::Path) {
 async fn receiver_bench(dir: &std::path::Path) {
     const N: usize = 2_000;
     let store = temp_store(dir, "receiver.sqlite3").await;
-    let p = Processor::new(store, Arc::new(Offline), vec!["organization_id".into()]);
+    let p = Processor::new(
+        store,
+        Arc::new(tollgate_core::testing::Offline),
+        vec!["organization_id".into()],
+    );
     let secret = "whsec_benchreceiver0000000000";
     let notify = Arc::new(tokio::sync::Notify::new());
     let rx = Receiver::start(p, vec![WebhookSecret::parse(secret).unwrap()], 0, notify)

@@ -277,3 +277,23 @@ pub fn assert_same_tables(
         }
     }
 }
+
+/// Stripe that cannot be reached, for stores filled through the door alone (and settle's
+/// offline path): every read and the catalog answer `Unreachable`.
+pub struct Offline;
+
+impl crate::sync::StripeReader for Offline {
+    fn read(
+        &self,
+        _: crate::sync::Kind,
+        _: &str,
+    ) -> crate::store::SendFuture<'_, Result<crate::sync::Fetched, crate::sync::FetchError>> {
+        Box::pin(async { Err(crate::sync::FetchError::Unreachable("offline".into())) })
+    }
+    fn refresh_catalog<'a>(
+        &'a self,
+        _: &'a Store,
+    ) -> crate::store::SendFuture<'a, Result<(), crate::sync::FetchError>> {
+        Box::pin(async { Err(crate::sync::FetchError::Unreachable("offline".into())) })
+    }
+}

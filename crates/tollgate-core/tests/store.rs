@@ -68,27 +68,6 @@ both_backends!(
     compaction_drops_old_payloads_and_keeps_what_dedup_and_dirty_objects_need,
 );
 
-/// Offline Stripe: settle applies payloads (which must skip compacted ones).
-struct Down;
-impl tollgate_core::sync::StripeReader for Down {
-    fn read(
-        &self,
-        _: tollgate_core::sync::Kind,
-        _: &str,
-    ) -> tollgate_core::store::SendFuture<
-        '_,
-        Result<tollgate_core::sync::Fetched, tollgate_core::sync::FetchError>,
-    > {
-        Box::pin(async { Err(tollgate_core::sync::FetchError::Unreachable("down".into())) })
-    }
-    fn refresh_catalog<'a>(
-        &'a self,
-        _: &'a Store,
-    ) -> tollgate_core::store::SendFuture<'a, Result<(), tollgate_core::sync::FetchError>> {
-        Box::pin(async { Ok(()) })
-    }
-}
-
 async fn compaction_drops_old_payloads_and_keeps_what_dedup_and_dirty_objects_need(pg: bool) {
     use tollgate_core::sync::{Event, Processor};
     let (store, _backing) = fresh_store(pg).await;
@@ -127,7 +106,7 @@ async fn compaction_drops_old_payloads_and_keeps_what_dedup_and_dirty_objects_ne
     let keep = ev("evt_dirty".into(), now - 90 * 86_400, "sub_dirty".into());
     let offline = Processor::new(
         store.clone(),
-        std::sync::Arc::new(Down),
+        std::sync::Arc::new(tollgate_core::testing::Offline),
         vec!["organization_id".into()],
     );
     offline.ingest(&[keep], "webhook").await.unwrap();

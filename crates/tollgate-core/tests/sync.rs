@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tollgate_core::console::AccessAction;
 use tollgate_core::store::sync_views::{AccessQuery, SubscriptionQuery};
-use tollgate_core::sync::{Event, FetchError, Fetched, Kind, Processor, StripeReader};
+use tollgate_core::sync::{Event, Processor};
 use tollgate_core::testing::SandboxFixture;
 use tollgate_core::Console;
 use tollgate_sandbox::Seed;
@@ -592,24 +592,6 @@ async fn stripe_failing_with_500_and_429_is_retried_then_the_sync_completes() {
     assert!(r.cursor.is_some());
 }
 
-/// A reader that is offline: the processor must fall back to payloads under the watermark.
-struct Offline;
-impl StripeReader for Offline {
-    fn read(
-        &self,
-        _: Kind,
-        _: &str,
-    ) -> tollgate_core::store::SendFuture<'_, Result<Fetched, FetchError>> {
-        Box::pin(async { Err(FetchError::Unreachable("connection refused".into())) })
-    }
-    fn refresh_catalog<'a>(
-        &'a self,
-        _: &'a tollgate_core::store::Store,
-    ) -> tollgate_core::store::SendFuture<'a, Result<(), FetchError>> {
-        Box::pin(async { Err(FetchError::Unreachable("connection refused".into())) })
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_a_stale_active_after_deleted_never_revives_access() {
     let f = fixture(Seed::Demo).await;
@@ -647,7 +629,11 @@ async fn offline_a_stale_active_after_deleted_never_revives_access() {
         1_999_999_990,
         &sub,
     );
-    let p = Processor::new(store.clone(), Arc::new(Offline), c.org_keys());
+    let p = Processor::new(
+        store.clone(),
+        Arc::new(tollgate_core::testing::Offline),
+        c.org_keys(),
+    );
     p.ingest(std::slice::from_ref(&deleted), "webhook")
         .await
         .unwrap();

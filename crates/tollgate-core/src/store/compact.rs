@@ -91,9 +91,7 @@ pub fn check_retention(days: i64) -> Result<u32, InputError> {
 
 impl Store {
     pub async fn retention_days(&self) -> Result<u32, StoreError> {
-        let raw: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
-            .bind(RETENTION_KEY)
-            .fetch_optional(self.pool())
+        let raw = super::setting(self.pool(), RETENTION_KEY)
             .await
             .map_err(|e| self.err(e))?;
         Ok(raw
@@ -104,24 +102,15 @@ impl Store {
 
     pub async fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
         let mut tx = self.write("settings").await?;
-        sqlx::query(
-            "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-        )
-        .bind(key)
-        .bind(value)
-        .bind(super::now_seconds())
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| self.err(e))?;
+        super::put_setting(&mut tx, key, value)
+            .await
+            .map_err(|e| self.err(e))?;
         tx.commit().await
     }
 
     /// Seconds since the last compaction finished, if any ran.
     pub async fn compacted_ago(&self) -> Result<Option<i64>, StoreError> {
-        let raw: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
-            .bind(COMPACTED_AT_KEY)
-            .fetch_optional(self.pool())
+        let raw = super::setting(self.pool(), COMPACTED_AT_KEY)
             .await
             .map_err(|e| self.err(e))?;
         Ok(raw
@@ -171,26 +160,29 @@ impl Store {
         let not_dirty = "NOT EXISTS (SELECT 1 FROM dirty_objects d WHERE d.object_id = e.object_id)
              AND NOT EXISTS (SELECT 1 FROM dirty_objects d WHERE d.object_id = e.customer_id)
              AND NOT EXISTS (SELECT 1 FROM dirty_objects d WHERE d.object_id = e.subscription_id)";
-        let candidates = format!(
-            "SELECT e.event_id FROM stripe_events e WHERE e.created < $1 AND e.compacted_at IS NULL AND {not_dirty}"
-        );
         loop {
             if cancel() {
                 report.cancelled = true;
                 break;
             }
             let mut tx = self.write("ledger: compact").await?;
-            let done = match self.backend() {
+            // (rows this batch took, payloads dropped, payloads deflated)
+            let (done, compacted, packed) = match self.backend() {
                 // MVCC rewrites the row either way.
-                Backend::Postgres => sqlx::query(&format!(
-                    "UPDATE stripe_events SET payload = '', compacted_at = $2 WHERE event_id IN ({candidates} LIMIT {BATCH})"
-                ))
-                .bind(report.cutoff)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(e)?
-                .rows_affected(),
+                Backend::Postgres => {
+                    let n = sqlx::query(&format!(
+                        "UPDATE stripe_events SET payload = '', compacted_at = $2 WHERE event_id IN (
+                           SELECT e.event_id FROM stripe_events e
+                           WHERE e.created < $1 AND e.compacted_at IS NULL AND {not_dirty} LIMIT {BATCH})"
+                    ))
+                    .bind(report.cutoff)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(e)?
+                    .rows_affected();
+                    (n, n, 0)
+                }
                 // SQLite shrinks a row in place and leaves its page as full as it was: the
                 // rows are taken out (emptied pages merge and go to the free list, which the
                 // incremental vacuum then gives back) and put back small, packed together.
@@ -213,7 +205,21 @@ impl Store {
                         .filter(|(_, d)| *d == 1)
                         .map(|(id, _)| id.as_str())
                         .collect();
-                    type Row = (String, String, i64, i64, Option<String>, Option<String>, Option<String>, Option<String>, String, String, i64, String, Option<Vec<u8>>);
+                    type Row = (
+                        String,
+                        String,
+                        i64,
+                        i64,
+                        Option<String>,
+                        Option<String>,
+                        Option<String>,
+                        Option<String>,
+                        String,
+                        String,
+                        i64,
+                        String,
+                        Option<Vec<u8>>,
+                    );
                     let mut rows: Vec<Row> = Vec::with_capacity(batch.len());
                     for ids in batch.chunks(500) {
                         let sql = format!(
@@ -258,15 +264,13 @@ impl Store {
                         }
                         q.execute(&mut *tx).await.map_err(e)?;
                     }
-                    report.packed += (rows.len() - drop.len()) as u64;
-                    report.compacted += drop.len() as u64;
-                    rows.len() as u64
+                    let n = rows.len() as u64;
+                    (n, drop.len() as u64, n - drop.len() as u64)
                 }
             };
             tx.commit().await?;
-            if self.backend() == Backend::Postgres {
-                report.compacted += done;
-            }
+            report.compacted += compacted;
+            report.packed += packed;
             if done < BATCH as u64 {
                 break;
             }

@@ -14,10 +14,7 @@ const TIME_ZONE: &str = "report_time_zone";
 pub(crate) async fn report_zone(
     conn: &mut sqlx::AnyConnection,
 ) -> Result<chrono_tz::Tz, sqlx::Error> {
-    let raw: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
-        .bind(TIME_ZONE)
-        .fetch_optional(&mut *conn)
-        .await?;
+    let raw = super::setting(&mut *conn, TIME_ZONE).await?;
     Ok(raw
         .and_then(|r| parse_zone(&r).ok())
         .unwrap_or_else(|| parse_zone(DEFAULT_TIME_ZONE).expect("UTC parses")))
@@ -779,16 +776,9 @@ pub async fn set_time_zone(
         }
     }
     rebuild_days_tx(&mut tx).await.map_err(|e| store.err(e))?;
-    sqlx::query(
-        "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3)
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-    )
-    .bind(TIME_ZONE)
-    .bind(tz.name())
-    .bind(super::now_seconds())
-    .execute(&mut *tx)
-    .await
-    .map_err(|e| store.err(e))?;
+    super::put_setting(&mut tx, TIME_ZONE, tz.name())
+        .await
+        .map_err(|e| store.err(e))?;
     tx.commit().await?;
     Ok(moved)
 }

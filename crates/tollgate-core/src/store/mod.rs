@@ -576,6 +576,35 @@ pub(crate) fn values_rows(backend: Backend, rows: usize, cols: usize) -> String 
         .join(", ")
 }
 
+/// A value of `settings` (report time zone, ledger retention, …), if set.
+pub(crate) async fn setting<'c, E>(conn: E, key: &str) -> Result<Option<String>, sqlx::Error>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
+    sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+        .bind(key)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Sets a value of `settings`, inside the caller's write transaction.
+pub(crate) async fn put_setting(
+    conn: &mut sqlx::AnyConnection,
+    key: &str,
+    value: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+    )
+    .bind(key)
+    .bind(value)
+    .bind(now_seconds())
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
 pub fn now_millis() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
