@@ -98,22 +98,181 @@ pub enum Outcome {
     Stale,
 }
 
-/// The ledger insert plus dirty marks for one batch; the caller commits. Also returns the ids
-/// this call inserted (the rest were in the ledger already, or twice in `events`).
+/// Events once each, in id order: two transactions inserting the same events wait for each
+/// other's rows in one order (see `Processor::ingest_refs`); the marks follow in (kind, id)
+/// order. Also the number of repeats dropped.
+fn unique_by_id<'e>(events: &[&'e Event]) -> (Vec<&'e Event>, u64) {
+    let mut seen = std::collections::HashSet::new();
+    let mut unique: Vec<&Event> = events
+        .iter()
+        .copied()
+        .filter(|e| seen.insert(e.id.as_str()))
+        .collect();
+    unique.sort_by(|a, b| a.id.cmp(&b.id));
+    let repeats = (events.len() - unique.len()) as u64;
+    (unique, repeats)
+}
+
+fn outcome_of(e: &Event) -> &'static str {
+    if e.is_recorded_only() {
+        "ignored"
+    } else {
+        "recorded"
+    }
+}
+
+/// Events in one Postgres statement (a door group is at most 512; a page batch 1,000).
+pub(crate) const PG_EVENTS_PER_STATEMENT: usize = 1000;
+
+/// Postgres: the ledger insert plus the dirty marks in one statement, so a door group that
+/// fits ([`PG_EVENTS_PER_STATEMENT`]) is one round trip and its own transaction (no BEGIN, no
+/// COMMIT: on a busy machine each round trip to the server costs more than the writing).
+/// Larger batches run one statement per chunk in one `append` transaction. Same rules as
+/// [`ingest_tx`]: only new events mark; each object is marked once, at its newest new event
+/// (the larger id on a tie); no mark when the object's confirmed copy is newer; marks upserted
+/// in (kind, id) order.
+pub(crate) async fn ingest_pg(
+    store: &Store,
+    events: &[&Event],
+    source: &str,
+) -> Result<(IngestCounts, std::collections::HashSet<String>), StoreError> {
+    let (unique, repeats) = unique_by_id(events);
+    let received = now_ms();
+    let mut inserted = std::collections::HashSet::new();
+    if unique.len() <= PG_EVENTS_PER_STATEMENT {
+        if !unique.is_empty() {
+            inserted = ingest_pg_statement(store.pool(), &unique, source, received)
+                .await
+                .map_err(|e| store.err(e))?;
+        }
+    } else {
+        let mut tx = store.append("door: ingest").await?;
+        for chunk in unique.chunks(PG_EVENTS_PER_STATEMENT) {
+            inserted.extend(
+                ingest_pg_statement(&mut *tx, chunk, source, received)
+                    .await
+                    .map_err(|e| store.err(e))?,
+            );
+        }
+        tx.commit().await?;
+    }
+    Ok((counts_of(&unique, repeats, &inserted), inserted))
+}
+
+/// New, duplicate (repeated in the batch, or in the ledger already) and recorded-only.
+fn counts_of(
+    unique: &[&Event],
+    repeats: u64,
+    inserted: &std::collections::HashSet<String>,
+) -> IngestCounts {
+    let new: Vec<&&Event> = unique.iter().filter(|e| inserted.contains(&e.id)).collect();
+    IngestCounts {
+        new: new.len() as u64,
+        duplicate: repeats + (unique.len() - new.len()) as u64,
+        recorded_only: new.iter().filter(|e| e.is_recorded_only()).count() as u64,
+    }
+}
+
+/// A mark `n` (object_id, kind, created) is not needed when Stripe's copy was read after a
+/// newer event: it already reflects this one (the cursor's overlap re-reads the seconds
+/// before a backfill).
+const MARK_UNLESS_CONFIRMED_NEWER: &str = "NOT (n.kind = 'subscription' AND EXISTS (SELECT 1 FROM org_subscriptions s
+        WHERE s.stripe_subscription_id = n.object_id AND s.confirmed = 1 AND n.created < s.watermark))
+    AND NOT (n.kind = 'customer' AND EXISTS (SELECT 1 FROM customers c
+        WHERE c.stripe_id = n.object_id AND c.confirmed = 1 AND n.created < c.watermark))";
+
+/// A mark already there: one more generation, and the newer event.
+const MARK_UPSERT: &str =
+    "ON CONFLICT (object_id, kind) DO UPDATE SET generation = dirty_objects.generation + 1,
+      last_event_id = CASE WHEN excluded.last_event_created >= dirty_objects.last_event_created
+        THEN excluded.last_event_id ELSE dirty_objects.last_event_id END,
+      last_event_created = CASE WHEN excluded.last_event_created > dirty_objects.last_event_created
+        THEN excluded.last_event_created ELSE dirty_objects.last_event_created END";
+
+/// The door's statement on Postgres. One text whatever the group's size (the events and what
+/// they touch travel as two JSON arrays), so each connection prepares it once and Postgres
+/// keeps its plan.
+static PG_INGEST: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        r#"WITH ev AS (
+    SELECT * FROM json_to_recordset($1::json) AS e(event_id text, event_type text, created bigint,
+        livemode bigint, api_version text, object_id text, customer_id text, subscription_id text,
+        outcome text, payload text)),
+  ins AS (
+    INSERT INTO stripe_events (event_id, event_type, created, livemode, api_version, object_id,
+        customer_id, subscription_id, source, outcome, payload, received_at)
+    SELECT event_id, event_type, created, livemode, api_version, object_id, customer_id,
+        subscription_id, $3::text, outcome, payload, $4::bigint
+    FROM ev ORDER BY event_id COLLATE "C"
+    ON CONFLICT (event_id) DO NOTHING RETURNING event_id),
+  touch AS (
+    SELECT * FROM json_to_recordset($2::json) AS t(event_id text, kind text, rank bigint, object_id text)),
+  newest AS (
+    SELECT DISTINCT ON (t.rank, t.object_id) t.rank, t.kind, t.object_id, ev.event_id, ev.created
+    FROM touch t JOIN ins ON ins.event_id = t.event_id JOIN ev ON ev.event_id = t.event_id
+    ORDER BY t.rank, t.object_id, ev.created DESC, ev.event_id COLLATE "C" DESC),
+  marks AS (
+    INSERT INTO dirty_objects (object_id, kind, generation, last_event_id, last_event_created, marked_at)
+    SELECT n.object_id, n.kind, 1, n.event_id, n.created, $4::bigint FROM newest n
+    WHERE {MARK_UNLESS_CONFIRMED_NEWER}
+    ORDER BY n.rank, n.object_id COLLATE "C"
+    {MARK_UPSERT})
+SELECT event_id FROM ins"#
+    )
+});
+
+async fn ingest_pg_statement<'c, E>(
+    conn: E,
+    events: &[&Event],
+    source: &str,
+    received: i64,
+) -> Result<std::collections::HashSet<String>, sqlx::Error>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
+    let rows: Vec<serde_json::Value> = events
+        .iter()
+        .map(|e| {
+            serde_json::json!({
+                "event_id": e.id, "event_type": e.event_type, "created": e.created,
+                "livemode": e.livemode as i64, "api_version": e.api_version,
+                "object_id": e.object_id, "customer_id": e.customer,
+                "subscription_id": e.subscription, "outcome": outcome_of(e), "payload": e.raw,
+            })
+        })
+        .collect();
+    // `rank` is the kind's place in `Kind`'s order, so marks are locked in the order a settle
+    // clears them (`clear_dirty_all`).
+    let touches: Vec<serde_json::Value> = events
+        .iter()
+        .flat_map(|e| {
+            e.touches.iter().map(|(kind, id)| {
+                serde_json::json!({
+                    "event_id": e.id, "kind": kind.as_str(), "rank": *kind as i64, "object_id": id,
+                })
+            })
+        })
+        .collect();
+    let rows = sqlx::query_scalar::<_, String>(&PG_INGEST)
+        .bind(serde_json::Value::Array(rows).to_string())
+        .bind(serde_json::Value::Array(touches).to_string())
+        .bind(source)
+        .bind(received)
+        .fetch_all(conn)
+        .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// SQLite: the ledger insert plus dirty marks for one batch; the caller commits. Also returns
+/// the ids this call inserted (the rest were in the ledger already, or twice in `events`).
 pub(crate) async fn ingest_tx(
     tx: &mut Tx,
     events: &[&Event],
     source: &str,
 ) -> Result<(IngestCounts, std::collections::HashSet<String>), sqlx::Error> {
-    let mut counts = IngestCounts::default();
     let received = now_ms();
     let backend = super::Backend::of(tx);
-    let mut seen = std::collections::HashSet::new();
-    let unique: Vec<&&Event> = events
-        .iter()
-        .filter(|e| seen.insert(e.id.as_str()))
-        .collect();
-    counts.duplicate += (events.len() - unique.len()) as u64;
+    let (unique, repeats) = unique_by_id(events);
     let mut inserted: std::collections::HashSet<String> = Default::default();
     for chunk in unique.chunks(500) {
         let sql = format!(
@@ -133,11 +292,7 @@ pub(crate) async fn ingest_tx(
                 .bind(e.customer.clone())
                 .bind(e.subscription.clone())
                 .bind(source)
-                .bind(if e.is_recorded_only() {
-                    "ignored"
-                } else {
-                    "recorded"
-                })
+                .bind(outcome_of(e))
                 .bind(&e.raw)
                 .bind(received);
         }
@@ -147,15 +302,7 @@ pub(crate) async fn ingest_tx(
     }
     // One dirty mark per object, at its newest event.
     let mut marks: BTreeMap<(Kind, String), (i64, String)> = BTreeMap::new();
-    for e in unique {
-        if !inserted.contains(&e.id) {
-            counts.duplicate += 1;
-            continue;
-        }
-        counts.new += 1;
-        if e.is_recorded_only() {
-            counts.recorded_only += 1;
-        }
+    for e in unique.iter().filter(|e| inserted.contains(&e.id)) {
         for (kind, id) in &e.touches {
             let m = marks
                 .entry((*kind, id.clone()))
@@ -165,66 +312,24 @@ pub(crate) async fn ingest_tx(
             }
         }
     }
-    // Stripe's copy read after an event newer than this one already reflects it (the
-    // cursor's overlap re-reads the seconds before a backfill): no read needed. One query per
-    // kind and chunk, not per object.
-    let mut confirmed: std::collections::HashMap<(Kind, String), i64> = Default::default();
-    for (kind, table, key) in [
-        (
-            Kind::Subscription,
-            "org_subscriptions",
-            "stripe_subscription_id",
-        ),
-        (Kind::Customer, "customers", "stripe_id"),
-    ] {
-        let ids: Vec<&String> = marks
-            .keys()
-            .filter(|(k, _)| *k == kind)
-            .map(|(_, id)| id)
-            .collect();
-        for chunk in ids.chunks(500) {
-            let sql = format!(
-                "SELECT {key}, watermark FROM {table} WHERE confirmed = 1 AND {key} IN ({})",
-                super::bind_list(backend, 1, chunk.len())
-            );
-            let mut q = sqlx::query(&sql);
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            for r in q.fetch_all(&mut **tx).await? {
-                confirmed.insert((kind, r.try_get(0)?), r.try_get(1)?);
-            }
-        }
-    }
-    let marks: Vec<((Kind, String), (i64, String))> = marks
-        .into_iter()
-        .filter(|((kind, id), (created, _))| {
-            !confirmed
-                .get(&(*kind, id.clone()))
-                .is_some_and(|w| *created < *w)
-        })
-        .collect();
+    // One statement per chunk: the marks, less those whose confirmed copy is newer.
+    let marks: Vec<((Kind, String), (i64, String))> = marks.into_iter().collect();
     for chunk in marks.chunks(1000) {
         let sql = format!(
-            "INSERT INTO dirty_objects (object_id, kind, generation, last_event_id, last_event_created, marked_at) VALUES {}
-             ON CONFLICT (object_id, kind) DO UPDATE SET generation = dirty_objects.generation + 1,
-               last_event_id = CASE WHEN excluded.last_event_created >= dirty_objects.last_event_created THEN excluded.last_event_id ELSE dirty_objects.last_event_id END,
-               last_event_created = CASE WHEN excluded.last_event_created > dirty_objects.last_event_created THEN excluded.last_event_created ELSE dirty_objects.last_event_created END",
-            super::values_rows(backend, chunk.len(), 6)
+            "WITH n (object_id, kind, event_id, created) AS (VALUES {})
+             INSERT INTO dirty_objects (object_id, kind, generation, last_event_id, last_event_created, marked_at)
+             SELECT n.object_id, n.kind, 1, n.event_id, n.created, {} FROM n WHERE {MARK_UNLESS_CONFIRMED_NEWER}
+             {MARK_UPSERT}",
+            super::values_rows(backend, chunk.len(), 4),
+            super::bind_list(backend, chunk.len() * 4 + 1, 1),
         );
         let mut q = sqlx::query(&sql);
         for ((kind, id), (created, event_id)) in chunk {
-            q = q
-                .bind(id)
-                .bind(kind.as_str())
-                .bind(1i64)
-                .bind(event_id)
-                .bind(*created)
-                .bind(received);
+            q = q.bind(id).bind(kind.as_str()).bind(event_id).bind(*created);
         }
-        q.execute(&mut **tx).await?;
+        q.bind(received).execute(&mut **tx).await?;
     }
-    Ok((counts, inserted))
+    Ok((counts_of(&unique, repeats, &inserted), inserted))
 }
 
 /// One object's writes, undone alone on failure (both backends speak SAVEPOINT; after an

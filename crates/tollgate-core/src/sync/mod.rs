@@ -364,14 +364,25 @@ impl Processor {
         events: &[&Event],
         source: &'static str,
     ) -> Result<(IngestCounts, std::collections::HashSet<String>), StoreError> {
-        // The store's write lock on both backends: a group's dirty marks and a settle's clears
-        // of the same rows never interleave (on Postgres they could deadlock).
-        let mut tx = self.store.write_first("door: ingest").await?;
-        let out = db::ingest_tx(&mut tx, events, source)
-            .await
-            .map_err(|e| self.store.err(e))?;
-        tx.commit().await?;
-        Ok(out)
+        // SQLite: the store's write lock, the door first. Postgres: no store lock, so door
+        // groups (and other processes' doors) write side by side and a settle's mirror writes
+        // do not hold acknowledgments up; a group is one statement (`db::ingest_pg`). That is
+        // safe because the door only inserts events (`ON CONFLICT DO NOTHING`) and upserts
+        // dirty marks, both in one global order (event id; kind, then object id), the order a
+        // settle clears marks in, so row locks are always taken in one order and never
+        // deadlock; and a confirmed watermark read while a settle writes it is either the old
+        // one (one more read) or the new one (read after Stripe already had the event).
+        match self.store.backend() {
+            crate::store::Backend::Postgres => db::ingest_pg(&self.store, events, source).await,
+            crate::store::Backend::Sqlite => {
+                let mut tx = self.store.write_first("door: ingest").await?;
+                let out = db::ingest_tx(&mut tx, events, source)
+                    .await
+                    .map_err(|e| self.store.err(e))?;
+                tx.commit().await?;
+                Ok(out)
+            }
+        }
     }
 
     /// A door for a stream of pages (the events cursor): see [`Batch`].
