@@ -318,6 +318,39 @@ async fn the_event_processor_records_once_and_derives_access(pg: bool) {
         .any(|t| t.kind == "event" && t.title == "invoice.payment_failed"));
     let state = store.sync_state().await.unwrap();
     assert_eq!((state.events, state.dirty, state.subscriptions), (4, 0, 1));
+
+    // A newer event, and Stripe's copy read back as the store holds it: the watermark moves
+    // and nothing else is written (no timeline row, the row itself untouched).
+    exec(&store, "UPDATE org_subscriptions SET updated_at = 7")
+        .await
+        .unwrap();
+    let timeline = |store: Store| async move {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM subscription_events")
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+    };
+    let rows_before = timeline(store.clone()).await;
+    let newer = ev(
+        "evt_5",
+        "customer.subscription.updated",
+        serde_json::json!({"id": "sub_1", "object": "subscription", "customer": "cus_1"}),
+    );
+    let newer = Event {
+        created: 20,
+        ..newer
+    };
+    p.ingest(&[newer], "webhook").await.unwrap();
+    let r = p.settle(&|| false).await.unwrap();
+    assert!(r.remaining == 0 && r.confirmed >= 1, "{r:?}");
+    let (watermark, updated_at): (i64, i64) = sqlx::query_as(
+        "SELECT watermark, updated_at FROM org_subscriptions WHERE stripe_subscription_id = 'sub_1'",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!((watermark, updated_at), (20, 7));
+    assert_eq!(timeline(store.clone()).await, rows_before);
 }
 
 async fn catalog_snapshots_swap_keys_and_keep_billed_fields(pg: bool) {
@@ -392,7 +425,10 @@ async fn migrates_the_whole_schema_once(pg: bool) {
     let before = store.status().await.unwrap();
     assert_eq!(before.schema_version, 0);
     let first = store.migrate().await.unwrap();
-    assert_eq!(first.applied, vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    assert_eq!(
+        first.applied,
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
+    );
     assert_eq!(first.schema_version, latest_version(store.backend()));
     let again = store.migrate().await.unwrap();
     assert!(again.applied.is_empty(), "second migrate applies nothing");

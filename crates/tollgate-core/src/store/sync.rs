@@ -761,6 +761,81 @@ pub(crate) fn item_prices(items: Option<&str>) -> Vec<String> {
 
 /// Writes a subscription under the ordering rules; records what changed in the org's timeline
 /// and re-derives the org's access.
+/// Subscriptions of Stripe's, each read back at `as_of` after events up to its watermark, that
+/// the store already holds as they are (its copy confirmed, the same [`Subscription::digest`],
+/// and the read would win): their watermarks and read time move, in one statement, and
+/// nothing else is written (no timeline entry, no access to derive again). A settle after a
+/// burst of events that changed nothing the store keeps (invoice events, Stripe's repeats)
+/// is then one small write per transaction. Returns their ids; the others go through
+/// [`write_subscription`].
+pub(crate) async fn confirm_unchanged_subscriptions(
+    tx: &mut Tx,
+    subs: &[(&Subscription, i64)],
+    as_of: i64,
+) -> Result<std::collections::HashSet<String>, sqlx::Error> {
+    let mut same = std::collections::HashSet::new();
+    if subs.is_empty() {
+        return Ok(same);
+    }
+    let backend = super::Backend::of(tx);
+    let sql = format!(
+        "SELECT stripe_subscription_id, confirmed, watermark, fetched_ms, status_rank, subscription_status, digest
+         FROM org_subscriptions WHERE stripe_subscription_id IN ({})",
+        super::bind_list(backend, 1, subs.len())
+    );
+    let mut q = sqlx::query(&sql);
+    for (s, _) in subs {
+        q = q.bind(&s.id);
+    }
+    let by_id: HashMap<&str, (&Subscription, i64)> = subs
+        .iter()
+        .map(|(s, w)| (s.id.as_str(), (*s, *w)))
+        .collect();
+    let mut rows: Vec<(String, i64)> = Vec::new();
+    for r in q.fetch_all(&mut **tx).await? {
+        let id: String = r.try_get(0)?;
+        let Some(&(s, watermark)) = by_id.get(id.as_str()) else {
+            continue;
+        };
+        let status: String = r.try_get(5)?;
+        let held = Held {
+            confirmed: r.try_get::<i64, _>(1)? == 1,
+            watermark: r.try_get(2)?,
+            as_of_ms: r.try_get(3)?,
+            rank: r.try_get(4)?,
+            terminal: is_terminal(&status),
+        };
+        let stamp = Stamp::Confirmed {
+            watermark,
+            as_of_ms: as_of,
+        };
+        if held.confirmed
+            && r.try_get::<Option<String>, _>(6)?.as_deref() == Some(s.digest().as_str())
+            && wins(&held, stamp, status_rank(&s.status), is_terminal(&s.status))
+        {
+            rows.push((id, watermark));
+        }
+    }
+    if rows.is_empty() {
+        return Ok(same);
+    }
+    let sql = format!(
+        "WITH v (id, w) AS (VALUES {})
+         UPDATE org_subscriptions SET fetched_ms = {},
+           watermark = CASE WHEN v.w > org_subscriptions.watermark THEN v.w ELSE org_subscriptions.watermark END
+         FROM v WHERE org_subscriptions.stripe_subscription_id = v.id",
+        super::values_rows(backend, rows.len(), 2),
+        super::bind_list(backend, rows.len() * 2 + 1, 1)
+    );
+    let mut q = sqlx::query(&sql);
+    for (id, w) in &rows {
+        q = q.bind(id).bind(*w);
+    }
+    q.bind(as_of).execute(&mut **tx).await?;
+    same.extend(rows.into_iter().map(|(id, _)| id));
+    Ok(same)
+}
+
 pub(crate) async fn write_subscription(
     tx: &mut Tx,
     s: &Subscription,
@@ -768,6 +843,7 @@ pub(crate) async fn write_subscription(
     event_id: Option<&str>,
 ) -> Result<Outcome, sqlx::Error> {
     let rank = status_rank(&s.status);
+    let digest = s.digest();
     let held = sqlx::query("SELECT confirmed, watermark, fetched_ms, status_rank, subscription_status, stripe_price_id, cancel_at_period_end, org_id FROM org_subscriptions WHERE stripe_subscription_id = $1")
         .bind(&s.id)
         .fetch_optional(&mut **tx)
@@ -838,8 +914,8 @@ pub(crate) async fn write_subscription(
     let now = now_seconds();
     sqlx::query(
         "INSERT INTO org_subscriptions (stripe_subscription_id, stripe_customer_id, org_id, org_name, email, stripe_price_id, stripe_product_id, items, tier, plan_type, billing_interval, interval_count, amount, currency, commission_rate_bps,
-            subscription_status, status_rank, current_period_start, current_period_end, cancel_at_period_end, canceled_at, ended_at, trial_end, start_date, created, metadata, livemode, search, confirmed, watermark, fetched_ms, updated_at)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31,$32)
+            subscription_status, status_rank, current_period_start, current_period_end, cancel_at_period_end, canceled_at, ended_at, trial_end, start_date, created, metadata, livemode, search, confirmed, watermark, fetched_ms, updated_at, digest)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31,$32,$33)
          ON CONFLICT (stripe_subscription_id) DO UPDATE SET stripe_customer_id = excluded.stripe_customer_id, org_id = excluded.org_id, org_name = excluded.org_name, email = excluded.email,
             stripe_price_id = excluded.stripe_price_id, stripe_product_id = excluded.stripe_product_id, items = excluded.items, tier = excluded.tier, plan_type = excluded.plan_type,
             billing_interval = excluded.billing_interval, interval_count = excluded.interval_count, amount = excluded.amount, currency = excluded.currency, commission_rate_bps = excluded.commission_rate_bps,
@@ -847,7 +923,7 @@ pub(crate) async fn write_subscription(
             cancel_at_period_end = excluded.cancel_at_period_end, canceled_at = excluded.canceled_at, ended_at = excluded.ended_at, trial_end = excluded.trial_end, start_date = excluded.start_date,
             metadata = excluded.metadata, search = excluded.search, confirmed = excluded.confirmed,
             watermark = CASE WHEN excluded.watermark > org_subscriptions.watermark THEN excluded.watermark ELSE org_subscriptions.watermark END,
-            fetched_ms = excluded.fetched_ms, updated_at = excluded.updated_at",
+            fetched_ms = excluded.fetched_ms, updated_at = excluded.updated_at, digest = excluded.digest",
     )
     .bind(&s.id)
     .bind(&s.customer)
@@ -881,6 +957,7 @@ pub(crate) async fn write_subscription(
     .bind(stamp.watermark())
     .bind(stamp.as_of())
     .bind(now)
+    .bind(digest)
     .execute(&mut **tx)
     .await?;
     // The timeline: what changed, not which event said so.

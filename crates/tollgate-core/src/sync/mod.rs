@@ -715,10 +715,28 @@ impl Processor {
                 .collect();
             for chunk in mine.chunks(SETTLE_TX_OBJECTS) {
                 let mut tx = self.store.write("settle: list").await?;
+                // What the list shows as the store has it is confirmed in one statement;
+                // only the rest is written object by object.
+                let parsed: Vec<(objects::Subscription, i64)> = chunk
+                    .iter()
+                    .filter(|(d, _)| d.kind == Kind::Subscription)
+                    .filter_map(|(d, v)| {
+                        Some((objects::Subscription::parse(v).ok()?, d.last_event_created))
+                    })
+                    .collect();
+                let refs: Vec<(&objects::Subscription, i64)> =
+                    parsed.iter().map(|(s, w)| (s, *w)).collect();
+                let unchanged = db::confirm_unchanged_subscriptions(&mut tx, &refs, as_of)
+                    .await
+                    .map_err(|e| self.store.err(e))?;
                 let mut cleared = Vec::with_capacity(chunk.len());
                 for (d, v) in chunk {
-                    self.confirm(&mut tx, d, Fetched::Found(v.clone()), as_of, report)
-                        .await?;
+                    if unchanged.contains(&d.object_id) {
+                        report.confirmed += 1;
+                    } else {
+                        self.confirm(&mut tx, d, Fetched::Found(v.clone()), as_of, report)
+                            .await?;
+                    }
                     report.by_list += 1;
                     read.insert((d.kind, d.object_id.clone()));
                     cleared.push(d.clone());
@@ -815,7 +833,21 @@ impl Processor {
         Ok(match kind {
             Kind::Subscription => {
                 let s = objects::Subscription::parse(v).map_err(bad)?;
-                db::write_subscription(tx, &s, stamp, event).await?
+                let unchanged = match stamp {
+                    Stamp::Confirmed {
+                        watermark,
+                        as_of_ms,
+                    } => {
+                        db::confirm_unchanged_subscriptions(tx, &[(&s, watermark)], as_of_ms)
+                            .await?
+                    }
+                    Stamp::Payload { .. } => Default::default(),
+                };
+                if unchanged.is_empty() {
+                    db::write_subscription(tx, &s, stamp, event).await?
+                } else {
+                    Outcome::Applied
+                }
             }
             Kind::Customer => {
                 let c = objects::Customer::parse(v, &self.org_keys).map_err(bad)?;
