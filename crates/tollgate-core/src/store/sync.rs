@@ -759,8 +759,6 @@ pub(crate) fn item_prices(items: Option<&str>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Writes a subscription under the ordering rules; records what changed in the org's timeline
-/// and re-derives the org's access.
 /// Subscriptions of Stripe's, each read back at `as_of` after events up to its watermark, that
 /// the store already holds as they are (its copy confirmed, the same [`Subscription::digest`],
 /// and the read would win): their watermarks and read time move, in one statement, and
@@ -773,9 +771,8 @@ pub(crate) async fn confirm_unchanged_subscriptions(
     subs: &[(&Subscription, i64)],
     as_of: i64,
 ) -> Result<std::collections::HashSet<String>, sqlx::Error> {
-    let mut same = std::collections::HashSet::new();
     if subs.is_empty() {
-        return Ok(same);
+        return Ok(Default::default());
     }
     let backend = super::Backend::of(tx);
     let sql = format!(
@@ -797,28 +794,62 @@ pub(crate) async fn confirm_unchanged_subscriptions(
         let Some(&(s, watermark)) = by_id.get(id.as_str()) else {
             continue;
         };
-        let status: String = r.try_get(5)?;
-        let held = Held {
-            confirmed: r.try_get::<i64, _>(1)? == 1,
-            watermark: r.try_get(2)?,
-            as_of_ms: r.try_get(3)?,
-            rank: r.try_get(4)?,
-            terminal: is_terminal(&status),
-        };
+        let (held, _, digest) = held_subscription(&r, 1)?;
         let stamp = Stamp::Confirmed {
             watermark,
             as_of_ms: as_of,
         };
-        if held.confirmed
-            && r.try_get::<Option<String>, _>(6)?.as_deref() == Some(s.digest().as_str())
-            && wins(&held, stamp, status_rank(&s.status), is_terminal(&s.status))
-        {
+        if reads_unchanged(&held, digest.as_deref(), s, &s.digest(), stamp) {
             rows.push((id, watermark));
         }
     }
+    move_watermarks(tx, &rows, as_of).await?;
+    Ok(rows.into_iter().map(|(id, _)| id).collect())
+}
+
+/// A mirrored subscription row's ordering state, its status and its digest, read from the
+/// columns `confirmed, watermark, fetched_ms, status_rank, subscription_status, digest`
+/// starting at `at`.
+fn held_subscription(
+    r: &sqlx::any::AnyRow,
+    at: usize,
+) -> Result<(Held, String, Option<String>), sqlx::Error> {
+    let status: String = r.try_get(at + 4)?;
+    let held = Held {
+        confirmed: r.try_get::<i64, _>(at)? == 1,
+        watermark: r.try_get(at + 1)?,
+        as_of_ms: r.try_get(at + 2)?,
+        rank: r.try_get(at + 3)?,
+        terminal: is_terminal(&status),
+    };
+    Ok((held, status, r.try_get(at + 5)?))
+}
+
+/// Stripe's copy, read under `stamp`, is what the store holds: the held row is confirmed,
+/// the digests are equal, and the read would win.
+fn reads_unchanged(
+    held: &Held,
+    held_digest: Option<&str>,
+    s: &Subscription,
+    digest: &str,
+    stamp: Stamp,
+) -> bool {
+    held.confirmed
+        && stamp.confirmed()
+        && held_digest == Some(digest)
+        && wins(held, stamp, status_rank(&s.status), is_terminal(&s.status))
+}
+
+/// Moves the watermarks of unchanged subscriptions (id, newest event) and their read time.
+async fn move_watermarks(
+    tx: &mut Tx,
+    rows: &[(String, i64)],
+    as_of: i64,
+) -> Result<(), sqlx::Error> {
     if rows.is_empty() {
-        return Ok(same);
+        return Ok(());
     }
+    let backend = super::Backend::of(tx);
     let sql = format!(
         "WITH v (id, w) AS (VALUES {})
          UPDATE org_subscriptions SET fetched_ms = {},
@@ -828,14 +859,16 @@ pub(crate) async fn confirm_unchanged_subscriptions(
         super::bind_list(backend, rows.len() * 2 + 1, 1)
     );
     let mut q = sqlx::query(&sql);
-    for (id, w) in &rows {
+    for (id, w) in rows {
         q = q.bind(id).bind(*w);
     }
     q.bind(as_of).execute(&mut **tx).await?;
-    same.extend(rows.into_iter().map(|(id, _)| id));
-    Ok(same)
+    Ok(())
 }
 
+/// Writes a subscription under the ordering rules; records what changed in the org's timeline
+/// and re-derives the org's access. A copy the store already holds only moves the watermark
+/// (see [`confirm_unchanged_subscriptions`]).
 pub(crate) async fn write_subscription(
     tx: &mut Tx,
     s: &Subscription,
@@ -844,28 +877,25 @@ pub(crate) async fn write_subscription(
 ) -> Result<Outcome, sqlx::Error> {
     let rank = status_rank(&s.status);
     let digest = s.digest();
-    let held = sqlx::query("SELECT confirmed, watermark, fetched_ms, status_rank, subscription_status, stripe_price_id, cancel_at_period_end, org_id FROM org_subscriptions WHERE stripe_subscription_id = $1")
+    let held = sqlx::query("SELECT confirmed, watermark, fetched_ms, status_rank, subscription_status, digest, stripe_price_id, cancel_at_period_end, org_id FROM org_subscriptions WHERE stripe_subscription_id = $1")
         .bind(&s.id)
         .fetch_optional(&mut **tx)
         .await?;
     let mut before: Option<(String, Option<String>, bool, Option<String>)> = None;
     if let Some(r) = &held {
-        let status: String = r.try_get(4)?;
-        let h = Held {
-            confirmed: r.try_get::<i64, _>(0)? == 1,
-            watermark: r.try_get(1)?,
-            as_of_ms: r.try_get(2)?,
-            rank: r.try_get(3)?,
-            terminal: is_terminal(&status),
-        };
+        let (h, status, held_digest) = held_subscription(r, 0)?;
         if !wins(&h, stamp, rank, is_terminal(&s.status)) {
             return Ok(Outcome::Stale);
         }
+        if reads_unchanged(&h, held_digest.as_deref(), s, &digest, stamp) {
+            move_watermarks(tx, &[(s.id.clone(), stamp.watermark())], stamp.as_of()).await?;
+            return Ok(Outcome::Applied);
+        }
         before = Some((
             status,
-            r.try_get(5)?,
-            r.try_get::<i64, _>(6)? == 1,
-            r.try_get(7)?,
+            r.try_get(6)?,
+            r.try_get::<i64, _>(7)? == 1,
+            r.try_get(8)?,
         ));
     }
     let customer = sqlx::query("SELECT c.org_id, o.name, c.email FROM customers c JOIN organizations o ON o.id = c.org_id WHERE c.stripe_id = $1")

@@ -833,21 +833,7 @@ impl Processor {
         Ok(match kind {
             Kind::Subscription => {
                 let s = objects::Subscription::parse(v).map_err(bad)?;
-                let unchanged = match stamp {
-                    Stamp::Confirmed {
-                        watermark,
-                        as_of_ms,
-                    } => {
-                        db::confirm_unchanged_subscriptions(tx, &[(&s, watermark)], as_of_ms)
-                            .await?
-                    }
-                    Stamp::Payload { .. } => Default::default(),
-                };
-                if unchanged.is_empty() {
-                    db::write_subscription(tx, &s, stamp, event).await?
-                } else {
-                    Outcome::Applied
-                }
+                db::write_subscription(tx, &s, stamp, event).await?
             }
             Kind::Customer => {
                 let c = objects::Customer::parse(v, &self.org_keys).map_err(bad)?;
